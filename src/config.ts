@@ -1,0 +1,72 @@
+/**
+ * Configuration, read once from the environment, typed, and loud about what is wrong.
+ * Every variable is documented in the README's configuration reference.
+ */
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export type RebalanceAction = 'prelaunch' | 'ignore';
+
+export interface Config {
+  /** DynamoDB table holding workflows (`HANDOFF_TABLE_NAME`). */
+  tableName: string;
+  /** Tag key that opts an instance in; its value must be `true` (`HANDOFF_MANAGED_TAG_KEY`). */
+  managedTagKey: string;
+  /** Tag key that asks for the stateful handoff (`HANDOFF_STATEFUL_TAG_KEY`). */
+  statefulTagKey: string;
+  /** What a rebalance recommendation does (`HANDOFF_REBALANCE_ACTION`). */
+  rebalanceAction: RebalanceAction;
+  /** Days a finished workflow is kept before DynamoDB TTL removes it (`HANDOFF_RETENTION_DAYS`). */
+  retentionDays: number;
+}
+
+export const TAG_PREFIX = 'spot-handoff:';
+export const REPLACES_TAG = `${TAG_PREFIX}replaces`;
+export const WORKFLOW_TAG = `${TAG_PREFIX}workflow`;
+
+type Env = Record<string, string | undefined>;
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if ((allowed as readonly string[]).includes(raw)) return raw as T;
+  throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: use one of ${allowed.join(', ')}.`);
+}
+
+function positiveInt(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: use a whole number greater than 0.`);
+  }
+  return value;
+}
+
+function tagKey(env: Env, name: string, fallback: string): string {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw.length > 128 || raw.startsWith('aws:')) {
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} is not a valid tag key: at most 128 characters, not starting with "aws:".`);
+  }
+  return raw;
+}
+
+/** Reads the configuration; throws a {@link ConfigError} naming the variable at fault. */
+export function readConfig(env: Env = process.env): Config {
+  const tableName = env['HANDOFF_TABLE_NAME'];
+  if (!tableName) {
+    throw new ConfigError(
+      'HANDOFF_TABLE_NAME is not set: set it to the name of the workflow table (serverless.yml sets it on deploy).',
+    );
+  }
+  return {
+    tableName,
+    managedTagKey: tagKey(env, 'HANDOFF_MANAGED_TAG_KEY', `${TAG_PREFIX}managed`),
+    statefulTagKey: tagKey(env, 'HANDOFF_STATEFUL_TAG_KEY', `${TAG_PREFIX}stateful`),
+    rebalanceAction: oneOf(env, 'HANDOFF_REBALANCE_ACTION', ['prelaunch', 'ignore'] as const, 'prelaunch'),
+    retentionDays: positiveInt(env, 'HANDOFF_RETENTION_DAYS', 30),
+  };
+}

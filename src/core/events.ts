@@ -1,0 +1,121 @@
+import { z } from 'zod';
+import type { InstanceState } from './ports.ts';
+
+/**
+ * The events we react to, validated against the shapes AWS sends (see `events/` for samples).
+ * A valid event of a kind we do not handle is ignored, never an error.
+ */
+
+/** Custom source for replayed events: `PutEvents` rejects sources starting with `aws.`. */
+export const REPLAY_SOURCE = 'spot-handoff.replay';
+
+export const DETAIL_TYPES = {
+  warning: 'EC2 Spot Instance Interruption Warning',
+  rebalance: 'EC2 Instance Rebalance Recommendation',
+  stateChange: 'EC2 Instance State-change Notification',
+} as const;
+
+const instanceId = z.string().regex(/^i-[0-9a-f]{8,17}$/, 'must be an EC2 instance id such as i-0123456789abcdef0');
+
+const INSTANCE_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down', 'terminated'] as const;
+
+/** The EventBridge envelope every event shares. */
+export const EventEnvelopeSchema = z.object({
+  version: z.string(),
+  id: z.string().min(1),
+  'detail-type': z.string().min(1),
+  source: z.string().min(1),
+  account: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
+  time: z.iso.datetime({ offset: true }),
+  region: z.string().min(1),
+  resources: z.array(z.string()),
+  detail: z.record(z.string(), z.unknown()),
+});
+
+export type EventEnvelope = z.infer<typeof EventEnvelopeSchema>;
+
+const WarningDetailSchema = z.object({
+  'instance-id': instanceId,
+  'instance-action': z.enum(['terminate', 'stop', 'hibernate']),
+});
+const RebalanceDetailSchema = z.object({ 'instance-id': instanceId });
+const StateChangeDetailSchema = z.object({ 'instance-id': instanceId, state: z.enum(INSTANCE_STATES) });
+
+interface SignalBase {
+  instanceId: string;
+  eventId: string;
+  /** When AWS says it happened. */
+  time: string;
+}
+
+/** What an event tells us, reduced to what the workflow needs. */
+export type Signal =
+  | (SignalBase & { kind: 'warning'; instanceAction: 'terminate' | 'stop' | 'hibernate' })
+  | (SignalBase & { kind: 'rebalance' })
+  | (SignalBase & { kind: 'state-change'; state: InstanceState });
+
+/** An event that does not match the AWS shape. Nothing is changed for it. */
+export class InvalidEventError extends Error {
+  override name = 'InvalidEventError';
+  constructor(
+    message: string,
+    readonly field: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export type ReadEvent = { signal: Signal } | { ignored: string };
+
+function fail(error: z.ZodError, prefix: string[]): never {
+  const issue = error.issues[0];
+  const field = [...prefix, ...(issue?.path ?? []).map(String)].join('.') || '(event)';
+  throw new InvalidEventError(
+    `Invalid event: field "${field}" ${issue?.message ?? 'is invalid'}. Send the event exactly as AWS does (see events/ for samples).`,
+    field,
+    { cause: error },
+  );
+}
+
+function parse<T>(schema: z.ZodType<T>, value: unknown, prefix: string[]): T {
+  const result = schema.safeParse(value);
+  if (!result.success) fail(result.error, prefix);
+  return result.data;
+}
+
+const HANDLED_SOURCES = new Set(['aws.ec2', REPLAY_SOURCE]);
+
+/**
+ * Validates one event and reads its signal.
+ * @throws InvalidEventError naming the first bad field.
+ * @example readEvent(sample) // → { signal: { kind: 'warning', instanceId: 'i-0…', … } }
+ */
+export function readEvent(raw: unknown): ReadEvent {
+  const event = parse(EventEnvelopeSchema, raw, []);
+  if (!HANDLED_SOURCES.has(event.source)) return { ignored: `source ${event.source} is not handled` };
+  const base = { eventId: event.id, time: event.time };
+  switch (event['detail-type']) {
+    case DETAIL_TYPES.warning: {
+      const detail = parse(WarningDetailSchema, event.detail, ['detail']);
+      return {
+        signal: {
+          ...base,
+          kind: 'warning',
+          instanceId: detail['instance-id'],
+          instanceAction: detail['instance-action'],
+        },
+      };
+    }
+    case DETAIL_TYPES.rebalance: {
+      const detail = parse(RebalanceDetailSchema, event.detail, ['detail']);
+      return { signal: { ...base, kind: 'rebalance', instanceId: detail['instance-id'] } };
+    }
+    case DETAIL_TYPES.stateChange: {
+      const detail = parse(StateChangeDetailSchema, event.detail, ['detail']);
+      return { signal: { ...base, kind: 'state-change', instanceId: detail['instance-id'], state: detail.state } };
+    }
+    default:
+      return { ignored: `detail-type "${event['detail-type']}" is not handled` };
+  }
+}

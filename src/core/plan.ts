@@ -1,0 +1,215 @@
+import { REPLACES_TAG, WORKFLOW_TAG } from '../config.ts';
+import type { Signal } from './events.ts';
+import type { InstanceFacts, InstanceState, Target } from './ports.ts';
+import type { InstanceSnapshot, Workflow, WorkflowOutcome } from './workflow.ts';
+
+/**
+ * Pure decisions: from the workflow record and what EC2 says now, what is left to do.
+ * Nothing here performs I/O, so every rule is tested directly.
+ */
+
+export const SPOT_TERMINATION_REASON = 'Server.SpotInstanceTermination';
+const STOPPED_STATES: ReadonlySet<string> = new Set(['stopping', 'stopped', 'shutting-down', 'terminated', 'gone']);
+
+export interface PlanSettings {
+  rebalanceAction: 'prelaunch' | 'ignore';
+}
+
+/** Has EC2 begun taking the instance back (stop, hibernate or terminate)? */
+export const isStoppedOrGoing = (state: InstanceState | 'gone' | undefined): boolean =>
+  state !== undefined && STOPPED_STATES.has(state);
+
+/** A state change that shows EC2 interrupted a Spot instance (the warning may be late or lost). */
+export const showsSpotInterruption = (facts: InstanceFacts | undefined): boolean =>
+  facts !== undefined && isStoppedOrGoing(facts.state) && facts.stateReason === SPOT_TERMINATION_REASON;
+
+/** Does this signal start a workflow for an instance that has none? */
+export function startsWorkflow(signal: Signal, facts: InstanceFacts | undefined, settings: PlanSettings): boolean {
+  switch (signal.kind) {
+    case 'warning':
+      return true;
+    case 'rebalance':
+      return settings.rebalanceAction === 'prelaunch';
+    case 'state-change':
+      return showsSpotInterruption(facts);
+  }
+}
+
+/** Folds signals into the record: event ids seen and what has been announced. */
+export function absorb(workflow: Workflow, signals: readonly Signal[], settings: PlanSettings): void {
+  for (const signal of signals) {
+    if (!workflow.eventIds.includes(signal.eventId)) workflow.eventIds.push(signal.eventId);
+    if (signal.kind === 'warning') {
+      workflow.signals.warning = true;
+      workflow.signals.instanceAction = signal.instanceAction;
+    }
+    if (signal.kind === 'rebalance' && settings.rebalanceAction === 'prelaunch') workflow.signals.rebalance = true;
+  }
+}
+
+/** Keeps what a replacement needs once the old instance is gone. */
+export function snapshotOf(facts: InstanceFacts): InstanceSnapshot {
+  const tags = Object.fromEntries(Object.entries(facts.tags).filter(([key]) => !key.startsWith('aws:')));
+  const privateIps = facts.networkInterfaces.flatMap((eni) => eni.privateIps.map((ip) => ip.privateIpAddress));
+  return {
+    instanceType: facts.instanceType,
+    availabilityZone: facts.availabilityZone,
+    subnetId: facts.subnetId,
+    vpcId: facts.vpcId,
+    privateIpAddress: facts.privateIpAddress,
+    privateIps: privateIps.length > 0 ? privateIps : facts.privateIpAddress ? [facts.privateIpAddress] : [],
+    lifecycle: facts.lifecycle,
+    launchTemplate: facts.launchTemplate,
+    autoScalingGroup: facts.tags['aws:autoscaling:groupName'],
+    tags,
+  };
+}
+
+export type Replaceability =
+  | { replaceable: true }
+  | { replaceable: false; outcome: Extract<WorkflowOutcome, 'asg-managed' | 'not-replaceable'>; reason: string };
+
+/** Whether we launch the replacement, or why not. */
+export function replaceability(instance: InstanceSnapshot): Replaceability {
+  if (instance.autoScalingGroup) {
+    return {
+      replaceable: false,
+      outcome: 'asg-managed',
+      reason: `Auto Scaling group ${instance.autoScalingGroup} replaces its own instances; drained only.`,
+    };
+  }
+  if (!instance.launchTemplate) {
+    return {
+      replaceable: false,
+      outcome: 'not-replaceable',
+      reason: 'The instance was not launched from a launch template, so there is nothing to launch a replacement from; drained only.',
+    };
+  }
+  if (!instance.subnetId) {
+    return { replaceable: false, outcome: 'not-replaceable', reason: 'The instance has no subnet (EC2-Classic?); drained only.' };
+  }
+  return { replaceable: true };
+}
+
+/** The ClientToken of a launch attempt: the same workflow and attempt always launch the same instance. */
+export const clientTokenFor = (workflowId: string, attempt: number): string => `${workflowId}-${attempt}`;
+
+/** Tags of the replacement: the old instance's own tags, plus where it came from. */
+export function replacementTags(workflow: Workflow): Record<string, string> {
+  return { ...workflow.instance?.tags, [REPLACES_TAG]: workflow.instanceId, [WORKFLOW_TAG]: workflow.workflowId };
+}
+
+/**
+ * Where the replacement registers: the same target groups and ports. An `ip` target of the old
+ * primary IP becomes the replacement's primary IP; an IP the replacement now holds (moved by the
+ * stateful handoff) stays; any other IP target cannot be carried over and is reported.
+ */
+export function replacementTargets(
+  workflow: Workflow,
+  replacement: InstanceFacts,
+): { targets: Target[]; notCarried: Target[] } {
+  const replacementIps = new Set(
+    replacement.networkInterfaces.flatMap((eni) => eni.privateIps.map((ip) => ip.privateIpAddress)),
+  );
+  if (replacement.privateIpAddress) replacementIps.add(replacement.privateIpAddress);
+  const targets: Target[] = [];
+  const notCarried: Target[] = [];
+  for (const target of workflow.targets ?? []) {
+    if (target.targetType === 'instance') {
+      targets.push({ ...target, id: replacement.instanceId });
+    } else if (replacementIps.has(target.id)) {
+      targets.push(target);
+    } else if (target.id === workflow.instance?.privateIpAddress && replacement.privateIpAddress) {
+      targets.push({ ...target, id: replacement.privateIpAddress });
+    } else {
+      notCarried.push(target);
+    }
+  }
+  const unique = new Map(targets.map((t) => [`${t.targetGroupArn}|${t.id}|${t.port}`, t]));
+  return { targets: [...unique.values()], notCarried };
+}
+
+export interface Plan {
+  /** Find the old instance's registrations (before anything drains it). */
+  findTargets: boolean;
+  drain: boolean;
+  launch: boolean;
+  register: boolean;
+}
+
+export interface Situation {
+  workflow: Workflow;
+  /** The old instance as EC2 reports it now; undefined when EC2 no longer knows it. */
+  old: InstanceFacts | undefined;
+  replacement: InstanceFacts | undefined;
+}
+
+/** Drain once EC2 has announced or begun taking the instance back; never on a rebalance alone. */
+export const wantsDrain = (workflow: Workflow): boolean =>
+  workflow.signals.warning || isStoppedOrGoing(workflow.oldInstanceState);
+
+export const wantsReplacement = (workflow: Workflow): boolean =>
+  workflow.signals.rebalance || workflow.signals.warning || isStoppedOrGoing(workflow.oldInstanceState);
+
+/** What is left to do. */
+export function planNext({ workflow, old, replacement }: Situation): Plan {
+  const canReplace = workflow.instance !== undefined && replaceability(workflow.instance).replaceable;
+  const hasTargets = workflow.targets !== undefined;
+  const replacementRunning = replacement?.state === 'running';
+  return {
+    findTargets: !hasTargets && old !== undefined,
+    drain: workflow.instance !== undefined && wantsDrain(workflow) && !workflow.drained && (hasTargets || old === undefined),
+    launch: canReplace && wantsReplacement(workflow) && !workflow.replacement?.instanceId,
+    register: replacementRunning && workflow.registered === undefined,
+  };
+}
+
+/** Sets status, outcome and reason from what the record now shows. */
+export function settle(workflow: Workflow, now: Date, retentionDays: number): void {
+  const finish = (outcome: WorkflowOutcome, reason: string) => {
+    const wasFinished = workflow.status === 'completed';
+    workflow.status = 'completed';
+    workflow.outcome = outcome;
+    workflow.reason = reason;
+    if (!wasFinished) workflow.finishedAt = now.toISOString();
+    workflow.expiresAt = Math.floor(now.getTime() / 1000) + retentionDays * 86_400;
+  };
+  const open = (status: 'in-progress' | 'standby', reason: string) => {
+    workflow.status = status;
+    workflow.reason = reason;
+    delete workflow.outcome;
+    delete workflow.finishedAt;
+    delete workflow.expiresAt;
+  };
+
+  if (!workflow.instance) {
+    finish('instance-gone', 'EC2 no longer knows the instance: nothing to drain or replace.');
+    return;
+  }
+  const drainPending = wantsDrain(workflow) && !workflow.drained;
+  const replaceable = replaceability(workflow.instance);
+  if (!replaceable.replaceable) {
+    if (drainPending) open('in-progress', 'Draining.');
+    else if (!wantsDrain(workflow)) open('standby', `${replaceable.reason.replace('; drained only.', '')}; waiting for an interruption warning.`);
+    else finish(replaceable.outcome, replaceable.reason);
+    return;
+  }
+  const r = workflow.replacement;
+  if (!r?.instanceId) {
+    open('in-progress', r?.lastError ? `Launch failed (${r.lastError.code}); retrying.` : 'Launching the replacement.');
+    return;
+  }
+  if (workflow.registered === undefined) {
+    open('in-progress', `Waiting for replacement ${r.instanceId} to run.`);
+    return;
+  }
+  if (drainPending) {
+    open('in-progress', 'Draining.');
+    return;
+  }
+  if (!wantsDrain(workflow)) {
+    open('standby', `Replacement ${r.instanceId} serves beside the old instance; draining waits for an interruption warning.`);
+    return;
+  }
+  finish('replaced', `Replacement ${r.instanceId} serves in place of ${workflow.instanceId}.`);
+}

@@ -1,0 +1,150 @@
+/**
+ * The ports the handoff workflow talks through. The core imports no SDK: adapters in `src/aws`
+ * implement these over the AWS SDK v3, and tests implement them over a stateful fake.
+ */
+
+export type InstanceState = 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';
+
+/** An EBS volume attached to an instance, as `DescribeInstances` reports it. */
+export interface AttachedVolume {
+  volumeId: string;
+  deviceName: string;
+  deleteOnTermination: boolean;
+  /** `attaching` | `attached` | `detaching` | `detached` */
+  status: string;
+}
+
+export interface InterfacePrivateIp {
+  privateIpAddress: string;
+  primary: boolean;
+  /** Elastic IP associated with this private IP, if any. */
+  elasticIp?: { publicIp: string; allocationId: string; associationId?: string };
+}
+
+/** A network interface attached to an instance. */
+export interface AttachedInterface {
+  networkInterfaceId: string;
+  deviceIndex: number;
+  attachmentId: string;
+  deleteOnTermination: boolean;
+  subnetId: string;
+  /** `attaching` | `attached` | `detaching` | `detached` */
+  status: string;
+  privateIps: InterfacePrivateIp[];
+}
+
+/** What EC2 says about an instance right now. The core acts on this, never on what an event claims. */
+export interface InstanceFacts {
+  instanceId: string;
+  state: InstanceState;
+  /** `StateReason.Code`, e.g. `Server.SpotInstanceTermination`. */
+  stateReason?: string;
+  instanceType: string;
+  availabilityZone: string;
+  subnetId?: string;
+  vpcId?: string;
+  /** Primary private IP of the primary interface. */
+  privateIpAddress?: string;
+  /** `spot` for Spot instances; undefined for On-Demand. */
+  lifecycle?: 'spot' | 'scheduled' | 'capacity-block';
+  launchTemplate?: { id: string; version: string };
+  clientToken?: string;
+  launchTime?: string;
+  rootDeviceName?: string;
+  tags: Record<string, string>;
+  volumes: AttachedVolume[];
+  networkInterfaces: AttachedInterface[];
+}
+
+/** What to launch. The ClientToken makes the call idempotent: the same token returns the same instance. */
+export interface LaunchRequest {
+  clientToken: string;
+  launchTemplate: { id: string; version: string };
+  subnetId: string;
+  /** Overrides the launch template's instance type when set. */
+  instanceType?: string;
+  tags: Record<string, string>;
+  /** Primary private IP for the replacement (stateful handoff of the primary IP). */
+  privateIpAddress?: string;
+}
+
+export type LaunchResult =
+  | { ok: true; instanceId: string }
+  /** EC2 has no capacity for this request (`InsufficientInstanceCapacity`, …): retry later or elsewhere. */
+  | { ok: false; reason: 'capacity'; code: string; message: string };
+
+/** The EC2 calls the workflow makes. Mutations are idempotent. */
+export interface Compute {
+  /** One call for many ids. An instance EC2 no longer knows is absent from the map. */
+  describeInstances(instanceIds: readonly string[]): Promise<Map<string, InstanceFacts>>;
+  launch(request: LaunchRequest): Promise<LaunchResult>;
+}
+
+export type TargetType = 'instance' | 'ip';
+
+/** One registration of a target in a target group. */
+export interface Target {
+  targetGroupArn: string;
+  targetType: TargetType;
+  /** Instance id for `instance` targets, private IP for `ip` targets. */
+  id: string;
+  port: number;
+  /** Only for `ip` targets outside the VPC (`all`). */
+  availabilityZone?: string;
+}
+
+export interface ElbCallCount {
+  /** How many ELB API calls the operation made. */
+  calls: number;
+}
+
+/** The ELBv2 calls the workflow makes. */
+export interface LoadBalancing {
+  /**
+   * Every registration (including `draining` ones) of the given instances in the target groups of
+   * their VPCs: `instance` targets by id, `ip` targets by the instances' private IPs.
+   * The number of calls is bounded by the number of target groups, not of instances.
+   */
+  findTargets(instances: readonly InstanceFacts[]): Promise<{ byInstance: Map<string, Target[]> } & ElbCallCount>;
+  /** Deregister; idempotent (a target not registered is not an error). One call per target group. */
+  deregister(targets: readonly Target[]): Promise<ElbCallCount>;
+  /** Register; idempotent. One call per target group. */
+  register(targets: readonly Target[]): Promise<ElbCallCount>;
+}
+
+/** Time, so tests and the local cloud can drive it. */
+export interface Clock {
+  now(): Date;
+}
+
+/** Structured logging; every line of a workflow carries its instance id and workflow id. */
+export interface Log {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+  /** A log whose every line carries `keys` as well. */
+  with(keys: Record<string, string>): Log;
+}
+
+export type MetricName =
+  | 'InvalidEvents'
+  | 'IgnoredEvents'
+  | 'UnmanagedInstancesSkipped'
+  | 'InterruptionWarnings'
+  | 'RebalanceRecommendations'
+  | 'WorkflowsStarted'
+  | 'WorkflowsCompleted'
+  | 'TargetsDeregistered'
+  | 'TargetsRegistered'
+  | 'ReplacementsLaunched'
+  | 'ReplacementLaunchFailures'
+  | 'ElbApiCalls'
+  | 'WriteConflicts';
+
+/** Metrics we publish (CloudWatch EMF through Powertools in Lambda). */
+export interface Metrics {
+  count(name: MetricName, value?: number): void;
+  /** Seconds from the first signal to the replacement serving. */
+  handoffSeconds(seconds: number): void;
+}

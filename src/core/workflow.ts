@@ -1,0 +1,125 @@
+import type { InstanceState, Target } from './ports.ts';
+
+/**
+ * The record of one handoff: one workflow per interrupted instance, stored in DynamoDB and
+ * written only with conditional writes (optimistic concurrency on `version`).
+ */
+
+export type WorkflowStatus =
+  /** Work is left to do. */
+  | 'in-progress'
+  /** A rebalance recommendation was handled: the replacement serves beside the old instance, which still runs. */
+  | 'standby'
+  /** Nothing is left to do. `outcome` says how it ended. */
+  | 'completed';
+
+export type WorkflowOutcome =
+  /** The replacement runs and serves in the old instance's target groups. */
+  | 'replaced'
+  /** Drained only: the instance belongs to an Auto Scaling group, which replaces it. */
+  | 'asg-managed'
+  /** Drained only: the instance has no launch template to launch a replacement from. */
+  | 'not-replaceable'
+  /** EC2 no longer knows the instance: nothing to drain or replace. */
+  | 'instance-gone';
+
+export type StepName =
+  | 'detected'
+  | 'targets-found'
+  | 'protect'
+  | 'drain'
+  | 'launch'
+  | 'replacement-running'
+  | 'handover'
+  | 'register'
+  | 'old-instance-stopped'
+  | 'completed';
+
+export interface Step {
+  name: StepName;
+  status: 'done' | 'failed' | 'skipped';
+  /** ISO time the step was recorded. */
+  at: string;
+  /** Milliseconds since the workflow started. */
+  elapsedMs: number;
+  detail?: string;
+}
+
+export type SignalKind = 'rebalance' | 'warning' | 'state-change';
+
+export interface Replacement {
+  /** Launch attempt; a capacity failure is recorded and the next try uses the next attempt. */
+  attempt: number;
+  clientToken: string;
+  instanceId?: string;
+  state?: InstanceState;
+  availabilityZone?: string;
+  subnetId?: string;
+  privateIpAddress?: string;
+  lastError?: { code: string; message: string; at: string };
+}
+
+/** The old instance as it was when the workflow started: enough to replace it after it is gone. */
+export interface InstanceSnapshot {
+  instanceType: string;
+  availabilityZone: string;
+  subnetId?: string;
+  vpcId?: string;
+  privateIpAddress?: string;
+  privateIps: string[];
+  lifecycle?: string;
+  launchTemplate?: { id: string; version: string };
+  autoScalingGroup?: string;
+  /** Tags the replacement inherits (managed-by-AWS `aws:` tags excluded). */
+  tags: Record<string, string>;
+}
+
+export interface Workflow {
+  workflowId: string;
+  instanceId: string;
+  /** Incremented by every write; a write succeeds only if the stored version is the one read. */
+  version: number;
+  status: WorkflowStatus;
+  outcome?: WorkflowOutcome;
+  /** Why the workflow ended the way it did, or what it waits for, in words. */
+  reason?: string;
+  startedAt: string;
+  updatedAt: string;
+  finishedAt?: string;
+  /** Epoch seconds; DynamoDB TTL deletes finished workflows after the retention period. */
+  expiresAt?: number;
+  /** Event ids seen, so duplicates are recognised. */
+  eventIds: string[];
+  signals: { rebalance: boolean; warning: boolean; instanceAction?: string };
+  instance?: InstanceSnapshot;
+  /** The old instance's registrations, found before it was drained. */
+  targets?: Target[];
+  drained: boolean;
+  replacement?: Replacement;
+  /** The replacement's registrations, once made. */
+  registered?: Target[];
+  /** Last state EC2 reported for the old instance. */
+  oldInstanceState?: InstanceState | 'gone';
+  elbCalls: number;
+  steps: Step[];
+}
+
+/** Where workflows live. Every write is conditional: nothing overwrites a concurrent writer. */
+export interface WorkflowStore {
+  get(workflowId: string): Promise<Workflow | undefined>;
+  /** Writes a new workflow (version 1). False if one with that id exists already. */
+  create(workflow: Workflow): Promise<boolean>;
+  /**
+   * Writes `workflow` if the stored version is `workflow.version - 1`. False when another
+   * invocation wrote in between: re-read and decide again.
+   */
+  update(workflow: Workflow): Promise<boolean>;
+  /** Records that `replacementId` replaces the instance of `workflowId`; idempotent. */
+  linkReplacement(replacementId: string, workflowId: string): Promise<void>;
+  /** The workflow a replacement belongs to. */
+  workflowOfReplacement(replacementId: string): Promise<string | undefined>;
+  /** Workflows, newest first (for `handoff status`). */
+  list(options?: { status?: WorkflowStatus; limit?: number }): Promise<Workflow[]>;
+}
+
+export const workflowIdFor = (instanceId: string): string => `wf-${instanceId}`;

@@ -1,0 +1,260 @@
+import type { HandoffDeps } from '../../src/core/handoff.ts';
+import type {
+  Compute,
+  InstanceFacts,
+  InstanceState,
+  LaunchRequest,
+  LaunchResult,
+  LoadBalancing,
+  Log,
+  MetricName,
+  Metrics,
+  Target,
+} from '../../src/core/ports.ts';
+import type { Workflow, WorkflowStatus, WorkflowStore } from '../../src/core/workflow.ts';
+
+/**
+ * Stateful fakes of the ports: they keep instances, registrations and records, obey the rules the
+ * core relies on (ClientToken idempotency, conditional writes, running-only registration) and can
+ * inject faults a number of times. Tests assert what exists afterwards.
+ */
+
+let counter = 0;
+const hex = (n: number) => n.toString(16).padStart(17, '0');
+
+export class FakeEc2 implements Compute {
+  readonly instances = new Map<string, InstanceFacts>();
+  private readonly tokens = new Map<string, string>();
+  noCapacity = false;
+  failures = 0;
+
+  add(partial: Partial<InstanceFacts> & { tags?: Record<string, string> } = {}): InstanceFacts {
+    const instanceId = partial.instanceId ?? `i-${hex(++counter)}`;
+    const ip = partial.privateIpAddress ?? `10.0.1.${(counter % 250) + 2}`;
+    const instance: InstanceFacts = {
+      instanceId,
+      state: 'running',
+      instanceType: 'm5.large',
+      availabilityZone: 'us-east-1a',
+      subnetId: 'subnet-a',
+      vpcId: 'vpc-1',
+      privateIpAddress: ip,
+      lifecycle: 'spot',
+      launchTemplate: { id: 'lt-1', version: '1' },
+      volumes: [],
+      networkInterfaces: [
+        {
+          networkInterfaceId: `eni-${hex(counter)}`,
+          deviceIndex: 0,
+          attachmentId: `eni-attach-${hex(counter)}`,
+          deleteOnTermination: true,
+          subnetId: partial.subnetId ?? 'subnet-a',
+          status: 'attached',
+          privateIps: [{ privateIpAddress: ip, primary: true }],
+        },
+      ],
+      ...partial,
+      tags: { 'spot-handoff:managed': 'true', Name: 'web', ...partial.tags },
+    };
+    this.instances.set(instanceId, instance);
+    return instance;
+  }
+
+  async describeInstances(ids: readonly string[]): Promise<Map<string, InstanceFacts>> {
+    const found = new Map<string, InstanceFacts>();
+    for (const id of ids) {
+      const instance = this.instances.get(id);
+      if (instance) found.set(id, structuredClone(instance));
+    }
+    return found;
+  }
+
+  async launch(request: LaunchRequest): Promise<LaunchResult> {
+    const existing = this.tokens.get(request.clientToken);
+    if (existing) return { ok: true, instanceId: existing };
+    if (this.failures > 0) {
+      this.failures -= 1;
+      throw Object.assign(new Error('We currently do not have sufficient capacity'), { name: 'InternalError' });
+    }
+    if (this.noCapacity) {
+      return { ok: false, reason: 'capacity', code: 'InsufficientInstanceCapacity', message: 'No Spot capacity' };
+    }
+    const instance = this.add({
+      state: 'pending',
+      subnetId: request.subnetId,
+      launchTemplate: request.launchTemplate,
+      clientToken: request.clientToken,
+      tags: request.tags,
+    });
+    this.tokens.set(request.clientToken, instance.instanceId);
+    return { ok: true, instanceId: instance.instanceId };
+  }
+
+  setState(id: string, state: InstanceState, reason?: string): void {
+    const instance = this.instances.get(id);
+    if (!instance) throw new Error(`no instance ${id}`);
+    instance.state = state;
+    instance.stateReason = reason;
+  }
+
+  /** Instances launched as replacements of `oldId`. */
+  replacementsOf(oldId: string): InstanceFacts[] {
+    return [...this.instances.values()].filter((i) => i.tags['spot-handoff:replaces'] === oldId);
+  }
+}
+
+interface Registration {
+  target: Target;
+  state: 'healthy' | 'draining';
+}
+
+export class FakeElb implements LoadBalancing {
+  readonly groups = new Map<string, { type: 'instance' | 'ip'; vpcId: string; registrations: Registration[] }>();
+
+  constructor(private readonly ec2: FakeEc2) {}
+
+  addGroup(arn: string, type: 'instance' | 'ip' = 'instance', vpcId = 'vpc-1'): void {
+    this.groups.set(arn, { type, vpcId, registrations: [] });
+  }
+
+  async findTargets(instances: readonly InstanceFacts[]) {
+    const byInstance = new Map<string, Target[]>();
+    let calls = 1;
+    for (const [arn, group] of this.groups) {
+      if (!instances.some((i) => i.vpcId === group.vpcId)) continue;
+      calls += 1;
+      for (const { target } of group.registrations) {
+        for (const instance of instances) {
+          const ips = instance.networkInterfaces.flatMap((e) => e.privateIps.map((p) => p.privateIpAddress));
+          const matches = target.id === instance.instanceId || ips.includes(target.id);
+          if (matches && target.targetGroupArn === arn) {
+            byInstance.set(instance.instanceId, [...(byInstance.get(instance.instanceId) ?? []), target]);
+          }
+        }
+      }
+    }
+    return { byInstance, calls };
+  }
+
+  async deregister(targets: readonly Target[]) {
+    const arns = new Set(targets.map((t) => t.targetGroupArn));
+    for (const target of targets) {
+      const registration = this.groups.get(target.targetGroupArn)?.registrations.find((r) => same(r.target, target));
+      if (registration) registration.state = 'draining';
+    }
+    return { calls: arns.size };
+  }
+
+  async register(targets: readonly Target[]) {
+    for (const target of targets) {
+      const group = this.groups.get(target.targetGroupArn);
+      if (!group) throw Object.assign(new Error('no such group'), { name: 'TargetGroupNotFound' });
+      if (target.targetType === 'instance' && this.ec2.instances.get(target.id)?.state !== 'running') {
+        throw Object.assign(new Error(`${target.id} is not running`), { name: 'InvalidTarget' });
+      }
+      const existing = group.registrations.find((r) => same(r.target, target));
+      if (existing) existing.state = 'healthy';
+      else group.registrations.push({ target: { ...target }, state: 'healthy' });
+    }
+    return { calls: new Set(targets.map((t) => t.targetGroupArn)).size };
+  }
+
+  /** Targets serving (not draining) in a group. */
+  serving(arn: string): string[] {
+    return (this.groups.get(arn)?.registrations ?? []).filter((r) => r.state === 'healthy').map((r) => r.target.id);
+  }
+}
+
+const same = (a: Target, b: Target) =>
+  a.targetGroupArn === b.targetGroupArn && a.id === b.id && a.port === b.port;
+
+/** Conditional writes exactly as the DynamoDB store makes them; `crashAfterWrites` throws after N writes. */
+export class MemoryStore implements WorkflowStore {
+  readonly items = new Map<string, Workflow>();
+  readonly links = new Map<string, string>();
+  writes = 0;
+  crashAfterWrites = Number.POSITIVE_INFINITY;
+
+  private write(): void {
+    this.writes += 1;
+    if (this.writes > this.crashAfterWrites) {
+      this.crashAfterWrites = Number.POSITIVE_INFINITY;
+      throw Object.assign(new Error('simulated crash before write'), { name: 'SimulatedCrash' });
+    }
+  }
+
+  async get(id: string) {
+    const item = this.items.get(id);
+    return item ? structuredClone(item) : undefined;
+  }
+  async create(workflow: Workflow) {
+    this.write();
+    if (this.items.has(workflow.workflowId)) return false;
+    this.items.set(workflow.workflowId, structuredClone(workflow));
+    return true;
+  }
+  async update(workflow: Workflow) {
+    this.write();
+    if (this.items.get(workflow.workflowId)?.version !== workflow.version - 1) return false;
+    this.items.set(workflow.workflowId, structuredClone(workflow));
+    return true;
+  }
+  async linkReplacement(replacementId: string, workflowId: string) {
+    const existing = this.links.get(replacementId);
+    if (existing && existing !== workflowId) throw new Error(`${replacementId} is linked to ${existing}`);
+    this.links.set(replacementId, workflowId);
+  }
+  async workflowOfReplacement(replacementId: string) {
+    return this.links.get(replacementId);
+  }
+  async list(options: { status?: WorkflowStatus; limit?: number } = {}) {
+    return [...this.items.values()]
+      .filter((w) => !options.status || w.status === options.status)
+      .sort((a, b) => b.startedAt.localeCompare(a.startedAt))
+      .slice(0, options.limit ?? 100);
+  }
+}
+
+export const silentLog: Log = {
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: () => {},
+  with: () => silentLog,
+};
+
+export class CountingMetrics implements Metrics {
+  readonly counts = new Map<string, number>();
+  count(name: MetricName, value = 1): void {
+    this.counts.set(name, (this.counts.get(name) ?? 0) + value);
+  }
+  handoffSeconds(): void {}
+}
+
+export interface FakeWorld {
+  ec2: FakeEc2;
+  elb: FakeElb;
+  store: MemoryStore;
+  metrics: CountingMetrics;
+  clock: { now(): Date; advance(ms: number): void };
+  deps: HandoffDeps;
+}
+
+export function fakeWorld(settings: Partial<HandoffDeps['settings']> = {}): FakeWorld {
+  const ec2 = new FakeEc2();
+  const elb = new FakeElb(ec2);
+  const store = new MemoryStore();
+  const metrics = new CountingMetrics();
+  let time = Date.parse('2026-01-01T12:00:00Z');
+  const clock = { now: () => new Date(time), advance: (ms: number) => void (time += ms) };
+  const deps: HandoffDeps = {
+    compute: ec2,
+    loadBalancing: elb,
+    store,
+    clock,
+    log: silentLog,
+    metrics,
+    settings: { managedTagKey: 'spot-handoff:managed', rebalanceAction: 'prelaunch', retentionDays: 30, ...settings },
+  };
+  return { ec2, elb, store, metrics, clock, deps };
+}

@@ -1,0 +1,262 @@
+import { describe, expect, it } from 'vitest';
+import { handOff, ReplacementNotLaunchedError } from '../../src/core/handoff.ts';
+import { type FakeWorld, fakeWorld } from '../support/fakes.ts';
+import { rebalance, stateChange, warning } from '../support/signals.ts';
+
+const TG = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef';
+const IP_TG = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/pods/0123456789abcdef';
+
+/** A managed Spot instance serving in one target group on port 80. */
+function servingInstance(world: FakeWorld, tags: Record<string, string> = {}) {
+  world.elb.addGroup(TG);
+  const old = world.ec2.add({ tags });
+  world.elb.groups.get(TG)!.registrations.push({
+    target: { targetGroupArn: TG, targetType: 'instance', id: old.instanceId, port: 80 },
+    state: 'healthy',
+  });
+  return old;
+}
+
+/** EC2 brings the replacement up and reports it. */
+async function replacementRuns(world: FakeWorld, oldId: string) {
+  const [replacement] = world.ec2.replacementsOf(oldId);
+  world.ec2.setState(replacement!.instanceId, 'running');
+  await handOff([stateChange(replacement!.instanceId, 'running')], world.deps);
+  return replacement!.instanceId;
+}
+
+describe('a Spot interruption warning', () => {
+  it('drains the instance and launches one replacement, then registers it once it runs', async () => {
+    // Prepare
+    const world = fakeWorld();
+    const old = servingInstance(world);
+
+    // Act
+    await handOff([warning(old.instanceId)], world.deps);
+
+    // Assess: drained, one replacement pending from the same template and subnet, tagged back
+    expect(world.elb.serving(TG)).toEqual([]);
+    const replacements = world.ec2.replacementsOf(old.instanceId);
+    expect(replacements).toHaveLength(1);
+    expect(replacements[0]).toMatchObject({
+      state: 'pending',
+      subnetId: old.subnetId,
+      launchTemplate: old.launchTemplate,
+      tags: expect.objectContaining({ Name: 'web', 'spot-handoff:managed': 'true' }),
+    });
+    const workflow = (await world.store.get(`wf-${old.instanceId}`))!;
+    expect(workflow).toMatchObject({ status: 'in-progress', drained: true, targets: [{ id: old.instanceId, port: 80 }] });
+
+    const replacementId = await replacementRuns(world, old.instanceId);
+
+    expect(world.elb.serving(TG)).toEqual([replacementId]);
+    const done = (await world.store.get(`wf-${old.instanceId}`))!;
+    expect(done).toMatchObject({ status: 'completed', outcome: 'replaced', replacement: { instanceId: replacementId } });
+    expect(done.steps.map((s) => s.name)).toEqual(
+      expect.arrayContaining(['detected', 'targets-found', 'drain', 'launch', 'replacement-running', 'register', 'completed']),
+    );
+    expect(done.expiresAt).toBeGreaterThan(Date.parse(done.finishedAt!) / 1000);
+    expect(await world.store.workflowOfReplacement(replacementId)).toBe(done.workflowId);
+  });
+
+  it('converges duplicate and concurrent warnings on one workflow with one replacement', async () => {
+    const world = fakeWorld();
+    const old = servingInstance(world);
+    const event = warning(old.instanceId);
+
+    await Promise.all([
+      handOff([event], world.deps),
+      handOff([event], world.deps),
+      handOff([warning(old.instanceId)], world.deps),
+    ]);
+    await handOff([event], world.deps);
+
+    expect(world.ec2.replacementsOf(old.instanceId)).toHaveLength(1);
+    expect(world.store.items.size).toBe(1);
+    expect((await world.store.get(`wf-${old.instanceId}`))!.eventIds).toHaveLength(2);
+  });
+
+  it('leaves an instance without the managed tag alone and records nothing', async () => {
+    const world = fakeWorld();
+    const old = world.ec2.add({ tags: { 'spot-handoff:managed': 'false' } });
+    world.elb.addGroup(TG);
+    world.elb.groups.get(TG)!.registrations.push({
+      target: { targetGroupArn: TG, targetType: 'instance', id: old.instanceId, port: 80 },
+      state: 'healthy',
+    });
+
+    const [outcome] = await handOff([warning(old.instanceId)], world.deps);
+
+    expect(outcome).toMatchObject({ result: 'unmanaged' });
+    expect(world.elb.serving(TG)).toEqual([old.instanceId]);
+    expect(world.ec2.instances.size).toBe(1);
+    expect(world.store.items.size).toBe(0);
+  });
+
+  it('honours a configured managed tag key', async () => {
+    const world = fakeWorld({ managedTagKey: 'team:spot' });
+    const old = servingInstance(world, { 'team:spot': 'true', 'spot-handoff:managed': 'no' });
+
+    await handOff([warning(old.instanceId)], world.deps);
+
+    expect(world.ec2.replacementsOf(old.instanceId)).toHaveLength(1);
+  });
+
+  it('records an instance EC2 no longer knows, without failing', async () => {
+    const world = fakeWorld();
+
+    await handOff([warning('i-0000000000000dead')], world.deps);
+
+    expect(await world.store.get('wf-i-0000000000000dead')).toMatchObject({
+      status: 'completed',
+      outcome: 'instance-gone',
+    });
+    expect(world.ec2.instances.size).toBe(0);
+  });
+
+  it('drains but does not replace an instance without a launch template, and says why', async () => {
+    const world = fakeWorld();
+    const old = servingInstance(world);
+    world.ec2.instances.get(old.instanceId)!.launchTemplate = undefined;
+
+    await handOff([warning(old.instanceId)], world.deps);
+
+    expect(world.elb.serving(TG)).toEqual([]);
+    expect(world.ec2.replacementsOf(old.instanceId)).toHaveLength(0);
+    expect(await world.store.get(`wf-${old.instanceId}`)).toMatchObject({
+      status: 'completed',
+      outcome: 'not-replaceable',
+      reason: expect.stringContaining('launch template'),
+    });
+  });
+
+  it('drains an Auto Scaling group member and leaves the replacement to the group', async () => {
+    const world = fakeWorld();
+    const old = servingInstance(world, { 'aws:autoscaling:groupName': 'web-asg' });
+
+    await handOff([warning(old.instanceId)], world.deps);
+
+    expect(world.elb.serving(TG)).toEqual([]);
+    expect(world.ec2.replacementsOf(old.instanceId)).toHaveLength(0);
+    expect(await world.store.get(`wf-${old.instanceId}`)).toMatchObject({ status: 'completed', outcome: 'asg-managed' });
+  });
+
+  it('moves ip targets of the old primary IP to the replacement primary IP', async () => {
+    const world = fakeWorld();
+    world.elb.addGroup(IP_TG, 'ip');
+    const old = world.ec2.add();
+    world.elb.groups.get(IP_TG)!.registrations.push({
+      target: { targetGroupArn: IP_TG, targetType: 'ip', id: old.privateIpAddress!, port: 8080 },
+      state: 'healthy',
+    });
+
+    await handOff([warning(old.instanceId)], world.deps);
+    const replacementId = await replacementRuns(world, old.instanceId);
+
+    const replacementIp = world.ec2.instances.get(replacementId)!.privateIpAddress!;
+    expect(world.elb.serving(IP_TG)).toEqual([replacementIp]);
+  });
+
+  it('records a launch without capacity, fails the invocation for a retry, and launches when capacity returns', async () => {
+    const world = fakeWorld();
+    const old = servingInstance(world);
+    world.ec2.noCapacity = true;
+
+    await expect(handOff([warning(old.instanceId)], world.deps)).rejects.toBeInstanceOf(ReplacementNotLaunchedError);
+    const failed = (await world.store.get(`wf-${old.instanceId}`))!;
+    expect(failed).toMatchObject({ status: 'in-progress', drained: true, replacement: { attempt: 2 } });
+    expect(failed.replacement?.lastError?.code).toBe('InsufficientInstanceCapacity');
+    expect(world.elb.serving(TG)).toEqual([]);
+
+    world.ec2.noCapacity = false;
+    await handOff([warning(old.instanceId)], world.deps);
+
+    expect(world.ec2.replacementsOf(old.instanceId)).toHaveLength(1);
+  });
+});
+
+describe('a rebalance recommendation', () => {
+  it('pre-launches and registers the replacement without draining; the warning then only drains', async () => {
+    const world = fakeWorld();
+    const old = servingInstance(world);
+
+    await handOff([rebalance(old.instanceId)], world.deps);
+    const replacementId = await replacementRuns(world, old.instanceId);
+
+    expect(world.elb.serving(TG).sort()).toEqual([old.instanceId, replacementId].sort());
+    expect(await world.store.get(`wf-${old.instanceId}`)).toMatchObject({ status: 'standby', drained: false });
+
+    await handOff([warning(old.instanceId)], world.deps);
+
+    expect(world.elb.serving(TG)).toEqual([replacementId]);
+    expect(world.ec2.replacementsOf(old.instanceId)).toHaveLength(1);
+    expect(await world.store.get(`wf-${old.instanceId}`)).toMatchObject({ status: 'completed', outcome: 'replaced' });
+  });
+
+  it('is ignored when configured so', async () => {
+    const world = fakeWorld({ rebalanceAction: 'ignore' });
+    const old = servingInstance(world);
+
+    await handOff([rebalance(old.instanceId)], world.deps);
+
+    expect(world.ec2.replacementsOf(old.instanceId)).toHaveLength(0);
+    expect(world.store.items.size).toBe(0);
+  });
+});
+
+describe('state changes', () => {
+  it('start the handoff when the Spot termination comes before its warning, and the late warning converges', async () => {
+    const world = fakeWorld();
+    const old = servingInstance(world);
+    world.ec2.setState(old.instanceId, 'shutting-down', 'Server.SpotInstanceTermination');
+
+    await handOff([stateChange(old.instanceId, 'shutting-down')], world.deps);
+    await handOff([warning(old.instanceId)], world.deps);
+    const replacementId = await replacementRuns(world, old.instanceId);
+
+    expect(world.ec2.replacementsOf(old.instanceId)).toHaveLength(1);
+    expect(world.elb.serving(TG)).toEqual([replacementId]);
+    expect(await world.store.get(`wf-${old.instanceId}`)).toMatchObject({ status: 'completed', outcome: 'replaced' });
+  });
+
+  it('of an instance terminated by a person start nothing', async () => {
+    const world = fakeWorld();
+    const old = servingInstance(world);
+    world.ec2.setState(old.instanceId, 'terminated', 'Client.UserInitiatedShutdown');
+
+    const [outcome] = await handOff([stateChange(old.instanceId, 'terminated')], world.deps);
+
+    expect(outcome).toMatchObject({ result: 'no-op' });
+    expect(world.store.items.size).toBe(0);
+  });
+
+  it('record the old instance terminating on its workflow', async () => {
+    const world = fakeWorld();
+    const old = servingInstance(world);
+    await handOff([warning(old.instanceId)], world.deps);
+    await replacementRuns(world, old.instanceId);
+
+    world.ec2.setState(old.instanceId, 'terminated', 'Server.SpotInstanceTermination');
+    await handOff([stateChange(old.instanceId, 'terminated')], world.deps);
+
+    const workflow = (await world.store.get(`wf-${old.instanceId}`))!;
+    expect(workflow.oldInstanceState).toBe('terminated');
+    expect(workflow.steps.at(-1)).toMatchObject({ name: 'old-instance-stopped', detail: 'old instance terminated' });
+  });
+
+  it('a replacement running event that comes before its launch was recorded still registers it', async () => {
+    const world = fakeWorld();
+    const old = servingInstance(world);
+    // A first invocation launched the replacement and crashed before recording it.
+    world.store.crashAfterWrites = 1;
+    await expect(handOff([warning(old.instanceId)], world.deps)).rejects.toThrow('simulated crash');
+    const [replacement] = world.ec2.replacementsOf(old.instanceId);
+    world.ec2.setState(replacement!.instanceId, 'running');
+
+    // Its running event and the retried warning come together.
+    await handOff([stateChange(replacement!.instanceId, 'running'), warning(old.instanceId)], world.deps);
+
+    expect(world.ec2.replacementsOf(old.instanceId)).toHaveLength(1);
+    expect(world.elb.serving(TG)).toEqual([replacement!.instanceId]);
+  });
+});
