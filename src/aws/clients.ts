@@ -1,0 +1,64 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ConfigError } from '../config.ts';
+
+/** Attempts per call (first try included) when `AWS_MAX_ATTEMPTS` is not set. */
+export const DEFAULT_MAX_ATTEMPTS = 5;
+
+export interface AwsClients {
+  ec2: EC2Client;
+  elbv2: ElasticLoadBalancingV2Client;
+  dynamodb: DynamoDBClient;
+  /** Over `dynamodb`; removes undefined values when marshalling. */
+  documentClient: DynamoDBDocumentClient;
+  eventBridge: EventBridgeClient;
+}
+
+export interface CreateClientsOptions {
+  /** Default: the SDK's own resolution (`AWS_REGION`, profile, …). */
+  region?: string;
+  /** Where `AWS_MAX_ATTEMPTS` is read; default `process.env`. */
+  env?: Record<string, string | undefined>;
+}
+
+/**
+ * The SDK clients, to be built once per container at cold start and shared by every invocation.
+ * Standard retry mode (backoff with jitter, throttles retried) with `AWS_MAX_ATTEMPTS` attempts,
+ * default 5. Endpoints follow the SDK's own `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>`
+ * handling, which is how the local cloud is reached.
+ * @example
+ * const clients = createClients();
+ * const compute = new Ec2Compute({ client: clients.ec2 });
+ */
+export function createClients(options: CreateClientsOptions = {}): AwsClients {
+  const config = {
+    ...(options.region ? { region: options.region } : {}),
+    retryMode: 'standard',
+    maxAttempts: maxAttempts(options.env ?? process.env),
+  };
+  const dynamodb = new DynamoDBClient(config);
+  return {
+    ec2: new EC2Client(config),
+    elbv2: new ElasticLoadBalancingV2Client(config),
+    dynamodb,
+    documentClient: DynamoDBDocumentClient.from(dynamodb, {
+      marshallOptions: { removeUndefinedValues: true },
+    }),
+    eventBridge: new EventBridgeClient(config),
+  };
+}
+
+function maxAttempts(env: Record<string, string | undefined>): number {
+  const raw = env['AWS_MAX_ATTEMPTS'];
+  if (raw === undefined || raw === '') return DEFAULT_MAX_ATTEMPTS;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new ConfigError(
+      `AWS_MAX_ATTEMPTS=${JSON.stringify(raw)} is not valid: use a whole number greater than 0.`,
+    );
+  }
+  return value;
+}

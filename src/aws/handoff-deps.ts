@@ -1,0 +1,44 @@
+import type { Config } from '../config.ts';
+import type { HandoffDeps } from '../core/handoff.ts';
+import type { Log, Metrics } from '../core/ports.ts';
+import type { AwsClients } from './clients.ts';
+import { Ec2Compute } from './ec2.ts';
+import { Elbv2LoadBalancing } from './elbv2.ts';
+import type { PlanLog } from './plan.ts';
+import { DryRunWorkflowStore, DynamoWorkflowStore } from './workflow-store.ts';
+
+export interface AwsHandoffOptions {
+  config: Config;
+  clients: AwsClients;
+  log: Log;
+  metrics: Metrics;
+  /** Dry run: EC2 mutations go with `DryRun=true`, ELB and DynamoDB writes are only recorded here. */
+  dryRunPlan?: PlanLog;
+}
+
+/** The handoff's ports over AWS (or anything the SDK's endpoints point at). */
+export function awsHandoffDeps({
+  config,
+  clients,
+  log,
+  metrics,
+  dryRunPlan,
+}: AwsHandoffOptions): HandoffDeps {
+  const dryRun = dryRunPlan !== undefined;
+  const store = new DynamoWorkflowStore({ client: clients.documentClient, tableName: config.tableName });
+  return {
+    compute: new Ec2Compute({ client: clients.ec2, dryRun, plan: dryRunPlan }),
+    loadBalancing: new Elbv2LoadBalancing({ client: clients.elbv2, dryRun, plan: dryRunPlan }),
+    store: dryRunPlan
+      ? new DryRunWorkflowStore({ plan: dryRunPlan, readThrough: store, tableName: config.tableName })
+      : store,
+    clock: { now: () => new Date() },
+    log,
+    metrics,
+    settings: {
+      managedTagKey: config.managedTagKey,
+      rebalanceAction: config.rebalanceAction,
+      retentionDays: config.retentionDays,
+    },
+  };
+}

@@ -1,0 +1,326 @@
+import {
+  CreateTableCommand,
+  DescribeTimeToLiveCommand,
+  type DynamoDBClient,
+  UpdateTimeToLiveCommand,
+  waitUntilTableExists,
+} from '@aws-sdk/client-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  type PutCommandInput,
+  ScanCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { Workflow, WorkflowStatus, WorkflowStore } from '../core/workflow.ts';
+import { errorCode, isConditionalCheckFailed, ReplacementClaimedError } from './errors.ts';
+import type { PlanLog } from './plan.ts';
+
+/**
+ * Workflows in one DynamoDB table with a string partition key `pk` and no sort key:
+ *
+ * | item        | `pk`                   | `kind`          | other attributes                             |
+ * |-------------|------------------------|-----------------|----------------------------------------------|
+ * | workflow    | `workflow#<id>`        | `workflow`      | every {@link Workflow} field; `expiresAt` TTL |
+ * | replacement | `replacement#<id>`     | `replacement`   | `workflowId`                                 |
+ *
+ * Only single-item conditional puts, consistent gets and scans, so the same code runs on AWS,
+ * DynamoDB Local and dynalite.
+ */
+
+export const TTL_ATTRIBUTE = 'expiresAt';
+const WORKFLOW_KIND = 'workflow';
+const REPLACEMENT_KIND = 'replacement';
+
+const workflowKey = (workflowId: string): string => `workflow#${workflowId}`;
+const replacementKey = (replacementId: string): string => `replacement#${replacementId}`;
+
+export interface DynamoWorkflowStoreOptions {
+  /** One client per container. Undefined values are removed by the store, whatever the client's marshalling options. */
+  client: DynamoDBDocumentClient;
+  tableName: string;
+}
+
+/**
+ * {@link WorkflowStore} over DynamoDB, with optimistic concurrency on `version`.
+ * @example
+ * const store = new DynamoWorkflowStore({ client: clients.documentClient, tableName: config.tableName });
+ * if (!(await store.update({ ...workflow, version: workflow.version + 1 }))) {
+ *   // another invocation wrote in between: re-read and decide again
+ * }
+ */
+export class DynamoWorkflowStore implements WorkflowStore {
+  readonly #client: DynamoDBDocumentClient;
+  readonly #tableName: string;
+
+  constructor(options: DynamoWorkflowStoreOptions) {
+    this.#client = options.client;
+    this.#tableName = options.tableName;
+  }
+
+  async get(workflowId: string): Promise<Workflow | undefined> {
+    const output = await this.#client.send(
+      new GetCommand({
+        TableName: this.#tableName,
+        Key: { pk: workflowKey(workflowId) },
+        ConsistentRead: true,
+      }),
+    );
+    return output.Item === undefined ? undefined : toWorkflow(output.Item);
+  }
+
+  async create(workflow: Workflow): Promise<boolean> {
+    return this.#put(workflowPut(this.#tableName, workflow, 'create'));
+  }
+
+  async update(workflow: Workflow): Promise<boolean> {
+    return this.#put(workflowPut(this.#tableName, workflow, 'update'));
+  }
+
+  async linkReplacement(replacementId: string, workflowId: string): Promise<void> {
+    try {
+      await this.#client.send(new PutCommand(replacementPut(this.#tableName, replacementId, workflowId)));
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) throw error;
+      const claimedBy = await this.workflowOfReplacement(replacementId);
+      throw new ReplacementClaimedError(replacementId, workflowId, claimedBy, { cause: error });
+    }
+  }
+
+  async workflowOfReplacement(replacementId: string): Promise<string | undefined> {
+    const output = await this.#client.send(
+      new GetCommand({
+        TableName: this.#tableName,
+        Key: { pk: replacementKey(replacementId) },
+        ConsistentRead: true,
+      }),
+    );
+    const workflowId: unknown = output.Item?.['workflowId'];
+    return typeof workflowId === 'string' ? workflowId : undefined;
+  }
+
+  /** Scans the table: one item per handoff (removed by TTL once finished) and one per replacement link. */
+  async list(options: { status?: WorkflowStatus; limit?: number } = {}): Promise<Workflow[]> {
+    const workflows: Workflow[] = [];
+    let exclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.#client.send(
+        new ScanCommand({
+          TableName: this.#tableName,
+          FilterExpression:
+            options.status === undefined ? '#kind = :kind' : '#kind = :kind AND #status = :status',
+          ExpressionAttributeNames: {
+            '#kind': 'kind',
+            ...(options.status === undefined ? {} : { '#status': 'status' }),
+          },
+          ExpressionAttributeValues: {
+            ':kind': WORKFLOW_KIND,
+            ...(options.status === undefined ? {} : { ':status': options.status }),
+          },
+          ExclusiveStartKey: exclusiveStartKey,
+        }),
+      );
+      for (const item of page.Items ?? []) workflows.push(toWorkflow(item));
+      exclusiveStartKey = page.LastEvaluatedKey;
+    } while (exclusiveStartKey !== undefined);
+    return newestFirst(workflows, options.limit);
+  }
+
+  /** True when written, false when the condition did not hold. */
+  async #put(input: PutCommandInput): Promise<boolean> {
+    try {
+      await this.#client.send(new PutCommand(input));
+      return true;
+    } catch (error) {
+      if (isConditionalCheckFailed(error)) return false;
+      throw error;
+    }
+  }
+}
+
+export interface DryRunWorkflowStoreOptions {
+  plan: PlanLog;
+  /** Where reads go when a workflow was not written in this dry run. None: the store starts empty. */
+  readThrough?: WorkflowStore;
+  /** Named in the plan's entries. */
+  tableName?: string;
+}
+
+/**
+ * A {@link WorkflowStore} for dry runs: reads go to the real store (if any), writes stay in memory
+ * with the same conditions as DynamoDB's and are recorded in the plan as skipped `dynamodb` entries.
+ */
+export class DryRunWorkflowStore implements WorkflowStore {
+  readonly #plan: PlanLog;
+  readonly #readThrough: WorkflowStore | undefined;
+  readonly #tableName: string;
+  readonly #workflows = new Map<string, Workflow>();
+  readonly #replacements = new Map<string, string>();
+
+  constructor(options: DryRunWorkflowStoreOptions) {
+    this.#plan = options.plan;
+    this.#readThrough = options.readThrough;
+    this.#tableName = options.tableName ?? 'workflows';
+  }
+
+  async get(workflowId: string): Promise<Workflow | undefined> {
+    const written = this.#workflows.get(workflowId);
+    if (written !== undefined) return structuredClone(written);
+    return this.#readThrough?.get(workflowId);
+  }
+
+  async create(workflow: Workflow): Promise<boolean> {
+    if ((await this.get(workflow.workflowId)) !== undefined) return false;
+    this.#write(workflow, 'create');
+    return true;
+  }
+
+  async update(workflow: Workflow): Promise<boolean> {
+    const stored = await this.get(workflow.workflowId);
+    if (stored === undefined || stored.version !== workflow.version - 1) return false;
+    this.#write(workflow, 'update');
+    return true;
+  }
+
+  async linkReplacement(replacementId: string, workflowId: string): Promise<void> {
+    const claimedBy = await this.workflowOfReplacement(replacementId);
+    if (claimedBy !== undefined && claimedBy !== workflowId) {
+      throw new ReplacementClaimedError(replacementId, workflowId, claimedBy);
+    }
+    this.#replacements.set(replacementId, workflowId);
+    this.#plan.record({
+      service: 'dynamodb',
+      action: 'PutItem',
+      params: replacementPut(this.#tableName, replacementId, workflowId),
+      outcome: 'skipped',
+    });
+  }
+
+  async workflowOfReplacement(replacementId: string): Promise<string | undefined> {
+    return this.#replacements.get(replacementId) ?? this.#readThrough?.workflowOfReplacement(replacementId);
+  }
+
+  async list(options: { status?: WorkflowStatus; limit?: number } = {}): Promise<Workflow[]> {
+    const stored =
+      this.#readThrough === undefined ? [] : await this.#readThrough.list({ status: options.status });
+    const merged = new Map(stored.map((workflow) => [workflow.workflowId, workflow]));
+    for (const workflow of this.#workflows.values()) {
+      if (options.status === undefined || workflow.status === options.status) {
+        merged.set(workflow.workflowId, structuredClone(workflow));
+      } else {
+        merged.delete(workflow.workflowId);
+      }
+    }
+    return newestFirst([...merged.values()], options.limit);
+  }
+
+  #write(workflow: Workflow, write: 'create' | 'update'): void {
+    this.#workflows.set(workflow.workflowId, withoutUndefined(workflow));
+    this.#plan.record({
+      service: 'dynamodb',
+      action: 'PutItem',
+      params: workflowPut(this.#tableName, workflow, write),
+      outcome: 'skipped',
+    });
+  }
+}
+
+/**
+ * Creates the workflow table for local runs and tests (on AWS the stack creates it): on-demand,
+ * `pk` string hash key, TTL on `expiresAt`. An existing table is fine; an endpoint without TTL
+ * support (dynalite) is fine. Waits until the table is ACTIVE.
+ */
+export async function createWorkflowTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      }),
+    );
+  } catch (error) {
+    if (errorCode(error) !== 'ResourceInUseException') throw error;
+  }
+  await waitUntilTableExists(
+    { client, minDelay: 1, maxDelay: 5, maxWaitTime: 300 },
+    { TableName: tableName },
+  );
+
+  try {
+    const ttl = await client.send(new DescribeTimeToLiveCommand({ TableName: tableName }));
+    const status = ttl.TimeToLiveDescription?.TimeToLiveStatus;
+    if (
+      (status === 'ENABLED' || status === 'ENABLING') &&
+      ttl.TimeToLiveDescription?.AttributeName === TTL_ATTRIBUTE
+    ) {
+      return;
+    }
+    await client.send(
+      new UpdateTimeToLiveCommand({
+        TableName: tableName,
+        TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true },
+      }),
+    );
+  } catch (error) {
+    if (errorCode(error) !== 'UnknownOperationException') throw error;
+  }
+}
+
+/**
+ * The conditional put of a workflow: `create` only if no item has its key, `update` only if the
+ * stored version is the one before `workflow.version`.
+ */
+function workflowPut(tableName: string, workflow: Workflow, write: 'create' | 'update'): PutCommandInput {
+  const Item = { ...withoutUndefined(workflow), pk: workflowKey(workflow.workflowId), kind: WORKFLOW_KIND };
+  if (write === 'create')
+    return { TableName: tableName, Item, ConditionExpression: 'attribute_not_exists(pk)' };
+  return {
+    TableName: tableName,
+    Item,
+    ConditionExpression: '#version = :expected',
+    ExpressionAttributeNames: { '#version': 'version' },
+    ExpressionAttributeValues: { ':expected': workflow.version - 1 },
+  };
+}
+
+/** Links a replacement to a workflow; a repeat of the same link succeeds, another workflow's fails. */
+function replacementPut(tableName: string, replacementId: string, workflowId: string): PutCommandInput {
+  return {
+    TableName: tableName,
+    Item: { pk: replacementKey(replacementId), kind: REPLACEMENT_KIND, workflowId },
+    ConditionExpression: 'attribute_not_exists(pk) OR workflowId = :workflowId',
+    ExpressionAttributeValues: { ':workflowId': workflowId },
+  };
+}
+
+/** A workflow item without the table's own attributes. */
+function toWorkflow(item: Record<string, unknown>): Workflow {
+  const { pk: _pk, kind: _kind, ...workflow } = item;
+  return workflow as unknown as Workflow;
+}
+
+/** Sorted by `startedAt` as a time (ISO strings with and without milliseconds compare right), newest first. */
+function newestFirst(workflows: Workflow[], limit: number | undefined): Workflow[] {
+  const time = (workflow: Workflow): number => Date.parse(workflow.startedAt) || 0;
+  const sorted = workflows.sort(
+    (a, b) => time(b) - time(a) || (a.workflowId < b.workflowId ? -1 : a.workflowId > b.workflowId ? 1 : 0),
+  );
+  return limit === undefined ? sorted : sorted.slice(0, Math.max(0, limit));
+}
+
+/** A deep copy without `undefined` values, which DynamoDB cannot store. */
+function withoutUndefined<T>(value: T): T {
+  if (Array.isArray(value)) {
+    return value.filter((element) => element !== undefined).map((element) => withoutUndefined(element)) as T;
+  }
+  if (typeof value === 'object' && value !== null) {
+    const copy: Record<string, unknown> = {};
+    for (const [key, element] of Object.entries(value)) {
+      if (element !== undefined) copy[key] = withoutUndefined(element);
+    }
+    return copy as T;
+  }
+  return value;
+}

@@ -1,0 +1,164 @@
+import type { AddressInfo } from 'node:net';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import dynalite from 'dynalite';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ReplacementClaimedError } from '../../src/aws/errors.ts';
+import { createWorkflowTable, DynamoWorkflowStore } from '../../src/aws/workflow-store.ts';
+import type { Workflow } from '../../src/core/workflow.ts';
+
+/** The store against dynalite, a DynamoDB that runs in the test process: real conditions, real marshalling. */
+
+const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+let client: DynamoDBClient;
+let tables = 0;
+let tableName: string;
+let store: DynamoWorkflowStore;
+
+beforeAll(async () => {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  client = new DynamoDBClient({
+    region: 'us-east-1',
+    endpoint: `http://127.0.0.1:${port}`,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+});
+
+afterAll(async () => {
+  client.destroy();
+  await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+});
+
+beforeEach(async () => {
+  // A table per test: nothing one test writes is seen by another.
+  tables += 1;
+  tableName = `workflows-${tables}`;
+  await createWorkflowTable(client, tableName);
+  // A document client without removeUndefinedValues: the store must not depend on it.
+  store = new DynamoWorkflowStore({ client: DynamoDBDocumentClient.from(client), tableName });
+});
+
+function workflow(instanceId: string, overrides: Partial<Workflow> = {}): Workflow {
+  return {
+    workflowId: `wf-${instanceId}`,
+    instanceId,
+    version: 1,
+    status: 'in-progress',
+    outcome: undefined,
+    startedAt: '2026-01-01T12:00:00.000Z',
+    updatedAt: '2026-01-01T12:00:00.000Z',
+    eventIds: ['event-1'],
+    signals: { rebalance: false, warning: true, instanceAction: 'terminate' },
+    instance: {
+      instanceType: 'm5.large',
+      availabilityZone: 'us-east-1a',
+      subnetId: undefined,
+      privateIps: ['10.0.1.10'],
+      tags: { Name: 'web' },
+    },
+    targets: [{ targetGroupArn: 'arn:tg/web', targetType: 'instance', id: instanceId, port: 80 }],
+    drained: false,
+    elbCalls: 0,
+    steps: [{ name: 'detected', status: 'done', at: '2026-01-01T12:00:00.000Z', elapsedMs: 0 }],
+    ...overrides,
+  };
+}
+
+describe('DynamoWorkflowStore on dynalite', () => {
+  it('creates a workflow once and reads back what was written, undefined fields left out', async () => {
+    // Prepare
+    const first = workflow('i-0abc');
+
+    // Act
+    const created = await store.create(first);
+    const again = await store.create({ ...first, reason: 'second writer' });
+
+    // Assess
+    expect([created, again]).toEqual([true, false]);
+    const stored = await store.get('wf-i-0abc');
+    expect(stored).toEqual(JSON.parse(JSON.stringify(first)));
+    expect(stored).not.toHaveProperty('outcome');
+    expect(stored).not.toHaveProperty('pk');
+    expect(await store.get('wf-i-unknown')).toBeUndefined();
+  });
+
+  it('writes an update only over the version it was based on', async () => {
+    await store.create(workflow('i-0abc'));
+
+    const stale = await store.update(workflow('i-0abc', { version: 3, reason: 'stale' }));
+    const fresh = await store.update(workflow('i-0abc', { version: 2, drained: true }));
+    const replayed = await store.update(workflow('i-0abc', { version: 2, reason: 'replayed' }));
+    const missing = await store.update(workflow('i-0new', { version: 2 }));
+
+    expect({ stale, fresh, replayed, missing }).toEqual({
+      stale: false,
+      fresh: true,
+      replayed: false,
+      missing: false,
+    });
+    expect(await store.get('wf-i-0abc')).toMatchObject({ version: 2, drained: true });
+    expect(await store.get('wf-i-0abc')).not.toHaveProperty('reason');
+  });
+
+  it('lets exactly one of two concurrent writers of the same version win', async () => {
+    await store.create(workflow('i-0abc'));
+
+    const results = await Promise.all([
+      store.update(workflow('i-0abc', { version: 2, reason: 'writer A' })),
+      store.update(workflow('i-0abc', { version: 2, reason: 'writer B' })),
+    ]);
+
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect((await store.get('wf-i-0abc'))?.reason).toBe(results[0] ? 'writer A' : 'writer B');
+  });
+
+  it('stores the TTL attribute at the top level of the item, as a number', async () => {
+    await store.create(workflow('i-0abc', { status: 'completed', expiresAt: 1_770_000_000 }));
+
+    const raw = await client.send(
+      new GetItemCommand({
+        TableName: tableName,
+        Key: { pk: { S: 'workflow#wf-i-0abc' } },
+        ConsistentRead: true,
+      }),
+    );
+
+    expect(raw.Item?.['expiresAt']).toEqual({ N: '1770000000' });
+    expect(raw.Item?.['kind']).toEqual({ S: 'workflow' });
+  });
+
+  it('links a replacement to one workflow, idempotently, and refuses a second workflow', async () => {
+    await store.linkReplacement('i-0new', 'wf-i-0abc');
+    await store.linkReplacement('i-0new', 'wf-i-0abc');
+
+    const conflict = store.linkReplacement('i-0new', 'wf-i-0other');
+
+    await expect(conflict).rejects.toBeInstanceOf(ReplacementClaimedError);
+    await expect(conflict).rejects.toMatchObject({
+      claimedBy: 'wf-i-0abc',
+      message: expect.stringContaining('wf-i-0abc'),
+    });
+    expect(await store.workflowOfReplacement('i-0new')).toBe('wf-i-0abc');
+    expect(await store.workflowOfReplacement('i-0unknown')).toBeUndefined();
+  });
+
+  it('lists workflows newest first, by status and up to a limit, without replacement links', async () => {
+    await store.create(workflow('i-1', { startedAt: '2026-01-01T10:00:00.000Z' }));
+    await store.create(workflow('i-2', { startedAt: '2026-01-01T12:00:00Z', status: 'completed' }));
+    await store.create(workflow('i-3', { startedAt: '2026-01-01T11:00:00.500Z' }));
+    await store.linkReplacement('i-new', 'wf-i-1');
+
+    const all = await store.list();
+    const inProgress = await store.list({ status: 'in-progress' });
+    const newest = await store.list({ limit: 1 });
+
+    expect(all.map((w) => w.instanceId)).toEqual(['i-2', 'i-3', 'i-1']);
+    expect(inProgress.map((w) => w.instanceId)).toEqual(['i-3', 'i-1']);
+    expect(newest.map((w) => w.instanceId)).toEqual(['i-2']);
+  });
+
+  it('creates the table idempotently on an endpoint without TTL support', async () => {
+    await expect(createWorkflowTable(client, tableName)).resolves.toBeUndefined();
+  });
+});
