@@ -1,0 +1,426 @@
+/**
+ * What `serverless.yml` and `infra/` deploy, read as plain YAML (no `serverless package`: `.ci/run`
+ * runs that separately). `${file(…)}` includes are followed; other variables stay strings.
+ */
+
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { loadFunctionPatterns, matchesPattern } from '../../localcloud/event-patterns.ts';
+import { readConfig } from '../../src/config.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+type Json = Record<string, unknown>;
+interface Statement {
+  Sid?: string;
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, Record<string, unknown>>;
+}
+
+const readYaml = (path: string): Json => parse(readFileSync(join(ROOT, path), 'utf8')) as Json;
+const readJson = (path: string): Json => JSON.parse(readFileSync(join(ROOT, path), 'utf8')) as Json;
+
+const serverless = readYaml('serverless.yml');
+const provider = serverless['provider'] as Json;
+const functions = serverless['functions'] as Record<string, Json>;
+const params = (serverless['params'] as { default: Record<string, string | number> }).default;
+const custom = serverless['custom'] as Json;
+
+/** `resources:` is a list of `${file(infra/….yml)}` fragments that osls merges. */
+const fragments = (serverless['resources'] as string[]).map((include) => {
+  const path = /^\$\{file\((.+)\)\}$/.exec(include)?.[1];
+  if (!path) throw new Error(`resources entry ${include} is not a \${file(…)} include`);
+  return readYaml(path);
+});
+const resources = Object.assign({}, ...fragments.map((fragment) => fragment['Resources'])) as Record<
+  string,
+  Json
+>;
+const outputs = Object.assign({}, ...fragments.map((fragment) => fragment['Outputs'] ?? {})) as Record<
+  string,
+  Json
+>;
+const props = (logicalId: string) => resources[logicalId]?.['Properties'] as Json;
+
+const iam = createRequire(import.meta.url)(join(ROOT, 'infra/iam.cjs')) as {
+  statements: (managedTagKey: string) => Statement[];
+};
+const MANAGED = 'spot-handoff:managed';
+const statements = iam.statements(MANAGED);
+const list = (value: string | string[]) => (Array.isArray(value) ? value : [value]);
+
+const DLQ_ARN = { 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] };
+
+const EXPECTED_EVENTS = {
+  interruption: ['spot-interruption-warning', 'spot-interruption-warning-stop', 'rebalance-recommendation'],
+  'state-change': [
+    'state-change-pending',
+    'state-change-running',
+    'state-change-shutting-down',
+    'state-change-stopped',
+    'state-change-terminated',
+  ],
+} as const;
+
+const sampleEvent = (name: string) => readJson(`events/${name}.json`);
+const routes = loadFunctionPatterns(join(ROOT, 'serverless.yml'));
+const routedTo = (event: Json) => [
+  ...new Set(
+    routes.filter((route) => matchesPattern(route.pattern, event)).map((route) => route.functionName),
+  ),
+];
+
+/** osls's logical id of a function: `state-change` → `StateDashchangeLambdaFunction`. */
+const lambdaLogicalId = (name: string) =>
+  `${name.charAt(0).toUpperCase()}${name.slice(1).replaceAll('-', 'Dash').replaceAll('_', 'Underscore')}LambdaFunction`;
+
+describe('functions', () => {
+  it('runs both handlers on nodejs22.x, arm64', () => {
+    // Assess
+    expect(provider['runtime']).toBe('nodejs22.x');
+    expect(provider['architecture']).toBe('arm64');
+    expect(Object.keys(functions).sort()).toEqual(['interruption', 'state-change']);
+    expect(functions['interruption']?.['handler']).toBe('functions/interruption/handler.handler');
+    expect(functions['state-change']?.['handler']).toBe('functions/state-change/handler.handler');
+    for (const fn of Object.values(functions)) {
+      expect(fn['runtime'] ?? provider['runtime']).toBe('nodejs22.x');
+      expect(fn['architecture'] ?? provider['architecture']).toBe('arm64');
+    }
+  });
+
+  it('points each handler at a source file', () => {
+    for (const fn of Object.values(functions)) {
+      const file = String(fn['handler']).replace(/\.[^.]+$/, '.ts');
+      expect(existsSync(join(ROOT, file)), file).toBe(true);
+    }
+  });
+
+  it('bundles everything, AWS SDK included, into one ESM file per function', () => {
+    const esbuild = custom['esbuild'] as Json;
+    expect(serverless['plugins']).toContain('serverless-esbuild');
+    expect((serverless['package'] as Json)['individually']).toBe(true);
+    expect(esbuild).toMatchObject({
+      bundle: true,
+      minify: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node22',
+      outputFileExtension: '.mjs',
+      external: [],
+      exclude: [],
+    });
+    expect(String((esbuild['banner'] as Json)['js'])).toContain('createRequire');
+  });
+});
+
+describe('events and routing', () => {
+  it.each(Object.entries(EXPECTED_EVENTS).flatMap(([fn, names]) => names.map((name) => [name, fn])))(
+    'routes events/%s.json to %s only',
+    (name, fn) => {
+      // Prepare
+      const event = sampleEvent(name);
+
+      // Act / Assess
+      expect(routedTo(event)).toEqual([fn]);
+    },
+  );
+
+  it.each(Object.values(EXPECTED_EVENTS).flat())('routes a replay of %s like the original', (name) => {
+    // Prepare
+    const original = sampleEvent(name);
+    const replayed = { ...original, source: 'spot-handoff.replay' };
+
+    // Act / Assess
+    expect(routedTo(replayed)).toEqual(routedTo(original));
+  });
+
+  it('ignores the same detail-types from any other source', () => {
+    for (const name of Object.values(EXPECTED_EVENTS).flat()) {
+      expect(routedTo({ ...sampleEvent(name), source: 'aws.autoscaling' })).toEqual([]);
+      expect(routedTo({ ...sampleEvent(name), source: 'my.app' })).toEqual([]);
+    }
+  });
+
+  it('has a sample for every file in events/, each listed in events/README.md', () => {
+    const files = readdirSync(join(ROOT, 'events')).filter((file) => file.endsWith('.json'));
+    const readme = readFileSync(join(ROOT, 'events/README.md'), 'utf8');
+    expect(files.map((file) => file.replace(/\.json$/, '')).sort()).toEqual(
+      Object.values(EXPECTED_EVENTS).flat().sort(),
+    );
+    for (const file of files) expect(readme).toContain(`handoff replay events/${file} --instance`);
+  });
+
+  it('keeps the samples in the shape AWS sends', () => {
+    for (const name of Object.values(EXPECTED_EVENTS).flat()) {
+      const event = sampleEvent(name);
+      expect(Object.keys(event).sort()).toEqual(
+        ['account', 'detail', 'detail-type', 'id', 'region', 'resources', 'source', 'time', 'version'].sort(),
+      );
+      expect(event).toMatchObject({
+        version: '0',
+        source: 'aws.ec2',
+        account: '123456789012',
+        region: 'us-east-1',
+      });
+      expect(event['id']).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      expect(event['time']).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+      expect((event['detail'] as Json)['instance-id']).toBe('i-0123456789abcdef0');
+    }
+    expect((sampleEvent('spot-interruption-warning')['detail'] as Json)['instance-action']).toBe('terminate');
+    expect((sampleEvent('spot-interruption-warning-stop')['detail'] as Json)['instance-action']).toBe('stop');
+  });
+});
+
+describe('delivery and the dead-letter queue', () => {
+  it('retries each function twice within an hour, then sends the event to the DLQ', () => {
+    for (const fn of Object.values(functions)) {
+      expect(fn['maximumRetryAttempts']).toBe(2);
+      expect(fn['maximumEventAge']).toBe(3600);
+      expect(fn['destinations']).toEqual({ onFailure: { type: 'sqs', arn: DLQ_ARN } });
+    }
+  });
+
+  it('gives each EventBridge target a retry policy and the DLQ', () => {
+    for (const fn of Object.values(functions)) {
+      const rules = (fn['events'] as Json[]).map((event) => event['eventBridge'] as Json);
+      expect(rules.length).toBeGreaterThan(0);
+      for (const rule of rules) {
+        expect(rule['retryPolicy']).toEqual({ maximumEventAge: 3600, maximumRetryAttempts: 185 });
+        expect(rule['deadLetterQueueArn']).toEqual(DLQ_ARN);
+        expect(rule['eventBus'] ?? 'default').toBe('default');
+      }
+    }
+  });
+
+  it('keeps dead letters 14 days, encrypted, and lets only our rules send them', () => {
+    expect(resources['DeadLetterQueue']?.['Type']).toBe('AWS::SQS::Queue');
+    expect(props('DeadLetterQueue')).toMatchObject({
+      MessageRetentionPeriod: 1209600,
+      SqsManagedSseEnabled: true,
+    });
+    const policy = props('DeadLetterQueuePolicy')['PolicyDocument'] as { Statement: Statement[] };
+    const fromEvents = policy.Statement.find((statement) => statement.Effect === 'Allow');
+    const ruleNames = Object.values(functions).flatMap((fn) =>
+      (fn['events'] as Json[]).map((event) => String((event['eventBridge'] as Json)['name'])),
+    );
+    const sourceArns = JSON.stringify(fromEvents?.Condition?.['ArnEquals']?.['aws:SourceArn']);
+    for (const name of ruleNames) {
+      const ruleName = /^\$\{self:custom\.ruleNames\.(\w+)\}$/.exec(name)?.[1];
+      expect(ruleName, `rule name ${name} comes from custom.ruleNames`).toBeDefined();
+      expect(sourceArns).toContain(`:rule/\${self:custom.ruleNames.${ruleName}}`);
+    }
+    expect(outputs['DeadLetterQueueUrl']?.['Value']).toEqual({ Ref: 'DeadLetterQueue' });
+  });
+
+  it('alarms on dead letters and on errors of each function', () => {
+    const alarms = Object.values(resources).filter(
+      (resource) => resource['Type'] === 'AWS::CloudWatch::Alarm',
+    );
+    const dimensions = alarms.map((alarm) => JSON.stringify((alarm['Properties'] as Json)['Dimensions']));
+    expect(dimensions.some((d) => d.includes('DeadLetterQueue'))).toBe(true);
+    for (const name of Object.keys(functions)) {
+      expect(
+        dimensions.some((d) => d.includes(`"Ref":"${lambdaLogicalId(name)}"`)),
+        name,
+      ).toBe(true);
+    }
+  });
+});
+
+describe('state table', () => {
+  it('is on demand, keyed by pk, with PITR, TTL on expiresAt, SSE, and retained', () => {
+    const table = resources['StateTable']!;
+    expect(table['Type']).toBe('AWS::DynamoDB::Table');
+    expect(table['DeletionPolicy']).toBe('Retain');
+    expect(table['UpdateReplacePolicy']).toBe('Retain');
+    expect(props('StateTable')).toMatchObject({
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      SSESpecification: { SSEEnabled: true },
+    });
+    expect(outputs['StateTableName']?.['Value']).toEqual({ Ref: 'StateTable' });
+  });
+});
+
+describe('environment', () => {
+  const environment = provider['environment'] as Record<string, unknown>;
+  /** The environment the functions get with the default params. */
+  const resolved = Object.fromEntries(
+    Object.entries(environment).map(([name, value]) => {
+      if (typeof value !== 'string') return [name, 'resolved-by-cloudformation'];
+      const text = value
+        .replace(/\$\{self:custom\.rebalanceActions\.\$\{param:(\w+)\}\}/, (_, key: string) =>
+          String(params[key]),
+        )
+        .replace(/\$\{param:(\w+)\}/g, (_, key: string) => String(params[key]));
+      return [name, text];
+    }),
+  ) as Record<string, string>;
+
+  it('sets every variable the functions read', () => {
+    expect(environment['HANDOFF_TABLE_NAME']).toEqual({ Ref: 'StateTable' });
+    expect(resolved).toMatchObject({
+      HANDOFF_MANAGED_TAG_KEY: 'spot-handoff:managed',
+      HANDOFF_STATEFUL_TAG_KEY: 'spot-handoff:stateful',
+      HANDOFF_REBALANCE_ACTION: 'prelaunch',
+      HANDOFF_RETENTION_DAYS: '30',
+      POWERTOOLS_SERVICE_NAME: 'spot-handoff',
+      POWERTOOLS_METRICS_NAMESPACE: 'SpotHandoff',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+    });
+    expect(Number(resolved['AWS_MAX_ATTEMPTS'])).toBeGreaterThan(1);
+    expect(Object.values(resolved).join(' ')).not.toContain('${');
+  });
+
+  it('has defaults the configuration reader accepts and agrees with', () => {
+    // Act
+    const config = readConfig(resolved);
+    const builtIn = readConfig({ HANDOFF_TABLE_NAME: 'resolved-by-cloudformation' });
+
+    // Assess
+    expect(config).toEqual(builtIn);
+  });
+
+  it('allows exactly the rebalance actions the configuration allows', () => {
+    const allowed = Object.keys(custom['rebalanceActions'] as Json);
+    for (const action of allowed) {
+      expect(readConfig({ HANDOFF_TABLE_NAME: 't', HANDOFF_REBALANCE_ACTION: action }).rebalanceAction).toBe(
+        action,
+      );
+    }
+    expect(allowed.sort()).toEqual(['ignore', 'prelaunch']);
+  });
+});
+
+describe('IAM', () => {
+  const ec2Mutations = (statement: Statement) =>
+    list(statement.Action).filter(
+      (action) => action.startsWith('ec2:') && !action.startsWith('ec2:Describe'),
+    );
+  const conditionKeys = (statement: Statement) =>
+    Object.values(statement.Condition ?? {}).flatMap((operator) => Object.keys(operator));
+  const resourceText = (statement: Statement) => JSON.stringify(statement.Resource);
+  const isGated = (statement: Statement) =>
+    conditionKeys(statement).some(
+      (key) =>
+        key === `aws:RequestTag/${MANAGED}` ||
+        key === `ec2:ResourceTag/${MANAGED}` ||
+        key === 'ec2:CreateAction',
+    );
+  /**
+   * Resource types of which every call of the action needs at least one (per the EC2 service
+   * authorization reference). A statement without a condition may grant an action on other
+   * resources only if these are granted solely under the managed-tag condition.
+   */
+  const GATES: Record<string, string[]> = {
+    'ec2:RunInstances': ['instance'],
+    'ec2:AttachVolume': ['instance'],
+    'ec2:DetachVolume': ['instance'],
+    'ec2:AttachNetworkInterface': ['instance'],
+    'ec2:ModifyInstanceAttribute': ['instance'],
+    'ec2:AssociateAddress': ['instance', 'network-interface'],
+    'ec2:CreateSnapshot': ['snapshot'],
+    'ec2:CreateVolume': ['volume'],
+  };
+
+  it('is read from infra/iam.cjs', () => {
+    expect((provider['iam'] as { role: Json }).role['statements']).toBe(`\${file(infra/iam.cjs)}`);
+  });
+
+  it('grants no wildcard actions', () => {
+    for (const statement of statements) {
+      expect(statement.Effect).toBe('Allow');
+      for (const action of list(statement.Action)) expect(action, statement.Sid).not.toContain('*');
+    }
+  });
+
+  it('grants "*" resources only to calls without resource-level permissions', () => {
+    for (const statement of statements.filter((s) => resourceText(s).includes('"*"'))) {
+      for (const action of list(statement.Action))
+        expect(action, statement.Sid).toMatch(/^[a-z0-9-]+:Describe/);
+    }
+  });
+
+  it('gates every EC2 mutation by the managed tag or the creating action', () => {
+    for (const statement of statements.filter((s) => ec2Mutations(s).length > 0)) {
+      if (isGated(statement)) continue;
+      // An ungated statement: each action must need a resource that only gated statements grant.
+      for (const action of ec2Mutations(statement)) {
+        const gates = GATES[action];
+        expect(gates, `${statement.Sid} grants ${action} without a tag condition`).toBeDefined();
+        const grantsGate = (s: Statement) =>
+          list(s.Action).includes(action) && gates!.some((gate) => resourceText(s).includes(`:${gate}/`));
+        expect(statements.filter(grantsGate).every(isGated), `${action} on ${gates} must be gated`).toBe(
+          true,
+        );
+        expect(statements.some(grantsGate), `${action} is never granted on ${gates}`).toBe(true);
+        expect(
+          gates!.some((gate) => resourceText(statement).includes(`:${gate}/`)),
+          statement.Sid,
+        ).toBe(false);
+      }
+    }
+  });
+
+  it('tags only while creating, and passes roles only to EC2', () => {
+    const tagging = statements.filter((s) => list(s.Action).includes('ec2:CreateTags'));
+    expect(tagging.length).toBeGreaterThan(0);
+    for (const s of tagging)
+      expect(s.Condition?.['StringEquals']?.['ec2:CreateAction']).toContain('RunInstances');
+    const passing = statements.filter((s) => list(s.Action).includes('iam:PassRole'));
+    expect(passing.length).toBe(1);
+    expect(passing[0]?.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } });
+  });
+
+  it('launches only instances tagged managed', () => {
+    const launches = statements.filter(
+      (s) => list(s.Action).includes('ec2:RunInstances') && resourceText(s).includes(':instance/'),
+    );
+    expect(launches).toHaveLength(1);
+    expect(launches[0]?.Condition).toEqual({ StringEquals: { [`aws:RequestTag/${MANAGED}`]: 'true' } });
+  });
+
+  it('uses the configured managed tag key in conditions', () => {
+    const custom = JSON.stringify(iam.statements('team:spot'));
+    expect(custom).toContain('"ec2:ResourceTag/team:spot"');
+    expect(custom).toContain('"aws:RequestTag/team:spot"');
+    expect(custom).not.toContain(MANAGED);
+    expect(custom).not.toContain('{managedTagKey}');
+    expect(() => iam.statements('aws:reserved')).toThrow();
+  });
+
+  it('reaches the table and the DLQ only', () => {
+    const dynamo = statements.filter((s) => list(s.Action).some((a) => a.startsWith('dynamodb:')));
+    expect(dynamo.map((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': ['StateTable', 'Arn'] }]);
+    expect(list(dynamo[0]!.Action).sort()).toEqual(
+      [
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:Query',
+        'dynamodb:Scan',
+        'dynamodb:UpdateItem',
+      ].sort(),
+    );
+    const sqs = statements.filter((s) => list(s.Action).some((a) => a.startsWith('sqs:')));
+    expect(sqs.map((s) => [s.Action, s.Resource])).toEqual([['sqs:SendMessage', DLQ_ARN]]);
+  });
+
+  it('registers and deregisters targets in target groups only', () => {
+    const moves = statements.filter((s) => list(s.Action).includes('elasticloadbalancing:RegisterTargets'));
+    expect(moves).toHaveLength(1);
+    expect(list(moves[0]!.Action).sort()).toEqual([
+      'elasticloadbalancing:DeregisterTargets',
+      'elasticloadbalancing:RegisterTargets',
+    ]);
+    expect(resourceText(moves[0]!)).toContain(':targetgroup/');
+  });
+});
