@@ -49,7 +49,9 @@ function tagKey(env: Env, name: string, fallback: string): string {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   if (raw.length > 128 || raw.startsWith('aws:')) {
-    throw new ConfigError(`${name}=${JSON.stringify(raw)} is not a valid tag key: at most 128 characters, not starting with "aws:".`);
+    throw new ConfigError(
+      `${name}=${JSON.stringify(raw)} is not a valid tag key: at most 128 characters, not starting with "aws:".`,
+    );
   }
   return raw;
 }

@@ -220,6 +220,8 @@ function runInstancesInput(request: LaunchRequest): RunInstancesCommandInput {
       : [
           { ResourceType: 'instance', Tags: tags },
           { ResourceType: 'volume', Tags: tags },
+          // The IAM policy lets the handoff move IPs and keep interfaces only when they are tagged managed.
+          { ResourceType: 'network-interface', Tags: tags },
         ];
   return {
     LaunchTemplate: { LaunchTemplateId: request.launchTemplate.id, Version: request.launchTemplate.version },

@@ -29,6 +29,7 @@ export const NOT_FOUND_CODES: ReadonlySet<string> = new Set([
   'InvalidAllocationID.NotFound',
   'InvalidAssociationID.NotFound',
   'InvalidAttachmentID.NotFound',
+  'InvalidAttachment.NotFound',
   'InvalidLaunchTemplateId.NotFound',
   'InvalidLaunchTemplateName.NotFoundException',
   'TargetGroupNotFound',
@@ -67,11 +68,42 @@ export const TARGET_GROUP_NOT_FOUND_CODES: ReadonlySet<string> = new Set([
 /** A target that cannot be (de)registered because it is not a valid target any more, e.g. a terminated instance. */
 export const INVALID_TARGET_CODES: ReadonlySet<string> = new Set(['InvalidTarget', 'InvalidTargetException']);
 
+/**
+ * The attachment named does not exist (any more): a volume not attached to that instance
+ * (`InvalidAttachment.NotFound`), an interface attachment id EC2 does not know (`InvalidAttachmentID.NotFound`).
+ * A subset of {@link NOT_FOUND_CODES}.
+ */
+export const ATTACHMENT_NOT_FOUND_CODES: ReadonlySet<string> = new Set([
+  'InvalidAttachment.NotFound',
+  'InvalidAttachmentID.NotFound',
+]);
+
+/**
+ * A volume cannot be attached now: it is attached or attaching somewhere (`VolumeInUse`), or not
+ * `available` (`IncorrectState`). Maybe to the very instance asked for: look before calling it a conflict.
+ */
+export const VOLUME_ATTACH_CONFLICT_CODES: ReadonlySet<string> = new Set(['VolumeInUse', 'IncorrectState']);
+
+/**
+ * An interface cannot be attached now: it is in use, the device index is taken
+ * (`InvalidParameterValue`), or it is not in a state to attach. Maybe by the very attachment asked for.
+ */
+export const INTERFACE_ATTACH_CONFLICT_CODES: ReadonlySet<string> = new Set([
+  'InvalidNetworkInterface.InUse',
+  'InvalidParameterValue',
+  'IncorrectState',
+]);
+
 export const isNotFound = matcher(NOT_FOUND_CODES);
 export const isCapacityError = matcher(CAPACITY_ERROR_CODES);
 export const isThrottle = matcher(THROTTLE_CODES);
 export const isTargetGroupNotFound = matcher(TARGET_GROUP_NOT_FOUND_CODES);
 export const isInvalidTarget = matcher(INVALID_TARGET_CODES);
+export const isAttachmentNotFound = matcher(ATTACHMENT_NOT_FOUND_CODES);
+export const isVolumeAttachConflict = matcher(VOLUME_ATTACH_CONFLICT_CODES);
+export const isInterfaceAttachConflict = matcher(INTERFACE_ATTACH_CONFLICT_CODES);
+/** The resource is not in a state that allows the call, e.g. detaching a volume that is `available`. */
+export const isIncorrectState = matcher(new Set(['IncorrectState']));
 /** A `DryRun: true` request that would have succeeded. */
 export const isDryRunSuccess = matcher(new Set(['DryRunOperation']));
 /** A DynamoDB conditional write whose condition did not hold. */

@@ -3,6 +3,7 @@ import type { HandoffDeps } from '../core/handoff.ts';
 import type { Log, Metrics } from '../core/ports.ts';
 import type { AwsClients } from './clients.ts';
 import { Ec2Compute } from './ec2.ts';
+import { Ec2StatefulResources } from './ec2-stateful.ts';
 import { Elbv2LoadBalancing } from './elbv2.ts';
 import type { PlanLog } from './plan.ts';
 import { DryRunWorkflowStore, DynamoWorkflowStore } from './workflow-store.ts';
@@ -29,6 +30,7 @@ export function awsHandoffDeps({
   return {
     compute: new Ec2Compute({ client: clients.ec2, dryRun, plan: dryRunPlan }),
     loadBalancing: new Elbv2LoadBalancing({ client: clients.elbv2, dryRun, plan: dryRunPlan }),
+    stateful: new Ec2StatefulResources({ client: clients.ec2, dryRun, plan: dryRunPlan }),
     store: dryRunPlan
       ? new DryRunWorkflowStore({ plan: dryRunPlan, readThrough: store, tableName: config.tableName })
       : store,
@@ -37,6 +39,7 @@ export function awsHandoffDeps({
     metrics,
     settings: {
       managedTagKey: config.managedTagKey,
+      statefulTagKey: config.statefulTagKey,
       rebalanceAction: config.rebalanceAction,
       retentionDays: config.retentionDays,
     },

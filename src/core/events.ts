@@ -15,7 +15,9 @@ export const DETAIL_TYPES = {
   stateChange: 'EC2 Instance State-change Notification',
 } as const;
 
-const instanceId = z.string().regex(/^i-[0-9a-f]{8,17}$/, 'must be an EC2 instance id such as i-0123456789abcdef0');
+const instanceId = z
+  .string()
+  .regex(/^i-[0-9a-f]{8,17}$/, 'must be an EC2 instance id such as i-0123456789abcdef0');
 
 const INSTANCE_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down', 'terminated'] as const;
 
@@ -52,7 +54,9 @@ interface SignalBase {
 export type Signal =
   | (SignalBase & { kind: 'warning'; instanceAction: 'terminate' | 'stop' | 'hibernate' })
   | (SignalBase & { kind: 'rebalance' })
-  | (SignalBase & { kind: 'state-change'; state: InstanceState });
+  | (SignalBase & { kind: 'state-change'; state: InstanceState })
+  /** Not from an event: the periodic sweep re-examines an open workflow (lost events, retries, attachments). */
+  | (SignalBase & { kind: 'sweep' });
 
 /** An event that does not match the AWS shape. Nothing is changed for it. */
 export class InvalidEventError extends Error {
@@ -113,7 +117,9 @@ export function readEvent(raw: unknown): ReadEvent {
     }
     case DETAIL_TYPES.stateChange: {
       const detail = parse(StateChangeDetailSchema, event.detail, ['detail']);
-      return { signal: { ...base, kind: 'state-change', instanceId: detail['instance-id'], state: detail.state } };
+      return {
+        signal: { ...base, kind: 'state-change', instanceId: detail['instance-id'], state: detail.state },
+      };
     }
     default:
       return { ignored: `detail-type "${event['detail-type']}" is not handled` };

@@ -4,15 +4,35 @@ import {
   absorb,
   clientTokenFor,
   isStoppedOrGoing,
+  keptPrimaryIp,
   type PlanSettings,
   planNext,
-  replacementTargets,
   replacementTags,
+  replacementTargets,
   settle,
   snapshotOf,
   startsWorkflow,
 } from './plan.ts';
-import type { Clock, Compute, InstanceFacts, LoadBalancing, Log, Metrics } from './ports.ts';
+import type {
+  Clock,
+  Compute,
+  InstanceFacts,
+  LoadBalancing,
+  Log,
+  Metrics,
+  StatefulResources,
+} from './ports.ts';
+import {
+  handOverPass,
+  handoverSettled,
+  inventory,
+  launchSubnet,
+  migrate,
+  migrationTarget,
+  protect,
+  READY_TAG,
+  statefulOptions,
+} from './stateful.ts';
 import { type StepName, type Workflow, type WorkflowStore, workflowIdFor } from './workflow.ts';
 
 /**
@@ -30,11 +50,12 @@ import { type StepName, type Workflow, type WorkflowStore, workflowIdFor } from 
 export interface HandoffDeps {
   compute: Compute;
   loadBalancing: LoadBalancing;
+  stateful: StatefulResources;
   store: WorkflowStore;
   clock: Clock;
   log: Log;
   metrics: Metrics;
-  settings: PlanSettings & { managedTagKey: string; retentionDays: number };
+  settings: PlanSettings & { managedTagKey: string; statefulTagKey: string; retentionDays: number };
 }
 
 export type InstanceOutcome =
@@ -54,16 +75,27 @@ export class WorkflowContentionError extends Error {
 const MAX_WRITE_RACES = 8;
 const PARALLEL_WORKFLOWS = 16;
 
-/** Handles a batch of signals (a single event is a batch of one). */
-export async function handOff(signals: readonly Signal[], deps: HandoffDeps): Promise<InstanceOutcome[]> {
+/**
+ * Handles a batch of signals (a single event is a batch of one). A replacement that could not be
+ * launched fails the call (so the event is retried) unless `failOnLaunchError` is false.
+ */
+export async function handOff(
+  signals: readonly Signal[],
+  deps: HandoffDeps,
+  { failOnLaunchError = true } = {},
+): Promise<InstanceOutcome[]> {
   const ids = [...new Set(signals.map((s) => s.instanceId))];
   const facts = await deps.compute.describeInstances(ids);
   const groups = await groupByWorkflow(signals, facts, deps);
   // Replacements' events lead to workflows of instances not described yet: one more call for all.
   const owners = [...groups.keys()].filter((id) => !ids.includes(id));
   for (const [id, instance] of await deps.compute.describeInstances(owners)) facts.set(id, instance);
-  const outcomes = await mapLimit([...groups.values()], PARALLEL_WORKFLOWS, (group) => advance(group, facts, deps));
-  const failed = outcomes.find((o) => o.result === 'workflow' && needsRetry(o.workflow));
+  const outcomes = await mapLimit([...groups.values()], PARALLEL_WORKFLOWS, (group) =>
+    advance(group, facts, deps),
+  );
+  const failed = failOnLaunchError
+    ? outcomes.find((o) => o.result === 'workflow' && needsRetry(o.workflow))
+    : undefined;
   if (failed?.result === 'workflow') {
     const error = failed.workflow.replacement?.lastError;
     throw new ReplacementNotLaunchedError(
@@ -90,8 +122,8 @@ async function groupByWorkflow(
 ): Promise<Map<string, WorkflowGroup>> {
   const groups = new Map<string, WorkflowGroup>();
   const groupOf = (instanceId: string) => {
-    let group = groups.get(instanceId);
-    if (!group) groups.set(instanceId, (group = { instanceId, signals: [], replacementIds: new Set() }));
+    const group = groups.get(instanceId) ?? { instanceId, signals: [], replacementIds: new Set<string>() };
+    groups.set(instanceId, group);
     return group;
   };
   for (const signal of signals) {
@@ -139,7 +171,10 @@ async function advance(
   const old = facts.get(instanceId);
   for (let race = 0; race < MAX_WRITE_RACES; race++) {
     const stored = await deps.store.get(workflowId);
-    if (!stored && !group.signals.some((s) => s.instanceId === instanceId && startsWorkflow(s, old, deps.settings))) {
+    if (
+      !stored &&
+      !group.signals.some((s) => s.instanceId === instanceId && startsWorkflow(s, old, deps.settings))
+    ) {
       const reason = 'No interruption signal for this instance and no workflow: nothing to do.';
       log.debug(reason, { signals: group.signals.map((s) => s.kind) });
       return { instanceId, result: 'no-op', reason };
@@ -173,10 +208,19 @@ function openWorkflow(
     eventIds: [],
     signals: { rebalance: false, warning: false },
     instance: old ? snapshotOf(old) : undefined,
+    handover: old ? statefulHandover(old, deps.settings.statefulTagKey) : undefined,
     drained: false,
     oldInstanceState: old?.state ?? 'gone',
     elbCalls: 0,
-    steps: [{ name: 'detected', status: 'done', at: now, elapsedMs: 0, detail: first ? `${first.kind} ${first.eventId}` : undefined }],
+    steps: [
+      {
+        name: 'detected',
+        status: 'done',
+        at: now,
+        elapsedMs: 0,
+        detail: first ? `${first.kind} ${first.eventId}` : undefined,
+      },
+    ],
   };
 }
 
@@ -189,128 +233,245 @@ async function progress(
   deps: HandoffDeps,
   log: Log,
 ): Promise<Workflow | undefined> {
-  const { compute, loadBalancing, metrics } = deps;
-  const step = (name: StepName, status: 'done' | 'failed' | 'skipped', detail?: string) => {
-    const now = deps.clock.now();
-    workflow.steps.push({
-      name,
-      status,
-      at: now.toISOString(),
-      elapsedMs: now.getTime() - Date.parse(workflow.startedAt),
-      detail,
-    });
-    log.info(`${name}: ${status}${detail ? ` (${detail})` : ''}`, { step: name, status });
-  };
+  const pass = new Pass(workflow, deps, log);
   const save = () => saveWorkflow(workflow, isNew && workflow.version === 0, deps);
-
   absorb(workflow, group.signals, deps.settings);
-  if (isNew) {
-    metrics.count('WorkflowsStarted');
-    if (workflow.signals.warning) metrics.count('InterruptionWarnings');
-    if (workflow.signals.rebalance) metrics.count('RebalanceRecommendations');
-  }
+  if (isNew) pass.countStart();
 
   // Step 1: what EC2 says now, about the old instance and the replacement.
-  const oldState = oldNow?.state ?? 'gone';
-  if (oldState !== workflow.oldInstanceState && workflow.instance) {
-    workflow.oldInstanceState = oldState;
-    if (isStoppedOrGoing(oldState)) step('old-instance-stopped', 'done', `old instance ${oldState}`);
-  }
-  // Only a replacement the workflow launched counts: its id comes from our own ClientToken.
-  const describeReplacement = async () => {
-    const id = workflow.replacement?.instanceId;
-    const found = id ? (await compute.describeInstances([id])).get(id) : undefined;
-    if (found && workflow.replacement && found.state !== workflow.replacement.state) {
-      workflow.replacement.state = found.state;
-      if (found.state === 'running') step('replacement-running', 'done', found.instanceId);
-    }
-    return found;
-  };
-  let replacement = await describeReplacement();
+  pass.observeOld(oldNow);
+  let replacement = await pass.describeReplacement();
   let plan = planNext({ workflow, old: oldNow, replacement });
 
-  // Step 3: where the old instance serves, recorded before it is drained.
-  if (plan.findTargets && oldNow) {
-    const found = await loadBalancing.findTargets([oldNow]);
-    workflow.targets = found.byInstance.get(oldNow.instanceId) ?? [];
-    workflow.elbCalls += found.calls;
-    metrics.count('ElbApiCalls', found.calls);
-    step('targets-found', 'done', `${workflow.targets.length} registrations, ${found.calls} ELB calls`);
+  // Step 3: where the old instance serves, and (stateful) what must survive it — recorded first.
+  if ((plan.findTargets || plan.protect) && oldNow) {
+    if (plan.findTargets) await pass.findTargets(oldNow);
+    if (plan.protect) await pass.protect(oldNow);
     if (!(await save())) return undefined;
     plan = planNext({ workflow, old: oldNow, replacement });
   }
 
   // Step 4: drain and launch in parallel.
-  let launched = false;
-  await Promise.all([plan.drain ? drain() : undefined, plan.launch ? launch() : undefined]);
+  const [, launched] = await Promise.all([
+    plan.drain ? pass.drain() : undefined,
+    plan.launch ? pass.launch() : undefined,
+  ]);
   if (launched) {
     // Make the replacement traceable before anything else can fail.
-    await deps.store.linkReplacement(workflow.replacement!.instanceId!, workflow.workflowId);
+    await deps.store.linkReplacement(launched, workflow.workflowId);
     // Its `running` event may have come before we knew its id (it was in this batch).
-    if (group.replacementIds.has(workflow.replacement!.instanceId!)) {
-      replacement = await describeReplacement();
+    if (group.replacementIds.has(launched)) {
+      replacement = await pass.describeReplacement();
       plan = planNext({ workflow, old: oldNow, replacement });
     }
   }
 
-  async function drain() {
-    const targets = workflow.targets ?? [];
-    const { calls } = targets.length > 0 ? await loadBalancing.deregister(targets) : { calls: 0 };
-    workflow.drained = true;
-    workflow.elbCalls += calls;
-    metrics.count('ElbApiCalls', calls);
-    metrics.count('TargetsDeregistered', targets.length);
-    step('drain', 'done', `deregistered from ${targets.length} registrations, ${calls} ELB calls`);
+  // Step 5 (stateful): move volumes, interfaces and addresses as each side becomes ready.
+  if (plan.handOver && replacement) {
+    replacement = await pass.handOver(replacement);
+    plan = planNext({ workflow, old: oldNow, replacement });
   }
 
-  async function launch() {
+  // Step 6: register the replacement where the old instance served, once it runs (and has its state).
+  if (plan.register && replacement) await pass.register(replacement);
+
+  // Step 7: record.
+  pass.settle();
+  return (await save()) ? workflow : undefined;
+}
+
+/** The actions of one pass, each recorded as a step of the workflow. */
+class Pass {
+  constructor(
+    private readonly workflow: Workflow,
+    private readonly deps: HandoffDeps,
+    private readonly log: Log,
+  ) {}
+
+  step(name: StepName, status: 'done' | 'failed' | 'skipped', detail?: string): void {
+    const now = this.deps.clock.now();
+    this.workflow.steps.push({
+      name,
+      status,
+      at: now.toISOString(),
+      elapsedMs: now.getTime() - Date.parse(this.workflow.startedAt),
+      detail,
+    });
+    this.log.info(`${name}: ${status}${detail ? ` (${detail})` : ''}`, { step: name, status });
+  }
+
+  countStart(): void {
+    const { metrics } = this.deps;
+    metrics.count('WorkflowsStarted');
+    if (this.workflow.signals.warning) metrics.count('InterruptionWarnings');
+    if (this.workflow.signals.rebalance) metrics.count('RebalanceRecommendations');
+  }
+
+  observeOld(oldNow: InstanceFacts | undefined): void {
+    const state = oldNow?.state ?? 'gone';
+    if (state === this.workflow.oldInstanceState || !this.workflow.instance) return;
+    this.workflow.oldInstanceState = state;
+    if (isStoppedOrGoing(state)) this.step('old-instance-stopped', 'done', `old instance ${state}`);
+  }
+
+  /** Only a replacement the workflow launched counts: its id comes from our own ClientToken. */
+  async describeReplacement(): Promise<InstanceFacts | undefined> {
+    const r = this.workflow.replacement;
+    const found = r?.instanceId
+      ? (await this.deps.compute.describeInstances([r.instanceId])).get(r.instanceId)
+      : undefined;
+    if (found && r && found.state !== r.state) {
+      r.state = found.state;
+      r.availabilityZone = found.availabilityZone;
+      r.privateIpAddress = found.privateIpAddress;
+      if (found.state === 'running') this.step('replacement-running', 'done', found.instanceId);
+    }
+    return found;
+  }
+
+  async findTargets(old: InstanceFacts): Promise<void> {
+    const found = await this.deps.loadBalancing.findTargets([old]);
+    this.workflow.targets = found.byInstance.get(old.instanceId) ?? [];
+    this.countElb(found.calls);
+    this.step(
+      'targets-found',
+      'done',
+      `${this.workflow.targets.length} registrations, ${found.calls} ELB calls`,
+    );
+  }
+
+  async protect(old: InstanceFacts): Promise<void> {
+    const detail = await protect(this.workflow, old, this.deps.stateful);
+    this.workflow.handover!.protectedAt = this.deps.clock.now().toISOString();
+    this.step('protect', 'done', detail);
+  }
+
+  async drain(): Promise<void> {
+    const targets = this.workflow.targets ?? [];
+    const { calls } = targets.length > 0 ? await this.deps.loadBalancing.deregister(targets) : { calls: 0 };
+    this.workflow.drained = true;
+    this.countElb(calls);
+    this.deps.metrics.count('TargetsDeregistered', targets.length);
+    this.step('drain', 'done', `deregistered from ${targets.length} registrations, ${calls} ELB calls`);
+  }
+
+  /** Launches the replacement; a stateful one that finds no capacity in its AZ migrates once at once. Returns its id. */
+  async launch(): Promise<string | undefined> {
+    const launched = await this.tryLaunch();
+    if (launched || !this.workflow.handover || !this.workflow.instance?.vpcId) return launched;
+    const target = migrationTarget(
+      this.workflow,
+      await this.deps.stateful.subnetsOf(this.workflow.instance.vpcId),
+    );
+    if (!target) return undefined;
+    const error = this.workflow.replacement?.lastError;
+    migrate(this.workflow, target, `no capacity in ${launchAz(this.workflow)} (${error?.code})`);
+    this.step(
+      'launch',
+      'skipped',
+      `migrating to ${target.availabilityZone} (${target.subnetId}); volumes follow by snapshot`,
+    );
+    return this.tryLaunch();
+  }
+
+  private async tryLaunch(): Promise<string | undefined> {
+    const { workflow, deps } = this;
     const instance = workflow.instance!;
-    const r = workflow.replacement ?? (workflow.replacement = { attempt: 1, clientToken: clientTokenFor(workflow.workflowId, 1) });
-    const result = await compute.launch({
+    workflow.replacement ??= { attempt: 1, clientToken: clientTokenFor(workflow.workflowId, 1) };
+    const r = workflow.replacement;
+    const subnetId = launchSubnet(workflow)!;
+    const result = await deps.compute.launch({
       clientToken: r.clientToken,
       launchTemplate: instance.launchTemplate!,
-      subnetId: instance.subnetId!,
+      subnetId,
+      privateIpAddress: keptPrimaryIp(workflow),
       tags: replacementTags(workflow),
     });
     if (result.ok) {
       r.instanceId = result.instanceId;
       r.state = 'pending';
-      r.availabilityZone = instance.availabilityZone;
-      r.subnetId = instance.subnetId;
+      r.subnetId = subnetId;
       delete r.lastError;
-      launched = true;
-      metrics.count('ReplacementsLaunched');
-      step('launch', 'done', `${result.instanceId} (ClientToken ${r.clientToken})`);
-      return;
+      deps.metrics.count('ReplacementsLaunched');
+      this.step('launch', 'done', `${result.instanceId} in ${subnetId} (ClientToken ${r.clientToken})`);
+      return result.instanceId;
     }
     r.lastError = { code: result.code, message: result.message, at: deps.clock.now().toISOString() };
     r.attempt += 1;
     r.clientToken = clientTokenFor(workflow.workflowId, r.attempt);
-    metrics.count('ReplacementLaunchFailures');
-    step('launch', 'failed', `${result.code}: ${result.message}`);
+    deps.metrics.count('ReplacementLaunchFailures');
+    this.step('launch', 'failed', `${result.code}: ${result.message}`);
+    return undefined;
   }
 
-  // Step 5: register the replacement where the old instance served, once it runs.
-  if (plan.register && replacement) {
+  /** Moves what is ready; checks once more at once (IP moves take effect immediately); tags the replacement ready when all settled. */
+  async handOver(replacement: InstanceFacts): Promise<InstanceFacts> {
+    const { workflow, deps } = this;
+    const handover = workflow.handover!;
+    let current = replacement;
+    for (let round = 0; round < 2 && !handoverSettled(handover); round++) {
+      const moved = await handOverPass({
+        workflow,
+        replacement: current,
+        oldState: workflow.oldInstanceState ?? 'gone',
+        stateful: deps.stateful,
+        now: () => deps.clock.now(),
+      });
+      for (const line of moved) this.log.info(`handover: ${line}`, { step: 'handover' });
+      if (!handover.resources.some((r) => r.status === 'moving')) break;
+      current =
+        (await deps.compute.describeInstances([current.instanceId])).get(current.instanceId) ?? current;
+    }
+    if (handoverSettled(handover)) {
+      await deps.stateful.tag([current.instanceId], { [READY_TAG]: 'ready' });
+      handover.readyAt = deps.clock.now().toISOString();
+      const left = handover.resources.filter((r) => r.status === 'left-available').length;
+      this.step(
+        'handover',
+        'done',
+        `${handover.resources.length - left} resources moved${left ? `, ${left} left available` : ''}; tagged ${READY_TAG}=ready`,
+      );
+    }
+    return current;
+  }
+
+  async register(replacement: InstanceFacts): Promise<void> {
+    const { workflow, deps } = this;
     const { targets, notCarried } = replacementTargets(workflow, replacement);
-    const { calls } = targets.length > 0 ? await loadBalancing.register(targets) : { calls: 0 };
+    const { calls } = targets.length > 0 ? await deps.loadBalancing.register(targets) : { calls: 0 };
     workflow.registered = targets;
-    workflow.elbCalls += calls;
-    metrics.count('ElbApiCalls', calls);
-    metrics.count('TargetsRegistered', targets.length);
-    const lost = notCarried.length > 0 ? `; not carried over: ${notCarried.map((t) => `${t.id}:${t.port}`).join(', ')}` : '';
-    step('register', 'done', `${targets.length} registrations, ${calls} ELB calls${lost}`);
-    metrics.handoffSeconds((deps.clock.now().getTime() - Date.parse(workflow.startedAt)) / 1000);
+    this.countElb(calls);
+    deps.metrics.count('TargetsRegistered', targets.length);
+    const lost =
+      notCarried.length > 0
+        ? `; not carried over: ${notCarried.map((t) => `${t.id}:${t.port}`).join(', ')}`
+        : '';
+    this.step('register', 'done', `${targets.length} registrations, ${calls} ELB calls${lost}`);
+    deps.metrics.handoffSeconds((deps.clock.now().getTime() - Date.parse(workflow.startedAt)) / 1000);
   }
 
-  // Step 6: record.
-  const before = workflow.status;
-  settle(workflow, deps.clock.now(), deps.settings.retentionDays);
-  if (workflow.status === 'completed' && before !== 'completed') {
-    step('completed', 'done', `${workflow.outcome}: ${workflow.reason}`);
-    metrics.count('WorkflowsCompleted');
+  settle(): void {
+    const { workflow, deps } = this;
+    const before = workflow.status;
+    settle(workflow, deps.clock.now(), deps.settings.retentionDays);
+    if (workflow.status === 'completed' && before !== 'completed') {
+      this.step('completed', 'done', `${workflow.outcome}: ${workflow.reason}`);
+      deps.metrics.count('WorkflowsCompleted');
+    }
   }
-  return (await save()) ? workflow : undefined;
+
+  private countElb(calls: number): void {
+    this.workflow.elbCalls += calls;
+    this.deps.metrics.count('ElbApiCalls', calls);
+  }
+}
+
+const launchAz = (workflow: Workflow) =>
+  workflow.handover?.migration?.availabilityZone ?? workflow.instance?.availabilityZone;
+
+function statefulHandover(old: InstanceFacts, statefulTagKey: string) {
+  const options = statefulOptions(old.tags, statefulTagKey);
+  return options ? inventory(old, options) : undefined;
 }
 
 /** Conditional write: creates version 1, or writes version n+1 over n. */
@@ -323,7 +484,11 @@ async function saveWorkflow(workflow: Workflow, create: boolean, deps: HandoffDe
 }
 
 function needsRetry(workflow: Workflow): boolean {
-  return workflow.status === 'in-progress' && !workflow.replacement?.instanceId && workflow.replacement?.lastError !== undefined;
+  return (
+    workflow.status === 'in-progress' &&
+    !workflow.replacement?.instanceId &&
+    workflow.replacement?.lastError !== undefined
+  );
 }
 
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {

@@ -1,5 +1,5 @@
-import { type HandoffDeps, handOff, type InstanceOutcome } from './handoff.ts';
 import { InvalidEventError, readEvent, type Signal } from './events.ts';
+import { type HandoffDeps, handOff, type InstanceOutcome } from './handoff.ts';
 import type { SignalKind } from './workflow.ts';
 
 export interface IntakeResult {
@@ -24,6 +24,7 @@ export async function takeEvents(
 ): Promise<IntakeResult> {
   const signals: Signal[] = [];
   const ignored: IntakeResult['ignored'] = [];
+  deps.metrics.count('EventsReceived', events.length);
   for (const event of events) {
     let read: ReturnType<typeof readEvent>;
     try {
@@ -38,7 +39,10 @@ export async function takeEvents(
     if ('ignored' in read) {
       ignored.push({ eventId: eventIdOf(event), reason: read.ignored });
     } else if (!accepts.includes(read.signal.kind)) {
-      ignored.push({ eventId: read.signal.eventId, reason: `${read.signal.kind} events are handled by another function` });
+      ignored.push({
+        eventId: read.signal.eventId,
+        reason: `${read.signal.kind} events are handled by another function`,
+      });
     } else {
       signals.push(read.signal);
     }

@@ -9,7 +9,13 @@ import type { InstanceSnapshot, Workflow, WorkflowOutcome } from './workflow.ts'
  */
 
 export const SPOT_TERMINATION_REASON = 'Server.SpotInstanceTermination';
-const STOPPED_STATES: ReadonlySet<string> = new Set(['stopping', 'stopped', 'shutting-down', 'terminated', 'gone']);
+const STOPPED_STATES: ReadonlySet<string> = new Set([
+  'stopping',
+  'stopped',
+  'shutting-down',
+  'terminated',
+  'gone',
+]);
 
 export interface PlanSettings {
   rebalanceAction: 'prelaunch' | 'ignore';
@@ -24,7 +30,11 @@ export const showsSpotInterruption = (facts: InstanceFacts | undefined): boolean
   facts !== undefined && isStoppedOrGoing(facts.state) && facts.stateReason === SPOT_TERMINATION_REASON;
 
 /** Does this signal start a workflow for an instance that has none? */
-export function startsWorkflow(signal: Signal, facts: InstanceFacts | undefined, settings: PlanSettings): boolean {
+export function startsWorkflow(
+  signal: Signal,
+  facts: InstanceFacts | undefined,
+  settings: PlanSettings,
+): boolean {
   switch (signal.kind) {
     case 'warning':
       return true;
@@ -32,25 +42,31 @@ export function startsWorkflow(signal: Signal, facts: InstanceFacts | undefined,
       return settings.rebalanceAction === 'prelaunch';
     case 'state-change':
       return showsSpotInterruption(facts);
+    case 'sweep':
+      return false;
   }
 }
 
 /** Folds signals into the record: event ids seen and what has been announced. */
 export function absorb(workflow: Workflow, signals: readonly Signal[], settings: PlanSettings): void {
   for (const signal of signals) {
+    if (signal.kind === 'sweep') continue;
     if (!workflow.eventIds.includes(signal.eventId)) workflow.eventIds.push(signal.eventId);
     if (signal.kind === 'warning') {
       workflow.signals.warning = true;
       workflow.signals.instanceAction = signal.instanceAction;
     }
-    if (signal.kind === 'rebalance' && settings.rebalanceAction === 'prelaunch') workflow.signals.rebalance = true;
+    if (signal.kind === 'rebalance' && settings.rebalanceAction === 'prelaunch')
+      workflow.signals.rebalance = true;
   }
 }
 
 /** Keeps what a replacement needs once the old instance is gone. */
 export function snapshotOf(facts: InstanceFacts): InstanceSnapshot {
   const tags = Object.fromEntries(Object.entries(facts.tags).filter(([key]) => !key.startsWith('aws:')));
-  const privateIps = facts.networkInterfaces.flatMap((eni) => eni.privateIps.map((ip) => ip.privateIpAddress));
+  const privateIps = facts.networkInterfaces.flatMap((eni) =>
+    eni.privateIps.map((ip) => ip.privateIpAddress),
+  );
   return {
     instanceType: facts.instanceType,
     availabilityZone: facts.availabilityZone,
@@ -67,7 +83,11 @@ export function snapshotOf(facts: InstanceFacts): InstanceSnapshot {
 
 export type Replaceability =
   | { replaceable: true }
-  | { replaceable: false; outcome: Extract<WorkflowOutcome, 'asg-managed' | 'not-replaceable'>; reason: string };
+  | {
+      replaceable: false;
+      outcome: Extract<WorkflowOutcome, 'asg-managed' | 'not-replaceable'>;
+      reason: string;
+    };
 
 /** Whether we launch the replacement, or why not. */
 export function replaceability(instance: InstanceSnapshot): Replaceability {
@@ -82,11 +102,16 @@ export function replaceability(instance: InstanceSnapshot): Replaceability {
     return {
       replaceable: false,
       outcome: 'not-replaceable',
-      reason: 'The instance was not launched from a launch template, so there is nothing to launch a replacement from; drained only.',
+      reason:
+        'The instance was not launched from a launch template, so there is nothing to launch a replacement from; drained only.',
     };
   }
   if (!instance.subnetId) {
-    return { replaceable: false, outcome: 'not-replaceable', reason: 'The instance has no subnet (EC2-Classic?); drained only.' };
+    return {
+      replaceable: false,
+      outcome: 'not-replaceable',
+      reason: 'The instance has no subnet (EC2-Classic?); drained only.',
+    };
   }
   return { replaceable: true };
 }
@@ -96,7 +121,11 @@ export const clientTokenFor = (workflowId: string, attempt: number): string => `
 
 /** Tags of the replacement: the old instance's own tags, plus where it came from. */
 export function replacementTags(workflow: Workflow): Record<string, string> {
-  return { ...workflow.instance?.tags, [REPLACES_TAG]: workflow.instanceId, [WORKFLOW_TAG]: workflow.workflowId };
+  return {
+    ...workflow.instance?.tags,
+    [REPLACES_TAG]: workflow.instanceId,
+    [WORKFLOW_TAG]: workflow.workflowId,
+  };
 }
 
 /**
@@ -132,6 +161,10 @@ export function replacementTargets(
 export interface Plan {
   /** Find the old instance's registrations (before anything drains it). */
   findTargets: boolean;
+  /** Stateful: keep what moves on termination and tag it, before anything else. */
+  protect: boolean;
+  /** Stateful: move what is ready to move to the running replacement. */
+  handOver: boolean;
   drain: boolean;
   launch: boolean;
   register: boolean;
@@ -156,12 +189,44 @@ export function planNext({ workflow, old, replacement }: Situation): Plan {
   const canReplace = workflow.instance !== undefined && replaceability(workflow.instance).replaceable;
   const hasTargets = workflow.targets !== undefined;
   const replacementRunning = replacement?.state === 'running';
+  const handover = workflow.handover;
   return {
     findTargets: !hasTargets && old !== undefined,
-    drain: workflow.instance !== undefined && wantsDrain(workflow) && !workflow.drained && (hasTargets || old === undefined),
-    launch: canReplace && wantsReplacement(workflow) && !workflow.replacement?.instanceId,
-    register: replacementRunning && workflow.registered === undefined,
+    protect: handover !== undefined && handover.protectedAt === undefined && old !== undefined,
+    drain:
+      workflow.instance !== undefined &&
+      wantsDrain(workflow) &&
+      !workflow.drained &&
+      (hasTargets || old === undefined),
+    launch:
+      canReplace &&
+      wantsReplacement(workflow) &&
+      !workflow.replacement?.instanceId &&
+      primaryIpReleased(workflow),
+    handOver: replacementRunning && handover !== undefined && handover.readyAt === undefined,
+    register:
+      replacementRunning &&
+      workflow.registered === undefined &&
+      (handover === undefined || handover.readyAt !== undefined),
   };
+}
+
+/** With `primary-ip=keep`, the launch waits until EC2 releases the old primary IP (termination). */
+export function primaryIpReleased(workflow: Workflow): boolean {
+  if (workflow.handover?.options.primaryIp !== 'keep') return true;
+  return (
+    isStoppedOrGoing(workflow.oldInstanceState) &&
+    workflow.oldInstanceState !== 'shutting-down' &&
+    workflow.oldInstanceState !== 'stopping'
+  );
+}
+
+/** The primary IP to launch the replacement with, if it keeps the old one and EC2 has released it. */
+export function keptPrimaryIp(workflow: Workflow): string | undefined {
+  const released = workflow.oldInstanceState === 'terminated' || workflow.oldInstanceState === 'gone';
+  return workflow.handover?.options.primaryIp === 'keep' && released
+    ? workflow.instance?.privateIpAddress
+    : undefined;
 }
 
 /** Sets status, outcome and reason from what the record now shows. */
@@ -190,13 +255,31 @@ export function settle(workflow: Workflow, now: Date, retentionDays: number): vo
   const replaceable = replaceability(workflow.instance);
   if (!replaceable.replaceable) {
     if (drainPending) open('in-progress', 'Draining.');
-    else if (!wantsDrain(workflow)) open('standby', `${replaceable.reason.replace('; drained only.', '')}; waiting for an interruption warning.`);
+    else if (!wantsDrain(workflow))
+      open(
+        'standby',
+        `${replaceable.reason.replace('; drained only.', '')}; waiting for an interruption warning.`,
+      );
     else finish(replaceable.outcome, replaceable.reason);
     return;
   }
   const r = workflow.replacement;
   if (!r?.instanceId) {
-    open('in-progress', r?.lastError ? `Launch failed (${r.lastError.code}); retrying.` : 'Launching the replacement.');
+    const waiting = primaryIpReleased(workflow)
+      ? 'Launching the replacement.'
+      : 'Waiting for EC2 to release the primary IP the replacement keeps.';
+    open('in-progress', r?.lastError ? `Launch failed (${r.lastError.code}); retrying.` : waiting);
+    return;
+  }
+  const handover = workflow.handover;
+  if (handover && handover.readyAt === undefined) {
+    const settled = handover.resources.filter(
+      (x) => x.status === 'attached' || x.status === 'left-available',
+    ).length;
+    open(
+      'in-progress',
+      `Handing over state to ${r.instanceId}: ${settled} of ${handover.resources.length} resources settled.`,
+    );
     return;
   }
   if (workflow.registered === undefined) {
@@ -208,7 +291,10 @@ export function settle(workflow: Workflow, now: Date, retentionDays: number): vo
     return;
   }
   if (!wantsDrain(workflow)) {
-    open('standby', `Replacement ${r.instanceId} serves beside the old instance; draining waits for an interruption warning.`);
+    open(
+      'standby',
+      `Replacement ${r.instanceId} serves beside the old instance; draining waits for an interruption warning.`,
+    );
     return;
   }
   finish('replaced', `Replacement ${r.instanceId} serves in place of ${workflow.instanceId}.`);

@@ -105,7 +105,9 @@ export interface LoadBalancing {
    * their VPCs: `instance` targets by id, `ip` targets by the instances' private IPs.
    * The number of calls is bounded by the number of target groups, not of instances.
    */
-  findTargets(instances: readonly InstanceFacts[]): Promise<{ byInstance: Map<string, Target[]> } & ElbCallCount>;
+  findTargets(
+    instances: readonly InstanceFacts[],
+  ): Promise<{ byInstance: Map<string, Target[]> } & ElbCallCount>;
   /** Deregister; idempotent (a target not registered is not an error). One call per target group. */
   deregister(targets: readonly Target[]): Promise<ElbCallCount>;
   /** Register; idempotent. One call per target group. */
@@ -128,6 +130,8 @@ export interface Log {
 }
 
 export type MetricName =
+  | 'EventsReceived'
+  | 'WorkflowsSwept'
   | 'InvalidEvents'
   | 'IgnoredEvents'
   | 'UnmanagedInstancesSkipped'
@@ -147,4 +151,87 @@ export interface Metrics {
   count(name: MetricName, value?: number): void;
   /** Seconds from the first signal to the replacement serving. */
   handoffSeconds(seconds: number): void;
+}
+
+/** An EBS volume as `DescribeVolumes` reports it. */
+export interface VolumeFacts {
+  volumeId: string;
+  /** `creating` | `available` | `in-use` | `deleting` | `deleted` | `error` */
+  state: string;
+  availabilityZone: string;
+  size: number;
+  volumeType?: string;
+  snapshotId?: string;
+  /** Current attachments (0 or 1 for non-multi-attach volumes). */
+  attachments: { instanceId: string; device: string; state: string; deleteOnTermination: boolean }[];
+  tags: Record<string, string>;
+}
+
+/** A network interface as `DescribeNetworkInterfaces` reports it. */
+export interface InterfaceFacts {
+  networkInterfaceId: string;
+  /** `available` | `attaching` | `in-use` | `detaching` */
+  status: string;
+  subnetId: string;
+  availabilityZone: string;
+  attachment?: {
+    attachmentId: string;
+    instanceId?: string;
+    deviceIndex: number;
+    status: string;
+    deleteOnTermination: boolean;
+  };
+  privateIps: InterfacePrivateIp[];
+  tags: Record<string, string>;
+}
+
+export interface SnapshotFacts {
+  snapshotId: string;
+  volumeId: string;
+  /** `pending` | `completed` | `error` */
+  state: string;
+  tags: Record<string, string>;
+}
+
+export interface SubnetFacts {
+  subnetId: string;
+  vpcId: string;
+  availabilityZone: string;
+}
+
+/**
+ * The EC2 calls of the stateful handoff. Every mutation is idempotent: repeating it after it took
+ * effect is a success (e.g. attaching a volume already attached to that instance at that device),
+ * and every resource we create is found again by its ClientToken or its workflow tags.
+ */
+export interface StatefulResources {
+  describeVolumes(volumeIds: readonly string[]): Promise<Map<string, VolumeFacts>>;
+  describeInterfaces(interfaceIds: readonly string[]): Promise<Map<string, InterfaceFacts>>;
+  /** `DeleteOnTermination=false` on the given block devices (by device name) and interface attachments. */
+  keepOnTermination(
+    instanceId: string,
+    target: { deviceNames: string[]; attachmentIds: string[] },
+  ): Promise<void>;
+  tag(resourceIds: readonly string[], tags: Record<string, string>): Promise<void>;
+  attachVolume(volumeId: string, instanceId: string, deviceName: string): Promise<void>;
+  detachVolume(volumeId: string, instanceId: string): Promise<void>;
+  attachInterface(networkInterfaceId: string, instanceId: string, deviceIndex: number): Promise<void>;
+  detachInterface(attachmentId: string): Promise<void>;
+  /** `AssignPrivateIpAddresses` with `AllowReassignment=true`: moves the IPs from wherever they are. */
+  movePrivateIps(networkInterfaceId: string, privateIps: readonly string[]): Promise<void>;
+  /** `AssociateAddress` by `InstanceId` + `PrivateIpAddress`, with `AllowReassociation=true`. */
+  moveElasticIp(allocationId: string, instanceId: string, privateIpAddress: string): Promise<void>;
+  /** Finds the snapshot tagged for (workflow, volume), or creates it so tagged. */
+  snapshotFor(volumeId: string, tags: Record<string, string>): Promise<SnapshotFacts>;
+  describeSnapshots(snapshotIds: readonly string[]): Promise<Map<string, SnapshotFacts>>;
+  /** `CreateVolume` from a snapshot, idempotent by ClientToken. */
+  restoreVolume(request: {
+    snapshotId: string;
+    availabilityZone: string;
+    volumeType?: string;
+    clientToken: string;
+    tags: Record<string, string>;
+  }): Promise<VolumeFacts>;
+  /** Subnets of a VPC, for a replacement that must move to another AZ. */
+  subnetsOf(vpcId: string): Promise<SubnetFacts[]>;
 }

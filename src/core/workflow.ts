@@ -45,7 +45,7 @@ export interface Step {
   detail?: string;
 }
 
-export type SignalKind = 'rebalance' | 'warning' | 'state-change';
+export type SignalKind = 'rebalance' | 'warning' | 'state-change' | 'sweep';
 
 export interface Replacement {
   /** Launch attempt; a capacity failure is recorded and the next try uses the next attempt. */
@@ -72,6 +72,79 @@ export interface InstanceSnapshot {
   autoScalingGroup?: string;
   /** Tags the replacement inherits (managed-by-AWS `aws:` tags excluded). */
   tags: Record<string, string>;
+}
+
+/** Where a resource of a stateful handoff stands. */
+export type ResourceStatus =
+  /** Recorded and kept on termination; still where the old instance left it. */
+  | 'protected'
+  /** A move was requested (attaching, detaching, associating); the next pass verifies it. */
+  | 'moving'
+  /** On the replacement, verified. */
+  | 'attached'
+  /** Kept, available, tagged with its workflow; `reason` says why it did not move. */
+  | 'left-available';
+
+interface ResourceRecord {
+  status: ResourceStatus;
+  reason?: string;
+  /** When it was verified on the replacement. */
+  movedAt?: string;
+}
+
+export interface VolumeRecord extends ResourceRecord {
+  kind: 'volume';
+  volumeId: string;
+  deviceName: string;
+  availabilityZone: string;
+  /** Migration to another AZ: the snapshot taken of `volumeId` and the volume restored from it. */
+  snapshotId?: string;
+  restoredVolumeId?: string;
+}
+
+export interface InterfaceRecord extends ResourceRecord {
+  kind: 'network-interface';
+  networkInterfaceId: string;
+  deviceIndex: number;
+  subnetId: string;
+}
+
+export interface PrivateIpRecord extends ResourceRecord {
+  kind: 'private-ip';
+  privateIpAddress: string;
+  subnetId: string;
+}
+
+export interface ElasticIpRecord extends ResourceRecord {
+  kind: 'elastic-ip';
+  allocationId: string;
+  publicIp: string;
+  /** The old instance's private IP it was associated with. */
+  privateIpAddress: string;
+}
+
+export type HandoverResource = VolumeRecord | InterfaceRecord | PrivateIpRecord | ElasticIpRecord;
+
+export interface StatefulOptions {
+  volumes: boolean;
+  networkInterfaces: boolean;
+  privateIps: boolean;
+  elasticIps: boolean;
+  /** `keep`: the replacement is launched with the old primary private IP once EC2 releases it. */
+  primaryIp: 'new' | 'keep';
+}
+
+/** The stateful part of a workflow: what moves from the old instance to the replacement. */
+export interface Handover {
+  options: StatefulOptions;
+  /** The AZ the volumes and interfaces are bound to. */
+  availabilityZone: string;
+  resources: HandoverResource[];
+  protectedAt?: string;
+  /** The replacement had to launch in another AZ: volumes move by snapshot, interfaces stay. */
+  migration?: { subnetId: string; availabilityZone: string; reason: string };
+  /** When every resource was settled and the replacement was tagged ready. */
+  readyAt?: string;
 }
 
 export interface Workflow {
@@ -102,6 +175,8 @@ export interface Workflow {
   oldInstanceState?: InstanceState | 'gone';
   elbCalls: number;
   steps: Step[];
+  /** Present for instances tagged for the stateful handoff. */
+  handover?: Handover;
 }
 
 /** Where workflows live. Every write is conditional: nothing overwrites a concurrent writer. */

@@ -9,6 +9,7 @@ import type {
   Log,
   MetricName,
   Metrics,
+  StatefulResources,
   Target,
 } from '../../src/core/ports.ts';
 import type { Workflow, WorkflowStatus, WorkflowStore } from '../../src/core/workflow.ts';
@@ -74,10 +75,17 @@ export class FakeEc2 implements Compute {
     if (existing) return { ok: true, instanceId: existing };
     if (this.failures > 0) {
       this.failures -= 1;
-      throw Object.assign(new Error('We currently do not have sufficient capacity'), { name: 'InternalError' });
+      throw Object.assign(new Error('We currently do not have sufficient capacity'), {
+        name: 'InternalError',
+      });
     }
     if (this.noCapacity) {
-      return { ok: false, reason: 'capacity', code: 'InsufficientInstanceCapacity', message: 'No Spot capacity' };
+      return {
+        ok: false,
+        reason: 'capacity',
+        code: 'InsufficientInstanceCapacity',
+        message: 'No Spot capacity',
+      };
     }
     const instance = this.add({
       state: 'pending',
@@ -109,7 +117,10 @@ interface Registration {
 }
 
 export class FakeElb implements LoadBalancing {
-  readonly groups = new Map<string, { type: 'instance' | 'ip'; vpcId: string; registrations: Registration[] }>();
+  readonly groups = new Map<
+    string,
+    { type: 'instance' | 'ip'; vpcId: string; registrations: Registration[] }
+  >();
 
   constructor(private readonly ec2: FakeEc2) {}
 
@@ -139,7 +150,9 @@ export class FakeElb implements LoadBalancing {
   async deregister(targets: readonly Target[]) {
     const arns = new Set(targets.map((t) => t.targetGroupArn));
     for (const target of targets) {
-      const registration = this.groups.get(target.targetGroupArn)?.registrations.find((r) => same(r.target, target));
+      const registration = this.groups
+        .get(target.targetGroupArn)
+        ?.registrations.find((r) => same(r.target, target));
       if (registration) registration.state = 'draining';
     }
     return { calls: arns.size };
@@ -161,7 +174,9 @@ export class FakeElb implements LoadBalancing {
 
   /** Targets serving (not draining) in a group. */
   serving(arn: string): string[] {
-    return (this.groups.get(arn)?.registrations ?? []).filter((r) => r.state === 'healthy').map((r) => r.target.id);
+    return (this.groups.get(arn)?.registrations ?? [])
+      .filter((r) => r.state === 'healthy')
+      .map((r) => r.target.id);
   }
 }
 
@@ -231,6 +246,29 @@ export class CountingMetrics implements Metrics {
   handoffSeconds(): void {}
 }
 
+/** For unit tests of stateless instances: the stateful handoff is tested through the local cloud. */
+const unsupported = async (): Promise<never> => {
+  throw new Error(
+    'the unit-test fakes have no stateful resources; test the stateful handoff through the local cloud',
+  );
+};
+export const noStatefulResources: StatefulResources = {
+  describeVolumes: async () => new Map(),
+  describeInterfaces: async () => new Map(),
+  describeSnapshots: async () => new Map(),
+  subnetsOf: async () => [],
+  keepOnTermination: unsupported,
+  tag: unsupported,
+  attachVolume: unsupported,
+  detachVolume: unsupported,
+  attachInterface: unsupported,
+  detachInterface: unsupported,
+  movePrivateIps: unsupported,
+  moveElasticIp: unsupported,
+  snapshotFor: unsupported,
+  restoreVolume: unsupported,
+};
+
 export interface FakeWorld {
   ec2: FakeEc2;
   elb: FakeElb;
@@ -246,7 +284,12 @@ export function fakeWorld(settings: Partial<HandoffDeps['settings']> = {}): Fake
   const store = new MemoryStore();
   const metrics = new CountingMetrics();
   let time = Date.parse('2026-01-01T12:00:00Z');
-  const clock = { now: () => new Date(time), advance: (ms: number) => void (time += ms) };
+  const clock = {
+    now: () => new Date(time),
+    advance: (ms: number) => {
+      time += ms;
+    },
+  };
   const deps: HandoffDeps = {
     compute: ec2,
     loadBalancing: elb,
@@ -254,7 +297,14 @@ export function fakeWorld(settings: Partial<HandoffDeps['settings']> = {}): Fake
     clock,
     log: silentLog,
     metrics,
-    settings: { managedTagKey: 'spot-handoff:managed', rebalanceAction: 'prelaunch', retentionDays: 30, ...settings },
+    stateful: noStatefulResources,
+    settings: {
+      managedTagKey: 'spot-handoff:managed',
+      statefulTagKey: 'spot-handoff:stateful',
+      rebalanceAction: 'prelaunch',
+      retentionDays: 30,
+      ...settings,
+    },
   };
   return { ec2, elb, store, metrics, clock, deps };
 }

@@ -19,7 +19,11 @@ export const rebalance = (instanceId: string, eventId: string = randomUUID()): S
   time,
 });
 
-export const stateChange = (instanceId: string, state: InstanceState, eventId: string = randomUUID()): Signal => ({
+export const stateChange = (
+  instanceId: string,
+  state: InstanceState,
+  eventId: string = randomUUID(),
+): Signal => ({
   kind: 'state-change',
   instanceId,
   eventId,

@@ -376,6 +376,7 @@ describe('Ec2Compute.launch', () => {
       TagSpecifications: [
         { ResourceType: 'instance', Tags: tags },
         { ResourceType: 'volume', Tags: tags },
+        { ResourceType: 'network-interface', Tags: tags },
       ],
     });
   });

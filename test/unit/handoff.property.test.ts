@@ -8,7 +8,10 @@ import { rebalance, stateChange, warning } from '../support/signals.ts';
 const TG = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef';
 
 type Move =
-  | { kind: 'deliver'; event: 'warning' | 'warning-duplicate' | 'rebalance' | 'old-state' | 'replacement-state' }
+  | {
+      kind: 'deliver';
+      event: 'warning' | 'warning-duplicate' | 'rebalance' | 'old-state' | 'replacement-state';
+    }
   | { kind: 'concurrent'; events: ('warning' | 'rebalance' | 'replacement-state')[] }
   | { kind: 'ec2-progress' }
   | { kind: 'crash-after'; writes: number }
@@ -17,15 +20,22 @@ type Move =
 const moveArb: fc.Arbitrary<Move> = fc.oneof(
   fc.record({
     kind: fc.constant('deliver' as const),
-    event: fc.constantFrom('warning', 'warning-duplicate', 'rebalance', 'old-state', 'replacement-state') as fc.Arbitrary<
-      'warning' | 'warning-duplicate' | 'rebalance' | 'old-state' | 'replacement-state'
-    >,
+    event: fc.constantFrom(
+      'warning',
+      'warning-duplicate',
+      'rebalance',
+      'old-state',
+      'replacement-state',
+    ) as fc.Arbitrary<'warning' | 'warning-duplicate' | 'rebalance' | 'old-state' | 'replacement-state'>,
   }),
   fc.record({
     kind: fc.constant('concurrent' as const),
-    events: fc.array(fc.constantFrom('warning', 'rebalance', 'replacement-state') as fc.Arbitrary<
-      'warning' | 'rebalance' | 'replacement-state'
-    >, { minLength: 2, maxLength: 4 }),
+    events: fc.array(
+      fc.constantFrom('warning', 'rebalance', 'replacement-state') as fc.Arbitrary<
+        'warning' | 'rebalance' | 'replacement-state'
+      >,
+      { minLength: 2, maxLength: 4 },
+    ),
   }),
   fc.constant({ kind: 'ec2-progress' as const }),
   fc.record({ kind: fc.constant('crash-after' as const), writes: fc.integer({ min: 0, max: 3 }) }),
@@ -78,7 +88,8 @@ describe('the handoff under any interleaving', () => {
           if (move.kind === 'crash-after') world.store.crashAfterWrites = world.store.writes + move.writes;
           if (move.kind === 'launch-fault') world.ec2.failures = 1;
           if (move.kind === 'ec2-progress') {
-            for (const r of world.ec2.replacementsOf(old.instanceId)) world.ec2.setState(r.instanceId, 'running');
+            for (const r of world.ec2.replacementsOf(old.instanceId))
+              world.ec2.setState(r.instanceId, 'running');
           }
         }
 
@@ -102,7 +113,9 @@ describe('the handoff under any interleaving', () => {
         const workflow = (await world.store.get(`wf-${old.instanceId}`))!;
         expect(workflow).toMatchObject({ status: 'completed', outcome: 'replaced', drained: true });
         expect(workflow.replacement?.instanceId).toBe(replacements[0]!.instanceId);
-        expect(await world.store.workflowOfReplacement(replacements[0]!.instanceId)).toBe(workflow.workflowId);
+        expect(await world.store.workflowOfReplacement(replacements[0]!.instanceId)).toBe(
+          workflow.workflowId,
+        );
       }),
       { numRuns: 300 },
     );

@@ -45,15 +45,31 @@ describe('a Spot interruption warning', () => {
       tags: expect.objectContaining({ Name: 'web', 'spot-handoff:managed': 'true' }),
     });
     const workflow = (await world.store.get(`wf-${old.instanceId}`))!;
-    expect(workflow).toMatchObject({ status: 'in-progress', drained: true, targets: [{ id: old.instanceId, port: 80 }] });
+    expect(workflow).toMatchObject({
+      status: 'in-progress',
+      drained: true,
+      targets: [{ id: old.instanceId, port: 80 }],
+    });
 
     const replacementId = await replacementRuns(world, old.instanceId);
 
     expect(world.elb.serving(TG)).toEqual([replacementId]);
     const done = (await world.store.get(`wf-${old.instanceId}`))!;
-    expect(done).toMatchObject({ status: 'completed', outcome: 'replaced', replacement: { instanceId: replacementId } });
+    expect(done).toMatchObject({
+      status: 'completed',
+      outcome: 'replaced',
+      replacement: { instanceId: replacementId },
+    });
     expect(done.steps.map((s) => s.name)).toEqual(
-      expect.arrayContaining(['detected', 'targets-found', 'drain', 'launch', 'replacement-running', 'register', 'completed']),
+      expect.arrayContaining([
+        'detected',
+        'targets-found',
+        'drain',
+        'launch',
+        'replacement-running',
+        'register',
+        'completed',
+      ]),
     );
     expect(done.expiresAt).toBeGreaterThan(Date.parse(done.finishedAt!) / 1000);
     expect(await world.store.workflowOfReplacement(replacementId)).toBe(done.workflowId);
@@ -138,7 +154,10 @@ describe('a Spot interruption warning', () => {
 
     expect(world.elb.serving(TG)).toEqual([]);
     expect(world.ec2.replacementsOf(old.instanceId)).toHaveLength(0);
-    expect(await world.store.get(`wf-${old.instanceId}`)).toMatchObject({ status: 'completed', outcome: 'asg-managed' });
+    expect(await world.store.get(`wf-${old.instanceId}`)).toMatchObject({
+      status: 'completed',
+      outcome: 'asg-managed',
+    });
   });
 
   it('moves ip targets of the old primary IP to the replacement primary IP', async () => {
@@ -162,7 +181,9 @@ describe('a Spot interruption warning', () => {
     const old = servingInstance(world);
     world.ec2.noCapacity = true;
 
-    await expect(handOff([warning(old.instanceId)], world.deps)).rejects.toBeInstanceOf(ReplacementNotLaunchedError);
+    await expect(handOff([warning(old.instanceId)], world.deps)).rejects.toBeInstanceOf(
+      ReplacementNotLaunchedError,
+    );
     const failed = (await world.store.get(`wf-${old.instanceId}`))!;
     expect(failed).toMatchObject({ status: 'in-progress', drained: true, replacement: { attempt: 2 } });
     expect(failed.replacement?.lastError?.code).toBe('InsufficientInstanceCapacity');
@@ -184,13 +205,19 @@ describe('a rebalance recommendation', () => {
     const replacementId = await replacementRuns(world, old.instanceId);
 
     expect(world.elb.serving(TG).sort()).toEqual([old.instanceId, replacementId].sort());
-    expect(await world.store.get(`wf-${old.instanceId}`)).toMatchObject({ status: 'standby', drained: false });
+    expect(await world.store.get(`wf-${old.instanceId}`)).toMatchObject({
+      status: 'standby',
+      drained: false,
+    });
 
     await handOff([warning(old.instanceId)], world.deps);
 
     expect(world.elb.serving(TG)).toEqual([replacementId]);
     expect(world.ec2.replacementsOf(old.instanceId)).toHaveLength(1);
-    expect(await world.store.get(`wf-${old.instanceId}`)).toMatchObject({ status: 'completed', outcome: 'replaced' });
+    expect(await world.store.get(`wf-${old.instanceId}`)).toMatchObject({
+      status: 'completed',
+      outcome: 'replaced',
+    });
   });
 
   it('is ignored when configured so', async () => {
@@ -216,7 +243,10 @@ describe('state changes', () => {
 
     expect(world.ec2.replacementsOf(old.instanceId)).toHaveLength(1);
     expect(world.elb.serving(TG)).toEqual([replacementId]);
-    expect(await world.store.get(`wf-${old.instanceId}`)).toMatchObject({ status: 'completed', outcome: 'replaced' });
+    expect(await world.store.get(`wf-${old.instanceId}`)).toMatchObject({
+      status: 'completed',
+      outcome: 'replaced',
+    });
   });
 
   it('of an instance terminated by a person start nothing', async () => {
@@ -241,7 +271,10 @@ describe('state changes', () => {
 
     const workflow = (await world.store.get(`wf-${old.instanceId}`))!;
     expect(workflow.oldInstanceState).toBe('terminated');
-    expect(workflow.steps.at(-1)).toMatchObject({ name: 'old-instance-stopped', detail: 'old instance terminated' });
+    expect(workflow.steps.at(-1)).toMatchObject({
+      name: 'old-instance-stopped',
+      detail: 'old instance terminated',
+    });
   });
 
   it('a replacement running event that comes before its launch was recorded still registers it', async () => {

@@ -29,6 +29,12 @@ const readJson = (path: string): Json => JSON.parse(readFileSync(join(ROOT, path
 const serverless = readYaml('serverless.yml');
 const provider = serverless['provider'] as Json;
 const functions = serverless['functions'] as Record<string, Json>;
+/** The functions EventBridge rules invoke (the sweeper runs on a schedule). */
+const eventFunctions = Object.fromEntries(
+  Object.entries(functions).filter(([, fn]) =>
+    (fn['events'] as Json[]).some((event) => 'eventBridge' in event),
+  ),
+);
 const params = (serverless['params'] as { default: Record<string, string | number> }).default;
 const custom = serverless['custom'] as Json;
 
@@ -85,13 +91,21 @@ describe('functions', () => {
     // Assess
     expect(provider['runtime']).toBe('nodejs22.x');
     expect(provider['architecture']).toBe('arm64');
-    expect(Object.keys(functions).sort()).toEqual(['interruption', 'state-change']);
+    expect(Object.keys(functions).sort()).toEqual(['interruption', 'state-change', 'sweeper']);
+    expect(Object.keys(eventFunctions).sort()).toEqual(['interruption', 'state-change']);
     expect(functions['interruption']?.['handler']).toBe('functions/interruption/handler.handler');
     expect(functions['state-change']?.['handler']).toBe('functions/state-change/handler.handler');
     for (const fn of Object.values(functions)) {
       expect(fn['runtime'] ?? provider['runtime']).toBe('nodejs22.x');
       expect(fn['architecture'] ?? provider['architecture']).toBe('arm64');
     }
+  });
+
+  it('sweeps open workflows every minute, without retries (the next sweep is the retry)', () => {
+    const sweeper = functions['sweeper']!;
+    expect(sweeper['handler']).toBe('functions/sweeper/handler.handler');
+    expect(sweeper['maximumRetryAttempts']).toBe(0);
+    expect(sweeper['events']).toEqual([{ schedule: expect.objectContaining({ rate: 'rate(1 minute)' }) }]);
   });
 
   it('points each handler at a source file', () => {
@@ -179,7 +193,7 @@ describe('events and routing', () => {
 
 describe('delivery and the dead-letter queue', () => {
   it('retries each function twice within an hour, then sends the event to the DLQ', () => {
-    for (const fn of Object.values(functions)) {
+    for (const fn of Object.values(eventFunctions)) {
       expect(fn['maximumRetryAttempts']).toBe(2);
       expect(fn['maximumEventAge']).toBe(3600);
       expect(fn['destinations']).toEqual({ onFailure: { type: 'sqs', arn: DLQ_ARN } });
@@ -187,7 +201,7 @@ describe('delivery and the dead-letter queue', () => {
   });
 
   it('gives each EventBridge target a retry policy and the DLQ', () => {
-    for (const fn of Object.values(functions)) {
+    for (const fn of Object.values(eventFunctions)) {
       const rules = (fn['events'] as Json[]).map((event) => event['eventBridge'] as Json);
       expect(rules.length).toBeGreaterThan(0);
       for (const rule of rules) {
@@ -206,7 +220,7 @@ describe('delivery and the dead-letter queue', () => {
     });
     const policy = props('DeadLetterQueuePolicy')['PolicyDocument'] as { Statement: Statement[] };
     const fromEvents = policy.Statement.find((statement) => statement.Effect === 'Allow');
-    const ruleNames = Object.values(functions).flatMap((fn) =>
+    const ruleNames = Object.values(eventFunctions).flatMap((fn) =>
       (fn['events'] as Json[]).map((event) => String((event['eventBridge'] as Json)['name'])),
     );
     const sourceArns = JSON.stringify(fromEvents?.Condition?.['ArnEquals']?.['aws:SourceArn']);

@@ -1,0 +1,77 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type Delivery, LocalEventBus, loadLocalFunctions } from '../../localcloud/bus.ts';
+import type { AwsEvent } from '../../localcloud/contracts.ts';
+import { LocalCloud } from '../../localcloud/index.ts';
+import { createWorkflowTable, DynamoWorkflowStore } from '../aws/workflow-store.ts';
+import type { WorkflowStore } from '../core/workflow.ts';
+
+/**
+ * Everything a local run needs in one process: the local cloud (EC2 + ELBv2 + dynalite), the
+ * workflow table, the real Lambda handlers from serverless.yml, and the bus between them.
+ */
+export interface LocalStack {
+  cloud: LocalCloud;
+  bus: LocalEventBus;
+  store: WorkflowStore;
+  tableName: string;
+  /** Time moves only when advanced (tests); otherwise it follows real time × speed. */
+  manualClock: boolean;
+  /** Every delivery so far, in order. */
+  deliveries: Delivery[];
+  /** Events from the local cloud reach the bus only if this says so (tests: lost events). */
+  deliverIf: (event: AwsEvent) => boolean;
+  /** Waits until no handler runs. */
+  settle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export const LOCAL_TABLE = 'spot-handoff-local';
+
+export async function startLocalStack(options: { clock?: 'manual' | number } = {}): Promise<LocalStack> {
+  const cloud = await LocalCloud.start({ clock: options.clock ?? 'manual' });
+  const env = cloud.env();
+  Object.assign(process.env, env, {
+    HANDOFF_TABLE_NAME: process.env['HANDOFF_TABLE_NAME'] ?? LOCAL_TABLE,
+    POWERTOOLS_SERVICE_NAME: 'spot-handoff',
+    POWERTOOLS_METRICS_NAMESPACE: 'SpotHandoff',
+    POWERTOOLS_TRACE_ENABLED: 'false',
+    POWERTOOLS_METRICS_DISABLED: process.env['POWERTOOLS_METRICS_DISABLED'] ?? 'true',
+    POWERTOOLS_LOG_LEVEL: process.env['POWERTOOLS_LOG_LEVEL'] ?? 'WARN',
+    AWS_XRAY_CONTEXT_MISSING: 'IGNORE_ERROR',
+  });
+  // Handlers build their clients once per container; a new local cloud is a new container.
+  // (Imported only now: Powertools reads its settings from the environment when it is loaded.)
+  const { resetContainers } = await import('../../functions/shared/runtime.ts');
+  resetContainers();
+  const tableName = process.env['HANDOFF_TABLE_NAME']!;
+  const dynamodb = new DynamoDBClient({ region: cloud.region });
+  await createWorkflowTable(dynamodb, tableName);
+  const store = new DynamoWorkflowStore({ client: DynamoDBDocumentClient.from(dynamodb), tableName });
+
+  const functions = await loadLocalFunctions();
+  const bus = new LocalEventBus(functions, cloud.clock, cloud.region, cloud.accountId);
+  const deliveries: Delivery[] = [];
+  bus.onDelivery((delivery) => deliveries.push(delivery));
+  const stack: LocalStack = {
+    cloud,
+    bus,
+    store,
+    tableName,
+    manualClock: (options.clock ?? 'manual') === 'manual',
+    deliveries,
+    deliverIf: () => true,
+    settle: () => bus.idle(),
+    async stop() {
+      unsubscribe();
+      bus.close();
+      await bus.idle();
+      dynamodb.destroy();
+      await cloud.stop();
+    },
+  };
+  const unsubscribe = cloud.onEvent((event: AwsEvent) => {
+    if (stack.deliverIf(event)) bus.put(event);
+  });
+  return stack;
+}

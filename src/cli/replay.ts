@@ -1,0 +1,256 @@
+import { readFile } from 'node:fs/promises';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import type { AwsEvent } from '../../localcloud/contracts.ts';
+import { createWebFleet, registerFleet } from '../../localcloud/scenarios/web-fleet.ts';
+import { createClients } from '../aws/clients.ts';
+import { awsHandoffDeps } from '../aws/handoff-deps.ts';
+import { createPlanLog, type PlanEntry } from '../aws/plan.ts';
+import { readConfig } from '../config.ts';
+import { InvalidEventError, REPLAY_SOURCE, readEvent } from '../core/events.ts';
+import type { InstanceOutcome } from '../core/handoff.ts';
+import { type IntakeResult, takeEvents } from '../core/intake.ts';
+import type { Log, Metrics } from '../core/ports.ts';
+import { workflowIdFor } from '../core/workflow.ts';
+import { runUntil } from './demo.ts';
+import { startLocalStack } from './local-stack.ts';
+import { CliError, summarize, type WorkflowSummary } from './summary.ts';
+
+export type ReplayTarget = 'local' | 'aws' | 'bus';
+
+export interface ReplayOptions {
+  file: string;
+  instanceId?: string;
+  target: ReplayTarget;
+  dryRun: boolean;
+  /** Event bus for `--bus`. */
+  busName?: string;
+  print: (line: string) => void;
+}
+
+export interface ReplayResult {
+  ok: boolean;
+  target: ReplayTarget;
+  dryRun: boolean;
+  eventId: string;
+  detailType: string;
+  instanceId: string;
+  functions: string[];
+  outcomes: { instanceId: string; result: string; reason?: string }[];
+  workflows: WorkflowSummary[];
+  replacementIds: string[];
+  plan: PlanEntry[];
+  ignored: { eventId: string; reason: string }[];
+}
+
+/** Reads and validates the event file; `--instance` points it at another instance. */
+async function loadEvent(file: string, instanceId: string | undefined): Promise<AwsEvent> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new CliError(
+      `Cannot read ${file}: ${(error as Error).message}. Pass the path of an event JSON file, e.g. events/spot-interruption-warning.json.`,
+    );
+  }
+  let event: AwsEvent;
+  try {
+    event = JSON.parse(text) as AwsEvent;
+  } catch (error) {
+    throw new CliError(`${file} is not JSON: ${(error as Error).message}.`);
+  }
+  if (instanceId) {
+    if (!/^i-[0-9a-f]{8,17}$/.test(instanceId)) {
+      throw new CliError(
+        `--instance ${instanceId} is not an EC2 instance id (i- followed by 8 or 17 hex digits).`,
+        2,
+      );
+    }
+    event = retarget(event, instanceId);
+  }
+  try {
+    readEvent(event);
+  } catch (error) {
+    if (error instanceof InvalidEventError) throw new CliError(`${file}: ${error.message}`);
+    throw error;
+  }
+  return event;
+}
+
+function retarget(event: AwsEvent, instanceId: string): AwsEvent {
+  const detail =
+    event.detail && typeof event.detail === 'object'
+      ? { ...event.detail, 'instance-id': instanceId }
+      : event.detail;
+  const resources = Array.isArray(event.resources)
+    ? event.resources.map((r) => r.replace(/instance\/i-[0-9a-f]+$/, `instance/${instanceId}`))
+    : event.resources;
+  return { ...event, detail, resources };
+}
+
+const consoleLog = (print: (line: string) => void): Log => {
+  const log: Log = {
+    debug: () => {},
+    info: () => {},
+    warn: (message) => print(`warning: ${message}`),
+    error: (message) => print(`error: ${message}`),
+    with: () => log,
+  };
+  return log;
+};
+const noMetrics: Metrics = { count: () => {}, handoffSeconds: () => {} };
+
+export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
+  if (options.target === 'bus') return replayOntoBus(options);
+  if (options.target === 'aws' || options.dryRun) return replayDirect(options);
+  return replayLocally(options);
+}
+
+function outcomesOf(results: IntakeResult[]) {
+  const outcomes = results.flatMap((r) => r.outcomes);
+  return {
+    outcomes: outcomes.map((o: InstanceOutcome) =>
+      o.result === 'workflow'
+        ? { instanceId: o.instanceId, result: `workflow ${o.workflow.status}`, reason: o.workflow.reason }
+        : { instanceId: o.instanceId, result: o.result, reason: o.reason },
+    ),
+    workflows: outcomes.flatMap((o) => (o.result === 'workflow' ? [summarize(o.workflow)] : [])),
+    ignored: results.flatMap((r) => r.ignored),
+  };
+}
+
+/** Against the local cloud: a demo fleet, the event through the real handlers, and what follows for a minute. */
+async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
+  const stack = await startLocalStack({ clock: 'manual' });
+  try {
+    const clients = {
+      ec2: new EC2Client({ region: stack.cloud.region }),
+      elbv2: new ElasticLoadBalancingV2Client({ region: stack.cloud.region }),
+    };
+    const fleet = await createWebFleet(clients);
+    await runUntil(
+      stack,
+      () =>
+        stack.deliveries.filter((d) => d.event.detail['state'] === 'running').length >=
+        fleet.instanceIds.length,
+      60_000,
+      'the fleet to run',
+    );
+    await registerFleet(clients.elbv2, fleet);
+    const raw = await loadEvent(options.file, options.instanceId);
+    const instanceId = options.instanceId ?? fleet.instanceIds[0]!;
+    const event = options.instanceId ? raw : retarget(raw, instanceId);
+    if (!options.instanceId)
+      options.print(
+        `The local cloud has a fresh fleet; the event now names ${instanceId} (use --instance to choose).`,
+      );
+    const functions = stack.bus.route(event);
+    if (functions.length === 0) {
+      throw new CliError(
+        `No rule in serverless.yml matches this event (source ${event.source}, detail-type "${event['detail-type']}").`,
+      );
+    }
+    options.print(
+      `Delivering ${event['detail-type']} ${event.id} for ${instanceId} to ${functions.join(', ')}.`,
+    );
+    const firstDelivery = stack.deliveries.length;
+    stack.bus.put(event);
+    await stack.settle();
+    const own = stack.deliveries.slice(firstDelivery).filter((d) => d.event.id === event.id);
+    const failed = own.find((d) => !d.ok);
+    if (failed) throw new CliError(`${failed.functionName} failed: ${failed.error?.message}`);
+    // Let what the event set in motion (the replacement starting) reach the handlers too.
+    const until = stack.cloud.clock.now().getTime() + 60_000;
+    await runUntil(stack, () => stack.cloud.clock.now().getTime() >= until, 61_000, 'follow-on events');
+    const results = own.map((d) => d.result as IntakeResult);
+    const { outcomes, ignored } = outcomesOf(results);
+    const workflow = await stack.store.get(workflowIdFor(instanceId));
+    const workflows = workflow ? [summarize(workflow)] : [];
+    return {
+      ok: true,
+      target: 'local',
+      dryRun: false,
+      eventId: event.id,
+      detailType: event['detail-type'],
+      instanceId,
+      functions,
+      outcomes,
+      workflows,
+      replacementIds: workflows.flatMap((w) => (w.replacementId ? [w.replacementId] : [])),
+      plan: [],
+      ignored,
+    };
+  } finally {
+    await stack.stop();
+  }
+}
+
+/** Through the core with the SDK's credentials and endpoints (AWS, LocalStack, moto, …). */
+async function replayDirect(options: ReplayOptions): Promise<ReplayResult> {
+  const event = await loadEvent(options.file, options.instanceId);
+  const config = readConfig();
+  const plan = options.dryRun ? createPlanLog() : undefined;
+  const deps = awsHandoffDeps({
+    config,
+    clients: createClients(),
+    log: consoleLog(options.print),
+    metrics: noMetrics,
+    dryRunPlan: plan,
+  });
+  const result = await takeEvents([event], ['warning', 'rebalance', 'state-change'], deps);
+  const { outcomes, workflows, ignored } = outcomesOf([result]);
+  return {
+    ok: true,
+    target: 'aws',
+    dryRun: options.dryRun,
+    eventId: event.id,
+    detailType: event['detail-type'],
+    instanceId: String(event.detail['instance-id']),
+    functions: [],
+    outcomes,
+    workflows,
+    replacementIds: workflows.flatMap((w) => (w.replacementId ? [w.replacementId] : [])),
+    plan: plan?.entries() ?? [],
+    ignored,
+  };
+}
+
+/** Onto an event bus, with the custom source the rules also match (PutEvents rejects `aws.` sources). */
+async function replayOntoBus(options: ReplayOptions): Promise<ReplayResult> {
+  const event = await loadEvent(options.file, options.instanceId);
+  const { eventBridge } = createClients();
+  const out = await eventBridge.send(
+    new PutEventsCommand({
+      Entries: [
+        {
+          EventBusName: options.busName ?? 'default',
+          Source: REPLAY_SOURCE,
+          DetailType: event['detail-type'],
+          Detail: JSON.stringify(event.detail),
+          Resources: event.resources,
+        },
+      ],
+    }),
+  );
+  const entry = out.Entries?.[0];
+  if (!entry?.EventId || (out.FailedEntryCount ?? 0) > 0) {
+    throw new CliError(
+      `PutEvents refused the event: ${entry?.ErrorCode ?? 'unknown'}: ${entry?.ErrorMessage ?? ''}`,
+    );
+  }
+  return {
+    ok: true,
+    target: 'bus',
+    dryRun: false,
+    eventId: entry.EventId,
+    detailType: event['detail-type'],
+    instanceId: String(event.detail['instance-id']),
+    functions: [],
+    outcomes: [],
+    workflows: [],
+    replacementIds: [],
+    plan: [],
+    ignored: [],
+  };
+}

@@ -1,0 +1,60 @@
+import type { Workflow } from '../core/workflow.ts';
+
+/** The machine-readable view of a workflow (`--json`). */
+export interface WorkflowSummary {
+  workflowId: string;
+  instanceId: string;
+  status: string;
+  outcome?: string;
+  reason?: string;
+  replacementId?: string;
+  drained: boolean;
+  targets: { targetGroupArn: string; id: string; port: number }[];
+  registered: { targetGroupArn: string; id: string; port: number }[];
+  eventIds: string[];
+  steps: { name: string; status: string; at: string; elapsedMs: number; detail?: string }[];
+}
+
+export function summarize(workflow: Workflow): WorkflowSummary {
+  const target = (t: { targetGroupArn: string; id: string; port: number }) => ({
+    targetGroupArn: t.targetGroupArn,
+    id: t.id,
+    port: t.port,
+  });
+  return {
+    workflowId: workflow.workflowId,
+    instanceId: workflow.instanceId,
+    status: workflow.status,
+    outcome: workflow.outcome,
+    reason: workflow.reason,
+    replacementId: workflow.replacement?.instanceId,
+    drained: workflow.drained,
+    targets: (workflow.targets ?? []).map(target),
+    registered: (workflow.registered ?? []).map(target),
+    eventIds: workflow.eventIds,
+    steps: workflow.steps.map(({ name, status, at, elapsedMs, detail }) => ({
+      name,
+      status,
+      at,
+      elapsedMs,
+      detail,
+    })),
+  };
+}
+
+/** A short human line for a workflow. */
+export function describeWorkflow(w: Workflow): string {
+  const replacement = w.replacement?.instanceId ? ` → ${w.replacement.instanceId}` : '';
+  return `${w.workflowId}  ${w.status}${w.outcome ? ` (${w.outcome})` : ''}${replacement}  ${w.reason ?? ''}`.trimEnd();
+}
+
+/** A failure the user can act on: printed as one line, exit code 1 (2 for usage). */
+export class CliError extends Error {
+  override name = 'CliError';
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,87 @@
+import { randomUUID } from 'node:crypto';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { AwsEvent } from '../../localcloud/contracts.ts';
+import type { InstanceView } from '../../localcloud/ec2/inspect.ts';
+import {
+  createWebFleet,
+  registerFleet,
+  type WebFleet,
+  type WebFleetOptions,
+} from '../../localcloud/scenarios/web-fleet.ts';
+import { runUntil } from '../../src/cli/demo.ts';
+import { type LocalStack, startLocalStack } from '../../src/cli/local-stack.ts';
+
+/** A local stack (manual clock) with the demo fleet running and registered. */
+export interface FleetWorld {
+  stack: LocalStack;
+  fleet: WebFleet;
+  ec2: EC2Client;
+  elbv2: ElasticLoadBalancingV2Client;
+  /** Moves virtual time on (1 s steps, handlers settled between) until `done` holds. */
+  until(done: () => Promise<boolean> | boolean, what: string, limitMs?: number): Promise<void>;
+  /** Lets `ms` of virtual time pass. */
+  pass(ms: number): Promise<void>;
+  /** What EC2 holds (read from the local cloud's state, not through the throttled API). */
+  instances(): InstanceView[];
+  /** Target ids and states of the fleet's target group. */
+  targets(): { id: string; state: string }[];
+  stop(): Promise<void>;
+}
+
+export async function fleetWorld(options: WebFleetOptions = {}): Promise<FleetWorld> {
+  const stack = await startLocalStack({ clock: 'manual' });
+  const ec2 = new EC2Client({ region: stack.cloud.region, maxAttempts: 1 });
+  const elbv2 = new ElasticLoadBalancingV2Client({ region: stack.cloud.region, maxAttempts: 1 });
+  const until = (done: () => Promise<boolean> | boolean, what: string, limitMs = 5 * 60_000) =>
+    runUntil(stack, done, limitMs, what);
+  const instances = () => stack.cloud.ec2.instances();
+  const fleet = await createWebFleet({ ec2, elbv2 }, options);
+  await until(
+    () => instances().filter((i) => i.state === 'running').length >= fleet.instanceIds.length,
+    'the fleet to run',
+  );
+  await registerFleet(elbv2, fleet);
+  return {
+    stack,
+    fleet,
+    ec2,
+    elbv2,
+    until,
+    async pass(ms) {
+      const end = stack.cloud.clock.now().getTime() + ms;
+      await until(() => stack.cloud.clock.now().getTime() >= end, `${ms} ms to pass`, ms + 1_000);
+    },
+    instances,
+    targets() {
+      return (stack.cloud.elbv2.targetGroupOf(fleet.targetGroupArn)?.targets ?? []).map((t) => ({
+        id: t.id,
+        state: t.state,
+      }));
+    },
+    async stop() {
+      ec2.destroy();
+      elbv2.destroy();
+      await stack.stop();
+    },
+  };
+}
+
+/** An EC2 event exactly as EventBridge delivers it. */
+export function ec2Event(
+  detailType: string,
+  detail: Record<string, unknown>,
+  options: { id?: string; time?: string } = {},
+): AwsEvent {
+  return {
+    version: '0',
+    id: options.id ?? randomUUID(),
+    'detail-type': detailType,
+    source: 'aws.ec2',
+    account: '123456789012',
+    time: options.time ?? '2026-01-01T12:00:00Z',
+    region: 'us-east-1',
+    resources: [`arn:aws:ec2:us-east-1:123456789012:instance/${String(detail['instance-id'])}`],
+    detail,
+  };
+}
