@@ -282,10 +282,14 @@ export class Ec2StatefulResources implements StatefulResources {
     await this.#client.send(new AssignPrivateIpAddressesCommand(input), { abortSignal: this.#abortSignal });
   }
 
-  async moveElasticIp(allocationId: string, instanceId: string, privateIpAddress: string): Promise<void> {
+  async moveElasticIp(
+    allocationId: string,
+    networkInterfaceId: string,
+    privateIpAddress: string,
+  ): Promise<void> {
     const input: AssociateAddressCommandInput = {
       AllocationId: allocationId,
-      InstanceId: instanceId,
+      NetworkInterfaceId: networkInterfaceId,
       PrivateIpAddress: privateIpAddress,
       AllowReassociation: true,
     };

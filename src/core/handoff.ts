@@ -414,6 +414,7 @@ class Pass {
         workflow,
         replacement: current,
         oldState: workflow.oldInstanceState ?? 'gone',
+        managedTagKey: deps.settings.managedTagKey,
         stateful: deps.stateful,
         now: () => deps.clock.now(),
       });

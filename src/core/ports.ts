@@ -219,8 +219,11 @@ export interface StatefulResources {
   detachInterface(attachmentId: string): Promise<void>;
   /** `AssignPrivateIpAddresses` with `AllowReassignment=true`: moves the IPs from wherever they are. */
   movePrivateIps(networkInterfaceId: string, privateIps: readonly string[]): Promise<void>;
-  /** `AssociateAddress` by `InstanceId` + `PrivateIpAddress`, with `AllowReassociation=true`. */
-  moveElasticIp(allocationId: string, instanceId: string, privateIpAddress: string): Promise<void>;
+  /**
+   * `AssociateAddress` by `NetworkInterfaceId` + `PrivateIpAddress`, with `AllowReassociation=true`
+   * (EC2 refuses an `InstanceId` once the instance has more than one interface).
+   */
+  moveElasticIp(allocationId: string, networkInterfaceId: string, privateIpAddress: string): Promise<void>;
   /** Finds the snapshot tagged for (workflow, volume), or creates it so tagged. */
   snapshotFor(volumeId: string, tags: Record<string, string>): Promise<SnapshotFacts>;
   describeSnapshots(snapshotIds: readonly string[]): Promise<Map<string, SnapshotFacts>>;

@@ -163,6 +163,8 @@ const RELEASED: ReadonlySet<string> = new Set(['stopped', 'terminated', 'gone'])
 
 export interface HandoverContext {
   workflow: Workflow;
+  /** Snapshots and volumes we create carry it (IAM allows creating only such). */
+  managedTagKey: string;
   replacement: InstanceFacts;
   oldState: InstanceState | 'gone';
   stateful: StatefulResources;
@@ -211,6 +213,7 @@ export async function handOverPass(ctx: HandoverContext): Promise<string[]> {
       if (!released) continue;
       if (!volume.restoredVolumeId) {
         const snapshot = await stateful.snapshotFor(volume.volumeId, {
+          [ctx.managedTagKey]: 'true',
           [WORKFLOW_TAG]: workflow.workflowId,
           [`${TAG_PREFIX}source-volume`]: volume.volumeId,
         });
@@ -220,7 +223,11 @@ export async function handOverPass(ctx: HandoverContext): Promise<string[]> {
           snapshotId: snapshot.snapshotId,
           availabilityZone: replacement.availabilityZone,
           clientToken: `${workflow.workflowId}-${volume.volumeId}`.slice(0, 64),
-          tags: { [WORKFLOW_TAG]: workflow.workflowId, [`${TAG_PREFIX}restored-from`]: volume.volumeId },
+          tags: {
+            [ctx.managedTagKey]: 'true',
+            [WORKFLOW_TAG]: workflow.workflowId,
+            [`${TAG_PREFIX}restored-from`]: volume.volumeId,
+          },
         });
         volume.restoredVolumeId = restored.volumeId;
         volumeFacts.set(restored.volumeId, restored);
@@ -311,8 +318,11 @@ export async function handOverPass(ctx: HandoverContext): Promise<string[]> {
       eip.privateIpAddress === workflow.instance?.privateIpAddress
         ? replacement.privateIpAddress
         : eip.privateIpAddress;
-    if (!privateIp || !replacementIps.has(privateIp)) continue;
-    await stateful.moveElasticIp(eip.allocationId, replacement.instanceId, privateIp);
+    const onInterface = replacement.networkInterfaces.find((e) =>
+      e.privateIps.some((p) => p.privateIpAddress === privateIp),
+    );
+    if (!privateIp || !onInterface) continue;
+    await stateful.moveElasticIp(eip.allocationId, onInterface.networkInterfaceId, privateIp);
     eip.status = 'moving';
   }
   return done;

@@ -339,7 +339,7 @@ class FakeEc2Api {
       throw ec2Error('Resource.AlreadyAssociated');
     }
     address.AssociationId = this.#newId('eipassoc');
-    address.InstanceId = input.InstanceId;
+    address.NetworkInterfaceId = input.NetworkInterfaceId;
     address.PrivateIpAddress = input.PrivateIpAddress;
     return { AssociationId: address.AssociationId };
   }
@@ -981,19 +981,19 @@ describe('Ec2StatefulResources.movePrivateIps', () => {
 });
 
 describe('Ec2StatefulResources.moveElasticIp', () => {
-  it('reassociates the Elastic IP with the instance and private IP, again without harm', async () => {
+  it('reassociates the Elastic IP with the interface and private IP, again without harm', async () => {
     const adapter = resources();
 
-    await adapter.moveElasticIp('eipalloc-1', 'i-new', '10.0.1.30');
-    await adapter.moveElasticIp('eipalloc-1', 'i-new', '10.0.1.30');
+    await adapter.moveElasticIp('eipalloc-1', 'eni-new', '10.0.1.30');
+    await adapter.moveElasticIp('eipalloc-1', 'eni-new', '10.0.1.30');
 
     expect(ec2.addresses.get('eipalloc-1')).toMatchObject({
-      InstanceId: 'i-new',
+      NetworkInterfaceId: 'eni-new',
       PrivateIpAddress: '10.0.1.30',
     });
     expect(ec2Mock.commandCalls(AssociateAddressCommand)[0]?.args[0].input).toEqual({
       AllocationId: 'eipalloc-1',
-      InstanceId: 'i-new',
+      NetworkInterfaceId: 'eni-new',
       PrivateIpAddress: '10.0.1.30',
       AllowReassociation: true,
     });
@@ -1243,7 +1243,7 @@ describe('Ec2StatefulResources in a dry run', () => {
   it('plans the request as it would be sent, without DryRun', async () => {
     const plan = createPlanLog();
 
-    await resources({ dryRun: true, plan }).moveElasticIp('eipalloc-1', 'i-new', '10.0.1.30');
+    await resources({ dryRun: true, plan }).moveElasticIp('eipalloc-1', 'eni-new', '10.0.1.30');
 
     expect(plan.entries()).toEqual([
       {
@@ -1251,7 +1251,7 @@ describe('Ec2StatefulResources in a dry run', () => {
         action: 'AssociateAddress',
         params: {
           AllocationId: 'eipalloc-1',
-          InstanceId: 'i-new',
+          NetworkInterfaceId: 'eni-new',
           PrivateIpAddress: '10.0.1.30',
           AllowReassociation: true,
         },

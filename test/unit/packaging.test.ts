@@ -328,7 +328,8 @@ describe('IAM', () => {
       (key) =>
         key === `aws:RequestTag/${MANAGED}` ||
         key === `ec2:ResourceTag/${MANAGED}` ||
-        key === 'ec2:CreateAction',
+        key === 'ec2:CreateAction' ||
+        (key === 'aws:TagKeys' && list(statement.Action).every((a) => a === 'ec2:CreateTags')),
     );
   /**
    * Resource types of which every call of the action needs at least one (per the EC2 service
@@ -340,8 +341,9 @@ describe('IAM', () => {
     'ec2:AttachVolume': ['instance'],
     'ec2:DetachVolume': ['instance'],
     'ec2:AttachNetworkInterface': ['instance'],
+    'ec2:DetachNetworkInterface': ['instance'],
     'ec2:ModifyInstanceAttribute': ['instance'],
-    'ec2:AssociateAddress': ['instance', 'network-interface'],
+    'ec2:AssociateAddress': ['network-interface'],
     'ec2:CreateSnapshot': ['snapshot'],
     'ec2:CreateVolume': ['volume'],
   };
@@ -385,11 +387,18 @@ describe('IAM', () => {
     }
   });
 
-  it('tags only while creating, and passes roles only to EC2', () => {
+  it("tags while creating, and afterwards writes only spot-handoff's own tag keys; passes roles only to EC2", () => {
     const tagging = statements.filter((s) => list(s.Action).includes('ec2:CreateTags'));
-    expect(tagging.length).toBeGreaterThan(0);
-    for (const s of tagging)
-      expect(s.Condition?.['StringEquals']?.['ec2:CreateAction']).toContain('RunInstances');
+    expect(tagging.length).toBe(2);
+    for (const s of tagging) {
+      const atCreation = s.Condition?.['StringEquals']?.['ec2:CreateAction'];
+      const ownKeys = (s.Condition?.['ForAllValues:StringLike'] as Record<string, unknown> | undefined)?.[
+        'aws:TagKeys'
+      ];
+      expect(atCreation ?? ownKeys, s.Sid).toBeDefined();
+      if (atCreation) expect(atCreation).toContain('RunInstances');
+      else expect(ownKeys).toBe('spot-handoff:*');
+    }
     const passing = statements.filter((s) => list(s.Action).includes('iam:PassRole'));
     expect(passing.length).toBe(1);
     expect(passing[0]?.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } });

@@ -1,0 +1,61 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { giveState } from '../../localcloud/scenarios/stateful.ts';
+import { workflowIdFor } from '../../src/core/workflow.ts';
+import { type FleetWorld, fleetWorld } from '../support/local.ts';
+
+/** The stateful handoff through the local cloud, dynalite and the real handlers. */
+
+let world: FleetWorld;
+afterEach(async () => {
+  await world?.stop();
+});
+
+const STATEFUL = { 'spot-handoff:stateful': 'true' };
+const workflowOf = (instanceId: string) => world.stack.store.get(workflowIdFor(instanceId));
+
+describe('a stateful instance that is interrupted', () => {
+  it('hands its volume, interface, private IP and Elastic IP to a replacement in its AZ, which then joins the target group', async () => {
+    world = await fleetWorld({ tags: STATEFUL });
+    const victim = world.fleet.instanceIds[0]!;
+    const state = await giveState(world.ec2, victim, world.until);
+    await world.pass(5_000);
+
+    world.stack.cloud.interrupt(victim);
+    await world.until(
+      async () => (await workflowOf(victim))?.status === 'completed',
+      'the stateful handoff',
+      10 * 60_000,
+    );
+
+    const ec2 = world.stack.cloud.ec2;
+    const [replacement] = world.instances().filter((i) => i.tags['spot-handoff:replaces'] === victim);
+    expect(replacement).toMatchObject({ state: 'running', availabilityZone: state.availabilityZone });
+    expect(replacement!.tags['spot-handoff:state']).toBe('ready');
+    const id = replacement!.instanceId;
+    expect(ec2.volumes().find((v) => v.volumeId === state.volumeId)?.attachment).toMatchObject({
+      instanceId: id,
+      device: state.deviceName,
+      state: 'attached',
+    });
+    expect(
+      ec2.interfaces().find((e) => e.networkInterfaceId === state.networkInterfaceId)?.attachment,
+    ).toMatchObject({
+      instanceId: id,
+      deviceIndex: 1,
+    });
+    expect(ec2.instance(id)!.privateIps).toContain(state.secondaryPrivateIp);
+    expect(ec2.addresses().find((a) => a.allocationId === state.allocationId)).toMatchObject({
+      instanceId: id,
+      privateIpAddress: ec2.instance(id)!.privateIpAddress,
+    });
+
+    const workflow = (await workflowOf(victim))!;
+    const names = workflow.steps.map((s) => s.name);
+    expect(names.indexOf('protect')).toBeLessThan(names.indexOf('drain'));
+    expect(names.indexOf('handover')).toBeLessThan(names.indexOf('register'));
+    expect(workflow.handover!.resources.every((r) => r.status === 'attached')).toBe(true);
+    await world.pass(10_000);
+    expect(world.targets().map((t) => t.id)).toContain(id);
+    expect(world.stack.bus.deadLetters).toEqual([]);
+  });
+});
