@@ -49,7 +49,9 @@ export interface VirtualClock {
 
 /** What the ELBv2 service needs to know of EC2's instances. */
 export interface InstanceDirectory {
-  instance(instanceId: string):
+  instance(
+    instanceId: string,
+  ):
     | { instanceId: string; state: string; vpcId: string; availabilityZone: string; privateIps: string[] }
     | undefined;
   /** The VPC whose CIDR holds `ip`, if any. */

@@ -20,6 +20,11 @@ export interface Config {
   rebalanceAction: RebalanceAction;
   /** Days a finished workflow is kept before DynamoDB TTL removes it (`HANDOFF_RETENTION_DAYS`). */
   retentionDays: number;
+  /**
+   * Seconds a handover waits within one invocation for attachments to complete before leaving them
+   * to the next sweep (`HANDOFF_ATTACH_WAIT_SECONDS`, 0 to not wait).
+   */
+  attachWaitSeconds: number;
 }
 
 export const TAG_PREFIX = 'spot-handoff:';
@@ -35,12 +40,14 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
   throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: use one of ${allowed.join(', ')}.`);
 }
 
-function positiveInt(env: Env, name: string, fallback: number): number {
+function wholeNumber(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: use a whole number greater than 0.`);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(
+      `${name}=${JSON.stringify(raw)} is not valid: use a whole number from ${min} to ${max}.`,
+    );
   }
   return value;
 }
@@ -69,6 +76,7 @@ export function readConfig(env: Env = process.env): Config {
     managedTagKey: tagKey(env, 'HANDOFF_MANAGED_TAG_KEY', `${TAG_PREFIX}managed`),
     statefulTagKey: tagKey(env, 'HANDOFF_STATEFUL_TAG_KEY', `${TAG_PREFIX}stateful`),
     rebalanceAction: oneOf(env, 'HANDOFF_REBALANCE_ACTION', ['prelaunch', 'ignore'] as const, 'prelaunch'),
-    retentionDays: positiveInt(env, 'HANDOFF_RETENTION_DAYS', 30),
+    retentionDays: wholeNumber(env, 'HANDOFF_RETENTION_DAYS', 30, 1, 3650),
+    attachWaitSeconds: wholeNumber(env, 'HANDOFF_ATTACH_WAIT_SECONDS', 10, 0, 40),
   };
 }

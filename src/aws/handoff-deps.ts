@@ -17,6 +17,11 @@ export interface AwsHandoffOptions {
   dryRunPlan?: PlanLog;
 }
 
+const systemClock = {
+  now: () => new Date(),
+  sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+};
+
 /** The handoff's ports over AWS (or anything the SDK's endpoints point at). */
 export function awsHandoffDeps({
   config,
@@ -34,7 +39,7 @@ export function awsHandoffDeps({
     store: dryRunPlan
       ? new DryRunWorkflowStore({ plan: dryRunPlan, readThrough: store, tableName: config.tableName })
       : store,
-    clock: { now: () => new Date() },
+    clock: systemClock,
     log,
     metrics,
     settings: {
@@ -42,6 +47,7 @@ export function awsHandoffDeps({
       statefulTagKey: config.statefulTagKey,
       rebalanceAction: config.rebalanceAction,
       retentionDays: config.retentionDays,
+      attachWaitMs: config.attachWaitSeconds * 1000,
     },
   };
 }

@@ -4,23 +4,28 @@ import {
   ElasticLoadBalancingV2Client,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { AwsEvent } from '../../localcloud/contracts.ts';
+import { giveState, type StatefulState } from '../../localcloud/scenarios/stateful.ts';
 import { createWebFleet, registerFleet, type WebFleet } from '../../localcloud/scenarios/web-fleet.ts';
-import { workflowIdFor } from '../core/workflow.ts';
+import { type Workflow, workflowIdFor } from '../core/workflow.ts';
 import { type LocalStack, startLocalStack } from './local-stack.ts';
-import { CliError, summarize, type WorkflowSummary } from './summary.ts';
+import { CliError, resourceId, summarize, type WorkflowSummary } from './summary.ts';
+
+export type Scenario = 'basic' | 'stateful';
 
 export interface DemoOptions {
   /** Virtual seconds per real second; `manual` drives the clock as fast as the work allows (tests). */
   speed: number | 'manual';
   /** Send a rebalance recommendation before the warning. */
   rebalance: boolean;
+  /** `stateful`: the interrupted instance has a data volume, a secondary interface and IP, and an Elastic IP. */
+  scenario: Scenario;
   /** Progress lines go here (nothing with --json). */
   print: (line: string) => void;
 }
 
 export interface DemoResult {
   ok: boolean;
-  scenario: 'basic';
+  scenario: Scenario;
   interruptedInstanceId: string;
   workflows: WorkflowSummary[];
   replacementIds: string[];
@@ -28,6 +33,20 @@ export interface DemoResult {
   targetGroups: { targetGroupArn: string; targets: { id: string; port: number; state: string }[] }[];
   deadLetters: number;
   elapsedSeconds: { real: number; virtual: number };
+  /** Stateful scenario: where each resource of the old instance is now, as EC2 says. */
+  stateful?: StatefulCheck;
+}
+
+export interface StatefulCheck {
+  replacementAvailabilityZone?: string;
+  sameAvailabilityZone: boolean;
+  volume: { volumeId: string; attachedTo?: string; device?: string };
+  networkInterface: { networkInterfaceId: string; attachedTo?: string; deviceIndex?: number };
+  secondaryPrivateIp: { address: string; heldBy?: string };
+  elasticIp: { publicIp: string; associatedWith?: string };
+  /** The replacement joined its target groups only after everything was handed over. */
+  registeredAfterHandover: boolean;
+  allMoved: boolean;
 }
 
 const VIRTUAL_LIMIT_MS = 10 * 60_000;
@@ -68,18 +87,31 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     );
 
     // The fleet: what a user already runs.
-    const fleet = await createWebFleet(clients);
+    const stateful = options.scenario === 'stateful';
+    const fleet = await createWebFleet(
+      clients,
+      stateful ? { tags: { 'spot-handoff:stateful': 'true' } } : {},
+    );
     await runUntil(stack, () => allRunning(clients.ec2, fleet), 60_000, 'the fleet to run');
     await registerFleet(clients.elbv2, fleet);
     print(
       `Fleet: ALB → target group "web" (deregistration delay 30 s) with ${fleet.instanceIds.length} managed Spot instances: ${fleet.instanceIds.join(', ')}.`,
     );
+    const victim = fleet.instanceIds[0]!;
+    let state: StatefulState | undefined;
+    if (stateful) {
+      state = await giveState(clients.ec2, victim, (done, what) => runUntil(stack, done, 60_000, what));
+      await runUntil(stack, () => attachmentsSettled(stack, victim), 60_000, 'the state to attach');
+      print(
+        `${victim} is stateful: data volume ${state.volumeId} at ${state.deviceName}, interface ${state.networkInterfaceId} (device 1), secondary IP ${state.secondaryPrivateIp}, Elastic IP ${state.publicIp}, in ${state.availabilityZone}.`,
+      );
+    }
 
     // The interruption, and what follows, printed as it happens.
-    const victim = fleet.instanceIds[0]!;
     const t0 = stack.cloud.clock.now().getTime();
     const stamp = () => `+${((stack.cloud.clock.now().getTime() - t0) / 1000).toFixed(1).padStart(6)}s`;
     const seenSteps = new Set<string>();
+    const seenMoves = new Set<string>();
     let oldState = 'running';
     const unsubscribe = stack.cloud.onEvent((event: AwsEvent) => {
       const id = String(event.detail['instance-id'] ?? '');
@@ -102,6 +134,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         if (seenSteps.has(key)) continue;
         seenSteps.add(key);
         print(`${stamp()}  ${step.name.padEnd(9)} ${step.status}${step.detail ? `: ${step.detail}` : ''}`);
+      }
+      for (const resource of workflow.handover?.resources ?? []) {
+        const key = `${resourceId(resource)}|${resource.status}`;
+        if (seenMoves.has(key) || resource.status === 'protected') continue;
+        seenMoves.add(key);
+        const where =
+          resource.status === 'left-available' ? `left available: ${resource.reason}` : resource.status;
+        print(`${stamp()}  ${'moved'.padEnd(9)} ${resource.kind} ${resourceId(resource)} ${where}`);
       }
     };
     const stopWatching = stack.bus.onDelivery(() => void showSteps());
@@ -126,9 +166,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
     const workflow = (await stack.store.get(workflowIdFor(victim)))!;
     const targetGroups = [await targetGroupView(clients.elbv2, fleet)];
+    const check = state ? checkStateful(stack, state, workflow) : undefined;
     const result: DemoResult = {
-      ok: workflow.outcome === 'replaced' && stack.bus.deadLetters.length === 0,
-      scenario: 'basic',
+      ok: workflow.outcome === 'replaced' && stack.bus.deadLetters.length === 0 && (check?.allMoved ?? true),
+      scenario: options.scenario,
       interruptedInstanceId: victim,
       workflows: [summarize(workflow)],
       replacementIds,
@@ -139,7 +180,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         real: (Date.now() - realStart) / 1000,
         virtual: (stack.cloud.clock.now().getTime() - t0) / 1000,
       },
+      stateful: check,
     };
+    if (check) {
+      print(
+        check.allMoved
+          ? `Everything moved to ${workflow.replacement?.instanceId} in ${check.replacementAvailabilityZone}, and it joined the target group only after the handover.`
+          : `Not everything moved: ${JSON.stringify(check)}`,
+      );
+    }
     print(
       `Done: ${workflow.workflowId} ${workflow.status} (${workflow.outcome}). Target group now: ${targetGroups[0]!.targets
         .map((t) => `${t.id} ${t.state}`)
@@ -169,4 +218,62 @@ async function targetGroupView(elbv2: ElasticLoadBalancingV2Client, fleet: WebFl
       state: d.TargetHealth?.State ?? 'unknown',
     })),
   };
+}
+
+/** The fleet's own attachments (the state given to the victim) have completed. */
+function attachmentsSettled(stack: LocalStack, instanceId: string): boolean {
+  const ec2 = stack.cloud.ec2;
+  return (
+    ec2
+      .volumes()
+      .every((v) => v.attachment?.instanceId !== instanceId || v.attachment.state === 'attached') &&
+    ec2
+      .interfaces()
+      .every((e) => e.attachment?.instanceId !== instanceId || e.attachment.status === 'attached')
+  );
+}
+
+/** What EC2 itself says about where the old instance's state is now. */
+function checkStateful(stack: LocalStack, state: StatefulState, workflow: Workflow): StatefulCheck {
+  const ec2 = stack.cloud.ec2;
+  const replacementId = workflow.replacement?.instanceId;
+  const replacement = replacementId ? ec2.instance(replacementId) : undefined;
+  const volume = ec2.volumes().find((v) => v.volumeId === state.volumeId);
+  const eni = ec2.interfaces().find((e) => e.networkInterfaceId === state.networkInterfaceId);
+  const holder = ec2
+    .instances()
+    .find((i) => i.state !== 'terminated' && i.privateIps.includes(state.secondaryPrivateIp));
+  const address = ec2.addresses().find((a) => a.allocationId === state.allocationId);
+  const addressHolder = ec2.interfaces().find((e) => e.networkInterfaceId === address?.networkInterfaceId)
+    ?.attachment?.instanceId;
+  const names = workflow.steps.map((s) => s.name);
+  const check: StatefulCheck = {
+    replacementAvailabilityZone: replacement?.availabilityZone,
+    sameAvailabilityZone: replacement?.availabilityZone === state.availabilityZone,
+    volume: {
+      volumeId: state.volumeId,
+      attachedTo: volume?.attachment?.instanceId,
+      device: volume?.attachment?.device,
+    },
+    networkInterface: {
+      networkInterfaceId: state.networkInterfaceId,
+      attachedTo: eni?.attachment?.instanceId,
+      deviceIndex: eni?.attachment?.deviceIndex,
+    },
+    secondaryPrivateIp: { address: state.secondaryPrivateIp, heldBy: holder?.instanceId },
+    elasticIp: { publicIp: state.publicIp, associatedWith: address?.instanceId ?? addressHolder },
+    registeredAfterHandover:
+      names.includes('register') && names.indexOf('handover') < names.indexOf('register'),
+    allMoved: false,
+  };
+  check.allMoved =
+    replacementId !== undefined &&
+    check.sameAvailabilityZone &&
+    check.volume.attachedTo === replacementId &&
+    check.volume.device === state.deviceName &&
+    check.networkInterface.attachedTo === replacementId &&
+    check.secondaryPrivateIp.heldBy === replacementId &&
+    check.elasticIp.associatedWith === replacementId &&
+    check.registeredAfterHandover;
+  return check;
 }

@@ -39,6 +39,9 @@ export async function startLocalStack(options: { clock?: 'manual' | number } = {
     POWERTOOLS_METRICS_DISABLED: process.env['POWERTOOLS_METRICS_DISABLED'] ?? 'true',
     POWERTOOLS_LOG_LEVEL: process.env['POWERTOOLS_LOG_LEVEL'] ?? 'WARN',
     AWS_XRAY_CONTEXT_MISSING: 'IGNORE_ERROR',
+    // A manual clock does not move while a handler waits: attachments are verified by the sweep.
+    // A scaled one does: a second of waiting is `speed` seconds of local-cloud time.
+    HANDOFF_ATTACH_WAIT_SECONDS: options.clock === undefined || options.clock === 'manual' ? '0' : '3',
   });
   // Handlers build their clients once per container; a new local cloud is a new container.
   // (Imported only now: Powertools reads its settings from the environment when it is loaded.)

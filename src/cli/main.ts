@@ -13,6 +13,8 @@ Commands:
   demo                       Run the local cloud, interrupt a managed Spot instance, show the handoff.
       --speed N              Local-cloud seconds per real second (default 10).
       --rebalance            Send a rebalance recommendation before the warning.
+      --scenario S           basic (default) or stateful: the instance has a data volume, a
+                             secondary interface and private IP, and an Elastic IP to hand over.
   replay <event.json>        Run one event through the handlers.
       --instance ID          Point the event at this instance.
                              Default target: the local cloud (a fresh demo fleet).
@@ -70,7 +72,12 @@ const printer = (json: boolean, io: Io) => (json ? () => {} : io.out);
 async function demo(rest: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args: rest,
-    options: { json: { type: 'boolean' }, speed: { type: 'string' }, rebalance: { type: 'boolean' } },
+    options: {
+      json: { type: 'boolean' },
+      speed: { type: 'string' },
+      rebalance: { type: 'boolean' },
+      scenario: { type: 'string' },
+    },
     strict: true,
   });
   const speed = values.speed === undefined ? 10 : Number(values.speed);
@@ -80,8 +87,17 @@ async function demo(rest: string[], io: Io): Promise<number> {
       2,
     );
   }
+  const scenario = values.scenario ?? 'basic';
+  if (scenario !== 'basic' && scenario !== 'stateful') {
+    throw new CliError(`--scenario ${scenario} is not known: use basic or stateful.`, 2);
+  }
   const json = values.json === true;
-  const result = await runDemo({ speed, rebalance: values.rebalance === true, print: printer(json, io) });
+  const result = await runDemo({
+    speed,
+    scenario,
+    rebalance: values.rebalance === true,
+    print: printer(json, io),
+  });
   if (json) io.out(JSON.stringify(result, null, 2));
   if (!result.ok)
     io.err(

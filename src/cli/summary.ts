@@ -1,4 +1,4 @@
-import type { Workflow } from '../core/workflow.ts';
+import type { HandoverResource, Workflow } from '../core/workflow.ts';
 
 /** The machine-readable view of a workflow (`--json`). */
 export interface WorkflowSummary {
@@ -13,6 +13,27 @@ export interface WorkflowSummary {
   registered: { targetGroupArn: string; id: string; port: number }[];
   eventIds: string[];
   steps: { name: string; status: string; at: string; elapsedMs: number; detail?: string }[];
+  /** The stateful handoff, when the instance asked for it. */
+  handover?: {
+    availabilityZone: string;
+    migratedTo?: string;
+    readyAt?: string;
+    resources: { kind: string; id: string; status: string; movedAt?: string; reason?: string }[];
+  };
+}
+
+/** A resource's id as a person would look for it. */
+export function resourceId(r: HandoverResource): string {
+  switch (r.kind) {
+    case 'volume':
+      return r.restoredVolumeId ? `${r.volumeId} → ${r.restoredVolumeId}` : r.volumeId;
+    case 'network-interface':
+      return r.networkInterfaceId;
+    case 'private-ip':
+      return r.privateIpAddress;
+    case 'elastic-ip':
+      return `${r.publicIp} (${r.allocationId})`;
+  }
 }
 
 export function summarize(workflow: Workflow): WorkflowSummary {

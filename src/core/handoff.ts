@@ -55,7 +55,13 @@ export interface HandoffDeps {
   clock: Clock;
   log: Log;
   metrics: Metrics;
-  settings: PlanSettings & { managedTagKey: string; statefulTagKey: string; retentionDays: number };
+  settings: PlanSettings & {
+    managedTagKey: string;
+    statefulTagKey: string;
+    retentionDays: number;
+    /** How long a handover waits within the invocation for attachments to complete (then: the sweep). */
+    attachWaitMs: number;
+  };
 }
 
 export type InstanceOutcome =
@@ -404,12 +410,21 @@ class Pass {
     return undefined;
   }
 
-  /** Moves what is ready; checks once more at once (IP moves take effect immediately); tags the replacement ready when all settled. */
+  /**
+   * Moves what is ready, then verifies the moves: address moves take effect at once, attachments
+   * within seconds (waited for up to `attachWaitMs`; after that the sweep verifies them). Tags the
+   * replacement ready when everything has settled.
+   */
   async handOver(replacement: InstanceFacts): Promise<InstanceFacts> {
     const { workflow, deps } = this;
     const handover = workflow.handover!;
     let current = replacement;
-    for (let round = 0; round < 2 && !handoverSettled(handover); round++) {
+    const waitUntil = deps.clock.now().getTime() + deps.settings.attachWaitMs;
+    for (let round = 0; !handoverSettled(handover); round++) {
+      if (round >= 2) {
+        if (deps.clock.now().getTime() >= waitUntil) break;
+        await deps.clock.sleep(1_000);
+      }
       const moved = await handOverPass({
         workflow,
         replacement: current,

@@ -117,6 +117,8 @@ export interface LoadBalancing {
 /** Time, so tests and the local cloud can drive it. */
 export interface Clock {
   now(): Date;
+  /** Waits (bounded waits for attachments to complete). */
+  sleep(ms: number): Promise<void>;
 }
 
 /** Structured logging; every line of a workflow carries its instance id and workflow id. */

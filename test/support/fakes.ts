@@ -274,7 +274,7 @@ export interface FakeWorld {
   elb: FakeElb;
   store: MemoryStore;
   metrics: CountingMetrics;
-  clock: { now(): Date; advance(ms: number): void };
+  clock: { now(): Date; advance(ms: number): void; sleep(ms: number): Promise<void> };
   deps: HandoffDeps;
 }
 
@@ -287,6 +287,9 @@ export function fakeWorld(settings: Partial<HandoffDeps['settings']> = {}): Fake
   const clock = {
     now: () => new Date(time),
     advance: (ms: number) => {
+      time += ms;
+    },
+    sleep: async (ms: number) => {
       time += ms;
     },
   };
@@ -303,6 +306,7 @@ export function fakeWorld(settings: Partial<HandoffDeps['settings']> = {}): Fake
       statefulTagKey: 'spot-handoff:stateful',
       rebalanceAction: 'prelaunch',
       retentionDays: 30,
+      attachWaitMs: 10_000,
       ...settings,
     },
   };

@@ -1,0 +1,127 @@
+import {
+  AwsError,
+  type AwsEvent,
+  type InstanceDirectory,
+  type QueryRequest,
+  type QueryService,
+  type VirtualClock,
+} from '../contracts.ts';
+import { document, escapeXml } from '../xml.ts';
+import { type Action, createContext } from './actions/context.ts';
+import { instanceActions } from './actions/instances.ts';
+import { launchTemplateActions } from './actions/launch-templates.ts';
+import { networkActions } from './actions/network.ts';
+import { tagActions } from './actions/tags.ts';
+import { volumeActions } from './actions/volumes.ts';
+import { vpcActions } from './actions/vpc.ts';
+import { dryRunOperation } from './errors.ts';
+import { createInspection, type Ec2Inspection } from './inspect.ts';
+import { type InterruptOptions, interrupt } from './lifecycle.ts';
+import { DEFAULT_TIMINGS, type Ec2Timings } from './model.ts';
+import { Params } from './query.ts';
+import { Ec2State } from './state.ts';
+
+export const EC2_API_VERSION = '2016-11-15';
+const NAMESPACE = `http://ec2.amazonaws.com/doc/${EC2_API_VERSION}/`;
+
+const ACTIONS: Record<string, Action> = {
+  ...vpcActions,
+  ...launchTemplateActions,
+  ...instanceActions,
+  ...volumeActions,
+  ...networkActions,
+  ...tagActions,
+};
+
+export interface Ec2ServiceOptions {
+  clock: VirtualClock;
+  region: string;
+  accountId: string;
+  timings?: Partial<Ec2Timings>;
+  /** Elastic IPs per Region (default 5, AWS's default quota). */
+  elasticIpLimit?: number;
+}
+
+/** The local EC2: the Query API, the directory ELBv2 consults, and the test harness's levers. */
+export interface Ec2Service extends QueryService, InstanceDirectory {
+  /** Runs a Spot interruption (rebalance recommendation, warning, then the action) in virtual time. */
+  interrupt(instanceId: string, options?: InterruptOptions): void;
+  /** Makes an (AZ, instance type) pool (un)available; omitted fields match every AZ or type. */
+  setCapacity(pool: { availabilityZone?: string; instanceType?: string }, available: boolean): void;
+  /** EventBridge-shaped events from `aws.ec2`. Returns an unsubscribe function. */
+  onEvent(listener: (event: AwsEvent) => void): () => void;
+  readonly inspect: Ec2Inspection;
+  /** Where a subnet is, for ELBv2's CreateLoadBalancer. */
+  subnetInfo(subnetId: string): { vpcId: string; availabilityZone: string } | undefined;
+  /** Instances with `ip` on an attached network interface (owners of ELBv2 `ip` targets). */
+  instancesWithIp(ip: string): string[];
+  /** Names of the actions the service implements. */
+  readonly actions: readonly string[];
+}
+
+export function renderEc2Error(error: AwsError, requestId: string): string {
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${escapeXml(error.code)}</Code><Message>${escapeXml(error.message)}</Message></Error></Errors><RequestID>${requestId}</RequestID></Response>`;
+}
+
+export function createEc2Service(options: Ec2ServiceOptions): Ec2Service {
+  const state = new Ec2State({
+    clock: options.clock,
+    region: options.region,
+    accountId: options.accountId,
+    timings: { ...DEFAULT_TIMINGS, ...options.timings },
+    elasticIpLimit: options.elasticIpLimit ?? 5,
+  });
+
+  return {
+    apiVersion: EC2_API_VERSION,
+    actions: Object.keys(ACTIONS),
+    handle(request: QueryRequest) {
+      const action = Object.hasOwn(ACTIONS, request.action) ? ACTIONS[request.action] : undefined;
+      if (!action) {
+        throw new AwsError(
+          'InvalidAction',
+          `The action ${request.action} is not valid for this web service.`,
+        );
+      }
+      const params = new Params(request.params);
+      const body = action(createContext(params, state));
+      if (params.dryRun) throw dryRunOperation();
+      return document(`${request.action}Response`, NAMESPACE, { requestId: request.requestId, ...body });
+    },
+    renderError: renderEc2Error,
+
+    instance(instanceId) {
+      const instance = state.instances.get(instanceId);
+      if (!instance) return undefined;
+      return {
+        instanceId,
+        state: instance.state,
+        vpcId: instance.vpcId,
+        availabilityZone: instance.availabilityZone,
+        privateIps: state.interfacesOf(instanceId).flatMap((eni) => eni.privateIps.map((ip) => ip.address)),
+      };
+    },
+    vpcOfIp: (ip) => state.vpcOfIp(ip),
+    onStateChange(listener) {
+      state.onStateChange(listener);
+    },
+
+    subnetInfo(subnetId) {
+      const subnet = state.subnets.get(subnetId);
+      return subnet && { vpcId: subnet.vpcId, availabilityZone: subnet.availabilityZone };
+    },
+    instancesWithIp(ip) {
+      const owners = new Set<string>();
+      for (const eni of state.interfaces.values()) {
+        const instanceId = eni.attachment?.instanceId;
+        if (instanceId && eni.privateIps.some((p) => p.address === ip)) owners.add(instanceId);
+      }
+      return [...owners];
+    },
+
+    interrupt: (instanceId, interruptOptions) => interrupt(state, instanceId, interruptOptions),
+    setCapacity: (pool, available) => state.setCapacity(pool, available),
+    onEvent: (listener) => state.onEvent(listener),
+    inspect: createInspection(state),
+  };
+}

@@ -1,0 +1,192 @@
+import { createClock } from './clock.ts';
+import { AwsError, type AwsEvent, type VirtualClock } from './contracts.ts';
+import { type LocalDynamo, startDynamo } from './dynamo.ts';
+import type { Ec2Inspection } from './ec2/inspect.ts';
+import type { InterruptOptions } from './ec2/lifecycle.ts';
+import { ec2Charges, ec2Throttled } from './ec2/limits.ts';
+import type { Ec2Timings } from './ec2/model.ts';
+import { createEc2Service, type Ec2Service } from './ec2/service.ts';
+import { createElbv2Service, type Elbv2Service, type Elbv2Timing } from './elbv2/service.ts';
+import { type LocalServer, startServer, type ThrottleOptions } from './server.ts';
+
+export type { AwsEvent, VirtualClock } from './contracts.ts';
+export type {
+  AddressView,
+  Ec2Inspection,
+  InstanceView,
+  NetworkInterfaceView,
+  SnapshotView,
+  VolumeView,
+} from './ec2/inspect.ts';
+export type { InterruptOptions } from './ec2/lifecycle.ts';
+export type { Ec2Timings } from './ec2/model.ts';
+export type { ThrottleOptions } from './server.ts';
+
+export interface LocalCloudOptions {
+  /** `manual` (default): time moves only with `clock.advance`. A number: virtual ms per real ms. */
+  clock?: 'manual' | number;
+  region?: string;
+  accountId?: string;
+  /** AWS's token buckets, in real time (default on). An object overrides bucket sizes by key. */
+  throttling?: boolean | ThrottleOptions;
+  /** Start dynalite beside the server (default true). */
+  dynamodb?: boolean;
+  /** EC2 transition durations in virtual ms. */
+  timings?: Partial<Ec2Timings>;
+  /** Elastic IPs per Region (default 5, AWS's default quota). */
+  elasticIpLimit?: number;
+  /** ELBv2 durations (e.g. `loadBalancerProvisioningSeconds`, default 60). */
+  elbv2Timing?: Partial<Elbv2Timing>;
+  /** Port of the EC2/ELBv2 endpoint (default: any free port). */
+  port?: number;
+}
+
+/** ELBv2 has no published bucket sizes; a generous one keeps its `Throttling` error reachable. */
+const ELBV2_BUCKET = { capacity: 400, refillPerSecond: 100 };
+
+/**
+ * A local AWS for tests and the demo: EC2 and ELBv2 behind one loopback endpoint that the
+ * unmodified SDK v3 clients reach through `AWS_ENDPOINT_URL_*`, DynamoDB (dynalite), a virtual
+ * clock, and EC2's events.
+ *
+ * @example
+ * const cloud = await LocalCloud.start();
+ * const ec2 = new EC2Client(cloud.clientConfig());
+ * // … RunInstances …
+ * await cloud.clock.advance(8_000); // pending → running
+ * cloud.interrupt(instanceId);      // the two-minute warning, then termination
+ * await cloud.stop();
+ */
+export class LocalCloud {
+  /** Read-only views of EC2's resources. */
+  readonly ec2: Ec2Inspection;
+  /** Read-only views of ELBv2's load balancers and target groups. */
+  readonly elbv2: Elbv2Service['inspect'];
+  private stopped = false;
+
+  private constructor(
+    /** `http://127.0.0.1:<port>`: EC2 and ELBv2. */
+    readonly endpoint: string,
+    readonly region: string,
+    readonly accountId: string,
+    readonly clock: VirtualClock,
+    private readonly server: LocalServer,
+    private readonly ec2Service: Ec2Service,
+    elbv2Service: Elbv2Service,
+    private readonly dynamo: LocalDynamo | undefined,
+  ) {
+    this.ec2 = ec2Service.inspect;
+    this.elbv2 = elbv2Service.inspect;
+  }
+
+  static async start(options: LocalCloudOptions = {}): Promise<LocalCloud> {
+    const region = options.region ?? 'us-east-1';
+    const accountId = options.accountId ?? '123456789012';
+    const clock = createClock(options.clock ?? 'manual');
+    const ec2 = createEc2Service({
+      clock,
+      region,
+      accountId,
+      timings: options.timings,
+      elasticIpLimit: options.elasticIpLimit,
+    });
+    const elbv2 = createElbv2Service({
+      clock,
+      instances: ec2,
+      region,
+      accountId,
+      subnet: (subnetId) => ec2.subnetInfo(subnetId),
+      instancesWithIp: (ip) => ec2.instancesWithIp(ip),
+      timing: options.elbv2Timing,
+    });
+    const server = await startServer(
+      [
+        { service: ec2, charges: ec2Charges, throttled: ec2Throttled },
+        {
+          service: elbv2,
+          charges: (request) => [{ key: `elbv2:${request.action}`, spec: ELBV2_BUCKET, cost: 1 }],
+          throttled: () => new AwsError('Throttling', 'Rate exceeded', 400),
+        },
+      ],
+      { throttling: options.throttling ?? true, port: options.port },
+    );
+    let dynamo: LocalDynamo | undefined;
+    try {
+      if (options.dynamodb ?? true) dynamo = await startDynamo();
+    } catch (error) {
+      await server.close();
+      clock.stop();
+      throw error;
+    }
+    return new LocalCloud(server.endpoint, region, accountId, clock, server, ec2, elbv2, dynamo);
+  }
+
+  /** DynamoDB endpoint, when started. */
+  get dynamoEndpoint(): string | undefined {
+    return this.dynamo?.endpoint;
+  }
+
+  /** Environment for code that builds its own SDK clients (the handlers, the CLI). */
+  env(): Record<string, string> {
+    return {
+      AWS_ENDPOINT_URL_EC2: this.endpoint,
+      AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2: this.endpoint,
+      ...(this.dynamo ? { AWS_ENDPOINT_URL_DYNAMODB: this.dynamo.endpoint } : {}),
+      AWS_REGION: this.region,
+      AWS_DEFAULT_REGION: this.region,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+    };
+  }
+
+  /** Config for an EC2 or ELBv2 client of this cloud: `new EC2Client(cloud.clientConfig())`. */
+  clientConfig(): {
+    endpoint: string;
+    region: string;
+    credentials: { accessKeyId: string; secretAccessKey: string };
+  } {
+    return {
+      endpoint: this.endpoint,
+      region: this.region,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    };
+  }
+
+  /** EC2's EventBridge events (`aws.ec2`), delivered asynchronously. Returns an unsubscribe function. */
+  onEvent(listener: (event: AwsEvent) => void): () => void {
+    return this.ec2Service.onEvent(listener);
+  }
+
+  /**
+   * Interrupts a running Spot instance: optional rebalance recommendation (`rebalanceLeadMs`,
+   * default 10 min, before the warning), the interruption warning, then after `warningLeadMs`
+   * (default 2 min) the `action` (default: the instance's interruption behavior, i.e. `terminate`
+   * unless its Spot options say `stop`/`hibernate`). Throws for non-Spot or non-running instances.
+   */
+  interrupt(instanceId: string, options: InterruptOptions = {}): void {
+    this.ec2Service.interrupt(instanceId, options);
+  }
+
+  /** Makes a capacity pool (un)available; omitted fields match every AZ or every instance type. */
+  setCapacity(pool: { availabilityZone?: string; instanceType?: string }, available: boolean): void {
+    this.ec2Service.setCapacity(pool, available);
+  }
+
+  /** The next `times` calls of `action` (EC2 or ELBv2) fail with `code` before touching state. */
+  injectFault(action: string, code: string, times = 1): void {
+    this.server.injectFault(action, code, times);
+  }
+
+  /** API requests received for `action`, or for every action. */
+  calls(action?: string): number {
+    return this.server.calls(action);
+  }
+
+  /** Closes the endpoint and DynamoDB and drops every pending timer. Calling it again does nothing. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.clock.stop();
+    await Promise.all([this.server.close(), this.dynamo?.stop()]);
+  }
+}
