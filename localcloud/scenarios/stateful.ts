@@ -7,14 +7,18 @@ import {
   CreateNetworkInterfaceCommand,
   CreateVolumeCommand,
   DescribeInstancesCommand,
+  DescribeNetworkInterfacesCommand,
   DescribeVolumesCommand,
   type EC2Client,
+  ModifyInstanceAttributeCommand,
+  ModifyNetworkInterfaceAttributeCommand,
 } from '@aws-sdk/client-ec2';
 
 /**
  * State for a stateful instance, made through the real APIs as a user would: an EBS data volume at
- * /dev/sdf, a secondary network interface (device 1), a secondary private IP on the primary
- * interface, and an Elastic IP on the primary private IP.
+ * /dev/sdf and a secondary network interface (device 1), both set to be deleted with the instance
+ * (as a launch template's are) unless the handoff protects them, a secondary private IP on the
+ * primary interface, and an Elastic IP on the primary private IP.
  */
 
 export interface StatefulState {
@@ -73,6 +77,31 @@ export async function giveState(
       NetworkInterfaceId: networkInterfaceId,
       InstanceId: instanceId,
       DeviceIndex: 1,
+    }),
+  );
+  // Like volumes and interfaces a launch template creates: deleted with the instance unless protected.
+  await until(async () => {
+    const out = await ec2.send(
+      new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: [networkInterfaceId] }),
+    );
+    return out.NetworkInterfaces?.[0]?.Attachment?.Status === 'attached';
+  }, 'the interface to attach');
+  const attachment = await ec2.send(
+    new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: [networkInterfaceId] }),
+  );
+  await ec2.send(
+    new ModifyNetworkInterfaceAttributeCommand({
+      NetworkInterfaceId: networkInterfaceId,
+      Attachment: {
+        AttachmentId: attachment.NetworkInterfaces![0]!.Attachment!.AttachmentId!,
+        DeleteOnTermination: true,
+      },
+    }),
+  );
+  await ec2.send(
+    new ModifyInstanceAttributeCommand({
+      InstanceId: instanceId,
+      BlockDeviceMappings: [{ DeviceName: deviceName, Ebs: { DeleteOnTermination: true } }],
     }),
   );
   const assigned = await ec2.send(

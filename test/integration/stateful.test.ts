@@ -59,3 +59,83 @@ describe('a stateful instance that is interrupted', () => {
     expect(world.stack.bus.deadLetters).toEqual([]);
   });
 });
+
+describe('a stateful instance whose AZ has no capacity left', () => {
+  it('migrates: the replacement runs in another AZ with its volume restored from a snapshot; what is bound to the old AZ stays, tagged, with the reason', async () => {
+    world = await fleetWorld({ tags: STATEFUL });
+    const victim = world.fleet.instanceIds[0]!;
+    const state = await giveState(world.ec2, victim, world.until);
+    await world.pass(5_000);
+    world.stack.cloud.setCapacity({ availabilityZone: state.availabilityZone }, false);
+
+    world.stack.cloud.interrupt(victim);
+    await world.until(
+      async () => (await workflowOf(victim))?.status === 'completed',
+      'the migration',
+      10 * 60_000,
+    );
+
+    const ec2 = world.stack.cloud.ec2;
+    const [replacement] = world.instances().filter((i) => i.tags['spot-handoff:replaces'] === victim);
+    expect(replacement!.availabilityZone).not.toBe(state.availabilityZone);
+    const workflow = (await workflowOf(victim))!;
+    const volume = workflow.handover!.resources.find((r) => r.kind === 'volume');
+    expect(volume).toMatchObject({ status: 'attached', snapshotId: expect.stringMatching(/^snap-/) });
+    const restoredId = volume!.kind === 'volume' ? volume!.restoredVolumeId : undefined;
+    const restored = ec2.volumes().find((v) => v.volumeId === restoredId);
+    expect(restored).toMatchObject({
+      availabilityZone: replacement!.availabilityZone,
+      snapshotId: volume!.kind === 'volume' ? volume!.snapshotId : '',
+      attachment: { instanceId: replacement!.instanceId, device: state.deviceName },
+    });
+    // The original volume is kept, never deleted: available, tagged with its workflow and where it went.
+    expect(ec2.volumes().find((v) => v.volumeId === state.volumeId)).toMatchObject({
+      state: 'available',
+      tags: { 'spot-handoff:workflow': workflow.workflowId, 'spot-handoff:migrated-to': restoredId },
+    });
+    // The interface and the secondary IP are bound to the old AZ's subnet: left, tagged, with the reason.
+    expect(workflow.handover!.resources.find((r) => r.kind === 'network-interface')).toMatchObject({
+      status: 'left-available',
+      reason: expect.stringContaining(state.availabilityZone),
+    });
+    expect(ec2.interfaces().find((e) => e.networkInterfaceId === state.networkInterfaceId)).toMatchObject({
+      status: 'available',
+      tags: expect.objectContaining({ 'spot-handoff:workflow': workflow.workflowId }),
+    });
+    expect(workflow.handover!.resources.find((r) => r.kind === 'private-ip')).toMatchObject({
+      status: 'left-available',
+    });
+    // The Elastic IP is Regional: it moves.
+    expect(ec2.addresses().find((a) => a.allocationId === state.allocationId)?.instanceId).toBe(
+      replacement!.instanceId,
+    );
+    expect(workflow.handover!.migration).toMatchObject({ availabilityZone: replacement!.availabilityZone });
+  });
+});
+
+describe('a stateful instance that EC2 stops instead of terminating', () => {
+  it('has its volume and interface detached from the stopped instance and attached to the replacement', async () => {
+    world = await fleetWorld({ tags: STATEFUL });
+    const victim = world.fleet.instanceIds[0]!;
+    const state = await giveState(world.ec2, victim, world.until);
+    await world.pass(5_000);
+
+    world.stack.cloud.interrupt(victim, { action: 'stop' });
+    await world.until(
+      async () => (await workflowOf(victim))?.status === 'completed',
+      'the handoff',
+      10 * 60_000,
+    );
+
+    const ec2 = world.stack.cloud.ec2;
+    const [replacement] = world.instances().filter((i) => i.tags['spot-handoff:replaces'] === victim);
+    expect(ec2.instance(victim)!.state).toBe('stopped');
+    expect(ec2.volumes().find((v) => v.volumeId === state.volumeId)?.attachment?.instanceId).toBe(
+      replacement!.instanceId,
+    );
+    expect(
+      ec2.interfaces().find((e) => e.networkInterfaceId === state.networkInterfaceId)?.attachment?.instanceId,
+    ).toBe(replacement!.instanceId);
+    expect(ec2.instance(replacement!.instanceId)!.privateIps).toContain(state.secondaryPrivateIp);
+  });
+});
