@@ -18,6 +18,8 @@ Commands:
   replay <event.json>        Run one event through the handlers.
       --instance ID          Point the event at this instance.
                              Default target: the local cloud (a fresh demo fleet).
+      --scenario S           Local replays: basic (default) or stateful (the fleet instance has a
+                             data volume, a secondary interface and IP, and an Elastic IP).
       --aws                  Against what the SDK's credentials and AWS_ENDPOINT_URL_* point at
                              (AWS, LocalStack, moto); table from HANDOFF_TABLE_NAME.
       --dry-run              EC2 mutations are sent with DryRun=true; no ELB or DynamoDB write;
@@ -116,6 +118,7 @@ async function replay(rest: string[], io: Io): Promise<number> {
       'dry-run': { type: 'boolean' },
       bus: { type: 'string' },
       local: { type: 'boolean' },
+      scenario: { type: 'string' },
     },
     allowPositionals: true,
     strict: true,
@@ -129,6 +132,10 @@ async function replay(rest: string[], io: Io): Promise<number> {
   if (values.bus !== undefined && (values.aws || values['dry-run'])) {
     throw new CliError('--bus puts the event on a bus; it cannot be combined with --aws or --dry-run.', 2);
   }
+  const scenario = values.scenario ?? 'basic';
+  if (scenario !== 'basic' && scenario !== 'stateful') {
+    throw new CliError(`--scenario ${scenario} is not known: use basic or stateful.`, 2);
+  }
   const json = values.json === true;
   const dryRun = values['dry-run'] === true;
   const target = values.bus !== undefined ? 'bus' : values.aws || (dryRun && !values.local) ? 'aws' : 'local';
@@ -138,6 +145,7 @@ async function replay(rest: string[], io: Io): Promise<number> {
     target,
     dryRun,
     busName: values.bus,
+    scenario,
     print: printer(json, io),
   });
   if (json) {
@@ -157,6 +165,9 @@ async function replay(rest: string[], io: Io): Promise<number> {
       `${w.workflowId}: ${w.status}${w.outcome ? ` (${w.outcome})` : ''}${w.replacementId ? `, replacement ${w.replacementId}` : ''}`,
     );
     for (const s of w.steps) io.out(`  ${s.name} ${s.status}${s.detail ? `: ${s.detail}` : ''}`);
+    for (const r of w.handover?.resources ?? []) {
+      io.out(`  ${r.kind} ${r.id}: ${r.status}${r.reason ? ` (${r.reason})` : ''}`);
+    }
   }
   if (dryRun) {
     io.out(`Plan (dry run, nothing changed): ${result.plan.length} calls`);

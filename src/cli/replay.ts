@@ -3,6 +3,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { AwsEvent } from '../../localcloud/contracts.ts';
+import { giveState } from '../../localcloud/scenarios/stateful.ts';
 import { createWebFleet, registerFleet } from '../../localcloud/scenarios/web-fleet.ts';
 import { createClients } from '../aws/clients.ts';
 import { awsHandoffDeps } from '../aws/handoff-deps.ts';
@@ -13,7 +14,7 @@ import type { InstanceOutcome } from '../core/handoff.ts';
 import { type IntakeResult, takeEvents } from '../core/intake.ts';
 import type { Log, Metrics } from '../core/ports.ts';
 import { workflowIdFor } from '../core/workflow.ts';
-import { runUntil } from './demo.ts';
+import { runUntil, type Scenario } from './demo.ts';
 import { startLocalStack } from './local-stack.ts';
 import { CliError, summarize, type WorkflowSummary } from './summary.ts';
 
@@ -26,6 +27,8 @@ export interface ReplayOptions {
   dryRun: boolean;
   /** Event bus for `--bus`. */
   busName?: string;
+  /** Local replays: `stateful` gives the fleet instance state to hand over. */
+  scenario: Scenario;
   print: (line: string) => void;
 }
 
@@ -128,18 +131,32 @@ async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
       ec2: new EC2Client({ region: stack.cloud.region }),
       elbv2: new ElasticLoadBalancingV2Client({ region: stack.cloud.region }),
     };
-    const fleet = await createWebFleet(clients);
-    await runUntil(
-      stack,
-      () =>
-        stack.deliveries.filter((d) => d.event.detail['state'] === 'running').length >=
-        fleet.instanceIds.length,
-      60_000,
-      'the fleet to run',
-    );
-    await registerFleet(clients.elbv2, fleet);
+    const stateful = options.scenario === 'stateful';
     const raw = await loadEvent(options.file, options.instanceId);
+    const fleet = await createWebFleet(
+      clients,
+      stateful ? { tags: { 'spot-handoff:stateful': 'true' } } : {},
+    );
+    const running = () => fleet.instanceIds.every((id) => stack.cloud.ec2.instance(id)?.state === 'running');
+    await runUntil(stack, running, 60_000, 'the fleet to run');
+    await registerFleet(clients.elbv2, fleet);
     const instanceId = options.instanceId ?? fleet.instanceIds[0]!;
+    if (stateful) {
+      if (!fleet.instanceIds.includes(instanceId)) {
+        throw new CliError(
+          `--instance ${instanceId} is not in the local fleet: a stateful replay gives state to a fleet instance; leave --instance out.`,
+          2,
+        );
+      }
+      const state = await giveState(clients.ec2, instanceId, (done, what) =>
+        runUntil(stack, done, 60_000, what),
+      );
+      const until = stack.cloud.clock.now().getTime() + 5_000;
+      await runUntil(stack, () => stack.cloud.clock.now().getTime() >= until, 10_000, 'the state to attach');
+      options.print(
+        `${instanceId} is stateful: volume ${state.volumeId}, interface ${state.networkInterfaceId}, secondary IP ${state.secondaryPrivateIp}, Elastic IP ${state.publicIp}.`,
+      );
+    }
     const event = options.instanceId ? raw : retarget(raw, instanceId);
     if (!options.instanceId)
       options.print(

@@ -60,6 +60,18 @@ export function summarize(workflow: Workflow): WorkflowSummary {
       elapsedMs,
       detail,
     })),
+    handover: workflow.handover && {
+      availabilityZone: workflow.handover.availabilityZone,
+      migratedTo: workflow.handover.migration?.availabilityZone,
+      readyAt: workflow.handover.readyAt,
+      resources: workflow.handover.resources.map((r) => ({
+        kind: r.kind,
+        id: resourceId(r),
+        status: r.status,
+        movedAt: r.movedAt,
+        reason: r.reason,
+      })),
+    },
   };
 }
 

@@ -8,7 +8,11 @@ import type { InstanceSnapshot, Workflow, WorkflowOutcome } from './workflow.ts'
  * Nothing here performs I/O, so every rule is tested directly.
  */
 
-export const SPOT_TERMINATION_REASON = 'Server.SpotInstanceTermination';
+/** `StateReason.Code` of an instance EC2 interrupted: terminated, or stopped/hibernated. */
+export const SPOT_INTERRUPTION_REASONS: ReadonlySet<string> = new Set([
+  'Server.SpotInstanceTermination',
+  'Server.SpotInstanceShutdown',
+]);
 const STOPPED_STATES: ReadonlySet<string> = new Set([
   'stopping',
   'stopped',
@@ -27,7 +31,9 @@ export const isStoppedOrGoing = (state: InstanceState | 'gone' | undefined): boo
 
 /** A state change that shows EC2 interrupted a Spot instance (the warning may be late or lost). */
 export const showsSpotInterruption = (facts: InstanceFacts | undefined): boolean =>
-  facts !== undefined && isStoppedOrGoing(facts.state) && facts.stateReason === SPOT_TERMINATION_REASON;
+  facts !== undefined &&
+  isStoppedOrGoing(facts.state) &&
+  SPOT_INTERRUPTION_REASONS.has(facts.stateReason ?? '');
 
 /** Does this signal start a workflow for an instance that has none? */
 export function startsWorkflow(

@@ -293,3 +293,16 @@ describe('state changes', () => {
     expect(world.elb.serving(TG)).toEqual([replacement!.instanceId]);
   });
 });
+
+describe('a Spot stop seen before its warning', () => {
+  it('starts the handoff too (EC2 reports Server.SpotInstanceShutdown)', async () => {
+    const world = fakeWorld();
+    const old = servingInstance(world);
+    world.ec2.setState(old.instanceId, 'stopped', 'Server.SpotInstanceShutdown');
+
+    await handOff([stateChange(old.instanceId, 'stopped')], world.deps);
+
+    expect(world.ec2.replacementsOf(old.instanceId)).toHaveLength(1);
+    expect(world.elb.serving(TG)).toEqual([]);
+  });
+});

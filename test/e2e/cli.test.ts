@@ -1,0 +1,333 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, type ExpectStatic, expect, it } from 'vitest';
+import { LocalCloud } from '../../localcloud/index.ts';
+import { createWebFleet, registerFleet, type WebFleet } from '../../localcloud/scenarios/web-fleet.ts';
+import { createWorkflowTable, DynamoWorkflowStore } from '../../src/aws/workflow-store.ts';
+import type { DemoResult } from '../../src/cli/demo.ts';
+import type { ReplayResult } from '../../src/cli/replay.ts';
+import type { WorkflowSummary } from '../../src/cli/summary.ts';
+import { workflowIdFor } from '../../src/core/workflow.ts';
+import { handoff, jsonOf, REPO, type Run, scratchDir, userEnv, writeJson } from './support.ts';
+
+/**
+ * The `handoff` command as a user runs it: `node bin/handoff.js …` in a child process, judged by its
+ * exit code, its output and, where it changes things, by what exists afterwards.
+ */
+
+const WARNING_FILE = 'events/spot-interruption-warning.json';
+const RUNNING_FILE = 'events/state-change-running.json';
+
+/** A usage error or a failure: exit `code`, nothing on stdout, one `handoff: …` line on stderr. */
+function expectOneLineError(expect: ExpectStatic, run: Run, code: number, ...mentions: string[]): void {
+  expect(run.code, run.stderr).toBe(code);
+  expect(run.stdout).toBe('');
+  expect(run.stderr).toMatch(/^handoff: [^\n]+\n$/);
+  for (const mention of mentions) expect(run.stderr).toContain(mention);
+}
+
+describe('handoff demo', () => {
+  it('--json: one JSON document saying the interrupted instance was replaced and the replacement serves', async () => {
+    const run = await handoff(['demo', '--json', '--speed', '100']);
+
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toBe('');
+    const result = jsonOf<DemoResult>(run);
+    expect(result.ok).toBe(true);
+    expect(result.workflows).toHaveLength(1);
+    expect(result.workflows[0]).toMatchObject({
+      instanceId: result.interruptedInstanceId,
+      status: 'completed',
+      outcome: 'replaced',
+    });
+    expect(result.replacementIds).toHaveLength(1);
+    const [replacement] = result.replacementIds;
+    expect(result.workflows[0]!.replacementId).toBe(replacement);
+    const serving = result.targetGroups[0]!.targets.map((t) => t.id);
+    expect(serving).toContain(replacement);
+    expect(serving).not.toContain(result.interruptedInstanceId);
+    expect(result.oldInstance).toEqual({ instanceId: result.interruptedInstanceId, state: 'terminated' });
+    expect(result.deadLetters).toBe(0);
+  });
+
+  it('prints the handoff as it happens: the warning, drain, launch, register, then Done', async () => {
+    const run = await handoff(['demo', '--speed', '100']);
+
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toBe('');
+    const at = String.raw`^\+\s*\d+\.\ds\s+`;
+    const warning = run.stdout.match(
+      new RegExp(`${at}event\\s+EC2 Spot Instance Interruption Warning for (i-[0-9a-f]+)$`, 'm'),
+    );
+    expect(warning, run.stdout).not.toBeNull();
+    expect(run.stdout).toMatch(new RegExp(`${at}drain\\s+done: `, 'm'));
+    expect(run.stdout).toMatch(new RegExp(`${at}launch\\s+done: i-[0-9a-f]+ `, 'm'));
+    expect(run.stdout).toMatch(new RegExp(`${at}register\\s+done: `, 'm'));
+    const lines = run.stdout.trimEnd().split('\n');
+    expect(lines.at(-1)).toMatch(new RegExp(`^Done: wf-${warning![1]} completed \\(replaced\\)\\. `));
+  });
+});
+
+describe.concurrent('handoff replay (each run its own fresh local cloud with the demo fleet)', () => {
+  it('an interruption warning: the fleet instance it is pointed at is replaced', async ({ expect }) => {
+    const run = await handoff(['replay', WARNING_FILE, '--json']);
+
+    expect(run.code, run.stderr).toBe(0);
+    const result = jsonOf<ReplayResult>(run);
+    expect(result).toMatchObject({ ok: true, target: 'local', dryRun: false, functions: ['interruption'] });
+    expect(result.workflows).toHaveLength(1);
+    const [workflow] = result.workflows;
+    expect(workflow).toMatchObject({
+      instanceId: result.instanceId,
+      status: 'completed',
+      outcome: 'replaced',
+      replacementId: expect.stringMatching(/^i-[0-9a-f]+$/),
+    });
+    expect(result.replacementIds).toEqual([workflow!.replacementId]);
+    expect(workflow!.replacementId).not.toBe(result.instanceId);
+  });
+
+  it('--instance naming an instance EC2 does not know: recorded as instance-gone, nothing launched', async ({
+    expect,
+  }) => {
+    const gone = 'i-0000000000000dead';
+
+    const run = await handoff(['replay', WARNING_FILE, '--json', '--instance', gone]);
+
+    expect(run.code, run.stderr).toBe(0);
+    const result = jsonOf<ReplayResult>(run);
+    expect(result.instanceId).toBe(gone);
+    expect(result.workflows).toEqual([
+      expect.objectContaining({
+        workflowId: workflowIdFor(gone),
+        instanceId: gone,
+        status: 'completed',
+        outcome: 'instance-gone',
+      }),
+    ]);
+    expect(result.workflows[0]!.replacementId).toBeUndefined();
+    expect(result.replacementIds).toEqual([]);
+  });
+
+  it('a running instance with no workflow: a no-op, nothing recorded', async ({ expect }) => {
+    const run = await handoff(['replay', RUNNING_FILE, '--json']);
+
+    expect(run.code, run.stderr).toBe(0);
+    const result = jsonOf<ReplayResult>(run);
+    expect(result.functions).toEqual(['state-change']);
+    expect(result.outcomes).toEqual([
+      expect.objectContaining({ instanceId: result.instanceId, result: 'no-op' }),
+    ]);
+    expect(result.workflows).toEqual([]);
+    expect(result.replacementIds).toEqual([]);
+  });
+});
+
+/**
+ * `--dry-run`, `--aws` and `status` against a local cloud this test process owns, as they would run
+ * against AWS: only the environment tells the command where to go. The tests run in order: the dry
+ * run first (nothing may change), then the real run, then `status` reads what it recorded.
+ */
+describe('handoff replay --dry-run / --aws, then handoff status, against a running cloud', () => {
+  const TABLE = 'spot-handoff-e2e';
+  let cloud: LocalCloud;
+  let ec2: EC2Client;
+  let elbv2: ElasticLoadBalancingV2Client;
+  let dynamodb: DynamoDBClient;
+  let store: DynamoWorkflowStore;
+  let fleet: WebFleet;
+  let env: NodeJS.ProcessEnv;
+  let victim: string;
+  /** The replacement the `--aws` run launched (read by the `status` tests). */
+  let replacementId: string | undefined;
+
+  const targets = () => cloud.elbv2.targetGroupOf(fleet.targetGroupArn)?.targets ?? [];
+  const stateOf = (id: string) => targets().find((t) => t.id === id)?.state;
+
+  beforeAll(async () => {
+    cloud = await LocalCloud.start({ clock: 'manual' });
+    ec2 = new EC2Client(cloud.clientConfig());
+    elbv2 = new ElasticLoadBalancingV2Client(cloud.clientConfig());
+    dynamodb = new DynamoDBClient({ ...cloud.clientConfig(), endpoint: cloud.dynamoEndpoint! });
+    await createWorkflowTable(dynamodb, TABLE);
+    store = new DynamoWorkflowStore({ client: DynamoDBDocumentClient.from(dynamodb), tableName: TABLE });
+    fleet = await createWebFleet({ ec2, elbv2 });
+    await cloud.clock.advance(10_000); // pending → running
+    await registerFleet(elbv2, fleet);
+    // The ALB provisions (60 s), then two health checks 5 s apart pass: the fleet serves.
+    await cloud.clock.advance(75_000);
+    victim = fleet.instanceIds[0]!;
+    env = userEnv({ ...cloud.env(), HANDOFF_TABLE_NAME: TABLE });
+  });
+
+  afterAll(async () => {
+    ec2?.destroy();
+    elbv2?.destroy();
+    dynamodb?.destroy();
+    await cloud?.stop();
+  });
+
+  it('--dry-run prints the plan (EC2 checked with DryRun, ELB and DynamoDB writes skipped) and changes nothing', async () => {
+    const before = { instances: cloud.ec2.instances(), targets: targets() };
+    expect(before.targets.map((t) => [t.id, t.state])).toEqual(
+      fleet.instanceIds.map((id) => [id, 'healthy']),
+    );
+
+    const run = await handoff(['replay', WARNING_FILE, '--dry-run', '--instance', victim, '--json'], { env });
+
+    expect(run.code, run.stderr).toBe(0);
+    const result = jsonOf<ReplayResult>(run);
+    expect(result).toMatchObject({ ok: true, target: 'aws', dryRun: true, instanceId: victim });
+    const replacesVictim = { Key: 'spot-handoff:replaces', Value: victim };
+    expect(result.plan).toContainEqual(
+      expect.objectContaining({
+        service: 'ec2',
+        action: 'RunInstances',
+        outcome: 'would-succeed',
+        params: expect.objectContaining({
+          LaunchTemplate: expect.objectContaining({ LaunchTemplateId: fleet.launchTemplateId }),
+          TagSpecifications: expect.arrayContaining([
+            expect.objectContaining({ Tags: expect.arrayContaining([replacesVictim]) }),
+          ]),
+        }),
+      }),
+    );
+    expect(result.plan).toContainEqual(
+      expect.objectContaining({
+        service: 'elbv2',
+        action: 'DeregisterTargets',
+        outcome: 'skipped',
+        params: { TargetGroupArn: fleet.targetGroupArn, Targets: [expect.objectContaining({ Id: victim })] },
+      }),
+    );
+    const dynamo = result.plan.filter((p) => p.service === 'dynamodb');
+    expect(dynamo.length).toBeGreaterThan(0);
+    expect(dynamo.every((p) => p.outcome === 'skipped')).toBe(true);
+    expect(result.plan.filter((p) => p.service !== 'ec2').every((p) => p.outcome === 'skipped')).toBe(true);
+
+    expect(cloud.ec2.instances().map((i) => i.instanceId)).toEqual(fleet.instanceIds);
+    expect(cloud.ec2.instances()).toEqual(before.instances);
+    expect(stateOf(victim)).toBe('healthy');
+    expect(targets()).toEqual(before.targets);
+    expect(await store.get(workflowIdFor(victim))).toBeUndefined();
+    expect(await store.list()).toEqual([]);
+  });
+
+  it('--aws really hands off: one tagged replacement launched, the instance draining, the workflow recorded', async () => {
+    const run = await handoff(['replay', WARNING_FILE, '--aws', '--instance', victim, '--json'], { env });
+
+    expect(run.code, run.stderr).toBe(0);
+    const result = jsonOf<ReplayResult>(run);
+    expect(result).toMatchObject({ ok: true, target: 'aws', dryRun: false, instanceId: victim, plan: [] });
+
+    const replacements = cloud.ec2.instances().filter((i) => i.tags['spot-handoff:replaces'] === victim);
+    expect(replacements).toHaveLength(1);
+    const [replacement] = replacements;
+    replacementId = replacement!.instanceId;
+    expect(cloud.ec2.instances()).toHaveLength(fleet.instanceIds.length + 1);
+    expect(replacement!.tags).toMatchObject({
+      'spot-handoff:managed': 'true',
+      'spot-handoff:workflow': workflowIdFor(victim),
+    });
+    expect(result.replacementIds).toEqual([replacementId]);
+
+    expect(stateOf(victim)).toBe('draining');
+    for (const other of fleet.instanceIds.slice(1)) expect(stateOf(other)).toBe('healthy');
+
+    expect(await store.get(workflowIdFor(victim))).toMatchObject({
+      workflowId: workflowIdFor(victim),
+      instanceId: victim,
+      drained: true,
+      replacement: { instanceId: replacementId },
+    });
+  });
+
+  it('status lists the workflow, and finds it by instance id and by replacement id', async () => {
+    expect(replacementId, 'the --aws test must run first').toBeDefined();
+
+    const [listed, byInstance, byReplacement] = await Promise.all([
+      handoff(['status', '--json'], { env }),
+      handoff(['status', victim], { env }),
+      handoff(['status', replacementId!], { env }),
+    ]);
+
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(jsonOf<{ workflows: WorkflowSummary[] }>(listed).workflows).toEqual([
+      expect.objectContaining({ workflowId: workflowIdFor(victim), instanceId: victim, replacementId }),
+    ]);
+    expect(byInstance.code, byInstance.stderr).toBe(0);
+    expect(byInstance.stdout).toMatch(new RegExp(`^${workflowIdFor(victim)}\\s.*${replacementId}.*\\n$`));
+    expect(byReplacement.code, byReplacement.stderr).toBe(0);
+    expect(byReplacement.stdout).toBe(byInstance.stdout);
+  });
+
+  it('status of an instance with no workflow fails with one line naming it', async () => {
+    const run = await handoff(['status', 'i-0000000000000abcd'], { env });
+
+    expectOneLineError(expect, run, 1, 'i-0000000000000abcd');
+  });
+});
+
+describe.concurrent('handoff errors: the exit code says which kind, stderr says why in one line', () => {
+  it('no command: usage, exit 2', async ({ expect }) => {
+    const run = await handoff([]);
+
+    expect(run.code).toBe(2);
+    expect(run.stdout + run.stderr).toContain('Usage: handoff <command>');
+  });
+
+  it('an unknown command: exit 2, naming it', async ({ expect }) => {
+    expectOneLineError(expect, await handoff(['frobnicate']), 2, '"frobnicate"');
+  });
+
+  it('replay of a missing file: exit 1, naming the file', async ({ expect }) => {
+    expectOneLineError(
+      expect,
+      await handoff(['replay', 'events/no-such-event.json']),
+      1,
+      'events/no-such-event.json',
+    );
+  });
+
+  it('replay of a malformed event: exit 1, naming the field', async ({ expect }) => {
+    const scratch = await scratchDir();
+    try {
+      const event = JSON.parse(await readFile(join(REPO, WARNING_FILE), 'utf8')) as {
+        detail: Record<string, unknown>;
+      };
+      const file = scratch.path('bogus-instance.json');
+      await writeJson(file, { ...event, detail: { ...event.detail, 'instance-id': 'bogus' } });
+
+      expectOneLineError(expect, await handoff(['replay', file, '--json']), 1, 'detail.instance-id');
+    } finally {
+      await scratch.remove();
+    }
+  });
+
+  it('replay --instance with something that is not an instance id: exit 2, naming the option', async ({
+    expect,
+  }) => {
+    expectOneLineError(
+      expect,
+      await handoff(['replay', WARNING_FILE, '--instance', 'i-nonexistent0000000']),
+      2,
+      '--instance i-nonexistent0000000',
+    );
+  });
+
+  it('demo --speed 0: exit 2', async ({ expect }) => {
+    expectOneLineError(expect, await handoff(['demo', '--speed', '0']), 2, '--speed 0');
+  });
+
+  it('replay --bus with --dry-run: exit 2', async ({ expect }) => {
+    expectOneLineError(expect, await handoff(['replay', 'x.json', '--bus', 'b', '--dry-run']), 2, '--bus');
+  });
+
+  it('status without HANDOFF_TABLE_NAME: exit 1, naming the variable', async ({ expect }) => {
+    expectOneLineError(expect, await handoff(['status'], { env: userEnv() }), 1, 'HANDOFF_TABLE_NAME');
+  });
+});
