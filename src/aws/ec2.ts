@@ -231,6 +231,16 @@ function runInstancesInput(request: LaunchRequest): RunInstancesCommandInput {
     ClientToken: request.clientToken,
     ...(request.instanceType ? { InstanceType: request.instanceType as _InstanceType } : {}),
     ...(request.privateIpAddress ? { PrivateIpAddress: request.privateIpAddress } : {}),
+    ...(request.rootSnapshot
+      ? {
+          BlockDeviceMappings: [
+            {
+              DeviceName: request.rootSnapshot.deviceName,
+              Ebs: { SnapshotId: request.rootSnapshot.snapshotId, DeleteOnTermination: true },
+            },
+          ],
+        }
+      : {}),
     ...(tagSpecifications.length > 0 ? { TagSpecifications: tagSpecifications } : {}),
   };
 }

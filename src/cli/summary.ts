@@ -27,6 +27,8 @@ export function resourceId(r: HandoverResource): string {
   switch (r.kind) {
     case 'volume':
       return r.restoredVolumeId ? `${r.volumeId} → ${r.restoredVolumeId}` : r.volumeId;
+    case 'root-volume':
+      return r.snapshotId ? `${r.volumeId} → ${r.snapshotId}` : r.volumeId;
     case 'network-interface':
       return r.networkInterfaceId;
     case 'private-ip':

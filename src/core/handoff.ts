@@ -31,6 +31,8 @@ import {
   migrationTarget,
   protect,
   READY_TAG,
+  rootVolumeOf,
+  snapshotRoot,
   statefulOptions,
 } from './stateful.ts';
 import { type StepName, type Workflow, type WorkflowStore, workflowIdFor } from './workflow.ts';
@@ -257,6 +259,12 @@ async function progress(
     plan = planNext({ workflow, old: oldNow, replacement });
   }
 
+  // Step 3b (stateful, root volume carried): snapshot it once the old instance has stopped writing.
+  if (plan.snapshotRoot) {
+    await pass.snapshotRoot();
+    plan = planNext({ workflow, old: oldNow, replacement });
+  }
+
   // Step 4: drain and launch in parallel.
   const [, launched] = await Promise.all([
     plan.drain ? pass.drain() : undefined,
@@ -352,6 +360,11 @@ class Pass {
     this.step('protect', 'done', detail);
   }
 
+  async snapshotRoot(): Promise<void> {
+    const detail = await snapshotRoot(this.workflow, this.deps.stateful, this.deps.settings.managedTagKey);
+    if (detail) this.step('root-snapshot', 'done', detail);
+  }
+
   async drain(): Promise<void> {
     const targets = this.workflow.targets ?? [];
     const { calls } = targets.length > 0 ? await this.deps.loadBalancing.deregister(targets) : { calls: 0 };
@@ -391,6 +404,7 @@ class Pass {
       launchTemplate: instance.launchTemplate!,
       subnetId,
       privateIpAddress: keptPrimaryIp(workflow),
+      rootSnapshot: rootSnapshotOf(workflow),
       tags: replacementTags(workflow),
     });
     if (result.ok) {
@@ -480,6 +494,12 @@ class Pass {
     this.workflow.elbCalls += calls;
     this.deps.metrics.count('ElbApiCalls', calls);
   }
+}
+
+/** The root volume's snapshot to launch from, when its data is carried. */
+function rootSnapshotOf(workflow: Workflow) {
+  const root = rootVolumeOf(workflow);
+  return root?.snapshotId ? { deviceName: root.deviceName, snapshotId: root.snapshotId } : undefined;
 }
 
 const launchAz = (workflow: Workflow) =>

@@ -1,7 +1,11 @@
 import { REPLACES_TAG, WORKFLOW_TAG } from '../config.ts';
 import type { Signal } from './events.ts';
 import type { InstanceFacts, InstanceState, Target } from './ports.ts';
+import { rootSnapshotReady } from './stateful.ts';
 import type { InstanceSnapshot, Workflow, WorkflowOutcome } from './workflow.ts';
+
+/** States in which the old instance has let go of its volumes, interfaces and IPs. */
+const RELEASED_STATES: ReadonlySet<string> = new Set(['stopped', 'terminated', 'gone']);
 
 /**
  * Pure decisions: from the workflow record and what EC2 says now, what is left to do.
@@ -171,6 +175,8 @@ export interface Plan {
   protect: boolean;
   /** Stateful: move what is ready to move to the running replacement. */
   handOver: boolean;
+  /** Stateful with the root volume carried: snapshot it once the old instance has stopped. */
+  snapshotRoot: boolean;
   drain: boolean;
   launch: boolean;
   register: boolean;
@@ -208,7 +214,12 @@ export function planNext({ workflow, old, replacement }: Situation): Plan {
       canReplace &&
       wantsReplacement(workflow) &&
       !workflow.replacement?.instanceId &&
-      primaryIpReleased(workflow),
+      primaryIpReleased(workflow) &&
+      rootSnapshotReady(workflow),
+    snapshotRoot:
+      !rootSnapshotReady(workflow) &&
+      workflow.handover?.protectedAt !== undefined &&
+      RELEASED_STATES.has(workflow.oldInstanceState ?? ''),
     handOver: replacementRunning && handover !== undefined && handover.readyAt === undefined,
     register:
       replacementRunning &&
@@ -271,9 +282,11 @@ export function settle(workflow: Workflow, now: Date, retentionDays: number): vo
   }
   const r = workflow.replacement;
   if (!r?.instanceId) {
-    const waiting = primaryIpReleased(workflow)
-      ? 'Launching the replacement.'
-      : 'Waiting for EC2 to release the primary IP the replacement keeps.';
+    const waiting = !primaryIpReleased(workflow)
+      ? 'Waiting for EC2 to release the primary IP the replacement keeps.'
+      : !rootSnapshotReady(workflow)
+        ? 'Waiting for the old instance to stop and its root volume snapshot to complete.'
+        : 'Launching the replacement.';
     open('in-progress', r?.lastError ? `Launch failed (${r.lastError.code}); retrying.` : waiting);
     return;
   }

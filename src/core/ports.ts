@@ -66,6 +66,8 @@ export interface LaunchRequest {
   tags: Record<string, string>;
   /** Primary private IP for the replacement (stateful handoff of the primary IP). */
   privateIpAddress?: string;
+  /** Root volume from this snapshot (stateful handoff of the root volume's data). */
+  rootSnapshot?: { deviceName: string; snapshotId: string };
 }
 
 export type LaunchResult =

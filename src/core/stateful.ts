@@ -4,6 +4,7 @@ import type {
   Handover,
   HandoverResource,
   InterfaceRecord,
+  RootVolumeRecord,
   StatefulOptions,
   VolumeRecord,
   Workflow,
@@ -26,6 +27,7 @@ export const OPTION_TAGS = {
   privateIps: `${TAG_PREFIX}private-ips`,
   elasticIps: `${TAG_PREFIX}elastic-ips`,
   primaryIp: `${TAG_PREFIX}primary-ip`,
+  rootVolume: `${TAG_PREFIX}root-volume`,
 } as const;
 
 /** The options of an instance that asks for the stateful handoff, or undefined. */
@@ -41,12 +43,22 @@ export function statefulOptions(
     privateIps: !off(OPTION_TAGS.privateIps),
     elasticIps: !off(OPTION_TAGS.elasticIps),
     primaryIp: tags[OPTION_TAGS.primaryIp] === 'keep' ? 'keep' : 'new',
+    rootVolume: tags[OPTION_TAGS.rootVolume] === 'snapshot' ? 'snapshot' : 'new',
   };
 }
 
 /** What moves: data volumes (not the root), secondary interfaces, secondary IPs, Elastic IPs of the primary interface. */
 export function inventory(old: InstanceFacts, options: StatefulOptions): Handover {
   const resources: HandoverResource[] = [];
+  const root = old.volumes.find((v) => v.deviceName === old.rootDeviceName);
+  if (options.rootVolume === 'snapshot' && root) {
+    resources.push({
+      kind: 'root-volume',
+      volumeId: root.volumeId,
+      deviceName: root.deviceName,
+      status: 'protected',
+    });
+  }
   if (options.volumes) {
     for (const volume of old.volumes) {
       if (volume.deviceName === old.rootDeviceName) continue;
@@ -102,6 +114,7 @@ export function inventory(old: InstanceFacts, options: StatefulOptions): Handove
 export function resourceIds(handover: Handover): string[] {
   return handover.resources.flatMap((r) => {
     if (r.kind === 'volume') return [r.volumeId, ...(r.restoredVolumeId ? [r.restoredVolumeId] : [])];
+    if (r.kind === 'root-volume') return [r.volumeId];
     if (r.kind === 'network-interface') return [r.networkInterfaceId];
     if (r.kind === 'elastic-ip') return [r.allocationId];
     return [];
@@ -128,7 +141,45 @@ export async function protect(
   await stateful.keepOnTermination(old.instanceId, { deviceNames, attachmentIds });
   await stateful.tag([...moving], { [WORKFLOW_TAG]: workflow.workflowId });
   const count = (kind: HandoverResource['kind']) => handover.resources.filter((r) => r.kind === kind).length;
-  return `${count('volume')} volumes, ${count('network-interface')} interfaces, ${count('private-ip')} private IPs, ${count('elastic-ip')} Elastic IPs kept on termination`;
+  const root = count('root-volume') > 0 ? ', the root volume (by snapshot)' : '';
+  return `${count('volume')} volumes${root}, ${count('network-interface')} interfaces, ${count('private-ip')} private IPs, ${count('elastic-ip')} Elastic IPs kept on termination`;
+}
+
+/** The root volume record, when the root volume's data is carried by snapshot. */
+export const rootVolumeOf = (workflow: Workflow) =>
+  workflow.handover?.resources.find((r): r is RootVolumeRecord => r.kind === 'root-volume');
+
+/** A root-volume snapshot, if asked for, must be complete before the launch. */
+export function rootSnapshotReady(workflow: Workflow): boolean {
+  const root = rootVolumeOf(workflow);
+  return root === undefined || root.snapshotState === 'completed';
+}
+
+/**
+ * Step "snapshot root": once the old instance has stopped writing (stopped, terminated), snapshots
+ * its root volume (found again by its workflow tag on a retry) and records how far it got.
+ */
+export async function snapshotRoot(
+  workflow: Workflow,
+  stateful: StatefulResources,
+  managedTagKey: string,
+): Promise<string | undefined> {
+  const root = rootVolumeOf(workflow);
+  if (!root || root.snapshotState === 'completed') return undefined;
+  const snapshot = root.snapshotId
+    ? (await stateful.describeSnapshots([root.snapshotId])).get(root.snapshotId)
+    : await stateful.snapshotFor(root.volumeId, {
+        [managedTagKey]: 'true',
+        [WORKFLOW_TAG]: workflow.workflowId,
+        [`${TAG_PREFIX}source-volume`]: root.volumeId,
+      });
+  if (!snapshot) return undefined;
+  const first = root.snapshotId === undefined;
+  root.snapshotId = snapshot.snapshotId;
+  root.snapshotState = snapshot.state;
+  if (first || snapshot.state === 'completed')
+    return `root volume ${root.volumeId} → ${snapshot.snapshotId} (${snapshot.state})`;
+  return undefined;
 }
 
 /** The subnet a stateful replacement launches in: the old one, or the migration's. */
@@ -200,6 +251,16 @@ export async function handOverPass(ctx: HandoverContext): Promise<string[]> {
   const replacementIps = new Set(
     replacement.networkInterfaces.flatMap((e) => e.privateIps.map((p) => p.privateIpAddress)),
   );
+
+  // The root volume's data came with the launch: the old root volume stays, available, tagged.
+  for (const root of handover.resources.filter((r): r is RootVolumeRecord => r.kind === 'root-volume')) {
+    if (root.status === 'attached' || !root.snapshotId || root.snapshotState !== 'completed') continue;
+    await stateful.tag([root.volumeId], {
+      [WORKFLOW_TAG]: workflow.workflowId,
+      [LEFT_TAG]: `root data carried by ${root.snapshotId} into ${replacement.instanceId}`,
+    });
+    settle(root, `root volume from ${root.snapshotId}`);
+  }
 
   // Volumes: attach where available; migrate by snapshot when the replacement is in another AZ.
   const volumes = handover.resources.filter((r): r is VolumeRecord => r.kind === 'volume');
@@ -335,6 +396,7 @@ export const handoverSettled = (handover: Handover): boolean =>
 function describe(r: HandoverResource): string {
   switch (r.kind) {
     case 'volume':
+    case 'root-volume':
       return r.volumeId;
     case 'network-interface':
       return r.networkInterfaceId;

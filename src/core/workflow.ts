@@ -27,6 +27,7 @@ export type StepName =
   | 'detected'
   | 'targets-found'
   | 'protect'
+  | 'root-snapshot'
   | 'drain'
   | 'launch'
   | 'replacement-running'
@@ -102,6 +103,19 @@ export interface VolumeRecord extends ResourceRecord {
   restoredVolumeId?: string;
 }
 
+/**
+ * The root volume, carried by snapshot (`spot-handoff:root-volume=snapshot`): once the old instance
+ * has stopped, its root volume is snapshotted and the replacement is launched from the snapshot.
+ * The old root volume is kept, available.
+ */
+export interface RootVolumeRecord extends ResourceRecord {
+  kind: 'root-volume';
+  volumeId: string;
+  deviceName: string;
+  snapshotId?: string;
+  snapshotState?: string;
+}
+
 export interface InterfaceRecord extends ResourceRecord {
   kind: 'network-interface';
   networkInterfaceId: string;
@@ -123,7 +137,12 @@ export interface ElasticIpRecord extends ResourceRecord {
   privateIpAddress: string;
 }
 
-export type HandoverResource = VolumeRecord | InterfaceRecord | PrivateIpRecord | ElasticIpRecord;
+export type HandoverResource =
+  | VolumeRecord
+  | RootVolumeRecord
+  | InterfaceRecord
+  | PrivateIpRecord
+  | ElasticIpRecord;
 
 export interface StatefulOptions {
   volumes: boolean;
@@ -132,6 +151,8 @@ export interface StatefulOptions {
   elasticIps: boolean;
   /** `keep`: the replacement is launched with the old primary private IP once EC2 releases it. */
   primaryIp: 'new' | 'keep';
+  /** `snapshot`: the replacement's root volume is made from a snapshot of the old one (launch waits for it). */
+  rootVolume: 'new' | 'snapshot';
 }
 
 /** The stateful part of a workflow: what moves from the old instance to the replacement. */

@@ -139,3 +139,68 @@ describe('a stateful instance that EC2 stops instead of terminating', () => {
     expect(ec2.instance(replacement!.instanceId)!.privateIps).toContain(state.secondaryPrivateIp);
   });
 });
+
+describe('a stateful instance whose root volume is carried by snapshot', () => {
+  it('is replaced from a snapshot of its root volume, taken after it stopped; the old root volume is kept', async () => {
+    world = await fleetWorld({ tags: { ...STATEFUL, 'spot-handoff:root-volume': 'snapshot' } });
+    const victim = world.fleet.instanceIds[0]!;
+    const state = await giveState(world.ec2, victim, world.until);
+    await world.pass(5_000);
+    const ec2 = world.stack.cloud.ec2;
+    const oldRoot = ec2.instance(victim)!.volumes.find((v) => v.deviceName === '/dev/xvda')!;
+
+    world.stack.cloud.interrupt(victim);
+    await world.until(
+      async () => (await workflowOf(victim))?.status === 'completed',
+      'the handoff',
+      10 * 60_000,
+    );
+
+    const workflow = (await workflowOf(victim))!;
+    const root = workflow.handover!.resources.find((r) => r.kind === 'root-volume');
+    expect(root).toMatchObject({
+      volumeId: oldRoot.volumeId,
+      status: 'attached',
+      snapshotState: 'completed',
+    });
+    const snapshotId = root!.kind === 'root-volume' ? root!.snapshotId : undefined;
+    expect(ec2.snapshots().find((s) => s.snapshotId === snapshotId)).toMatchObject({
+      volumeId: oldRoot.volumeId,
+    });
+    const [replacement] = world.instances().filter((i) => i.tags['spot-handoff:replaces'] === victim);
+    const newRoot = replacement!.volumes.find((v) => v.deviceName === '/dev/xvda')!;
+    expect(ec2.volumes().find((v) => v.volumeId === newRoot.volumeId)?.snapshotId).toBe(snapshotId);
+    expect(ec2.volumes().find((v) => v.volumeId === oldRoot.volumeId)).toMatchObject({
+      state: 'available',
+      tags: expect.objectContaining({ 'spot-handoff:workflow': workflow.workflowId }),
+    });
+    // The launch waited for the old instance to stop writing; the data volume still moved.
+    const names = workflow.steps.map((s) => s.name);
+    expect(names.indexOf('root-snapshot')).toBeLessThan(names.indexOf('launch'));
+    expect(names.indexOf('old-instance-stopped')).toBeLessThan(names.indexOf('root-snapshot'));
+    expect(ec2.volumes().find((v) => v.volumeId === state.volumeId)?.attachment?.instanceId).toBe(
+      replacement!.instanceId,
+    );
+  });
+});
+
+describe('a stateful instance that keeps its primary private IP', () => {
+  it('is replaced once EC2 releases the IP, and the replacement has the same primary IP', async () => {
+    world = await fleetWorld({ tags: { ...STATEFUL, 'spot-handoff:primary-ip': 'keep' } });
+    const victim = world.fleet.instanceIds[0]!;
+    const primaryIp = world.stack.cloud.ec2.instance(victim)!.privateIpAddress;
+    await giveState(world.ec2, victim, world.until);
+    await world.pass(5_000);
+
+    world.stack.cloud.interrupt(victim);
+    await world.until(
+      async () => (await workflowOf(victim))?.status === 'completed',
+      'the handoff',
+      10 * 60_000,
+    );
+
+    const [replacement] = world.instances().filter((i) => i.tags['spot-handoff:replaces'] === victim);
+    expect(replacement!.privateIpAddress).toBe(primaryIp);
+    expect(world.targets().map((t) => t.id)).toContain(replacement!.instanceId);
+  });
+});
