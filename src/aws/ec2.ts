@@ -4,6 +4,7 @@ import {
   DescribeAddressesCommand,
   DescribeInstancesCommand,
   type EC2Client,
+  type Filter,
   type Instance,
   type InstanceNetworkInterface,
   RunInstancesCommand,
@@ -103,6 +104,16 @@ export class Ec2Compute implements Compute {
     return facts;
   }
 
+  /** Live instances (pending, running, stopping, stopped) carrying every one of the tags. */
+  async instancesTagged(tags: Record<string, string>): Promise<InstanceFacts[]> {
+    const instances = await this.#describeFiltered([
+      ...Object.entries(tags).map(([key, value]) => ({ Name: `tag:${key}`, Values: [value] })),
+      { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
+    ]);
+    const elasticIps = await this.#elasticIps(instances);
+    return instances.map((instance) => toInstanceFacts(instance, elasticIps));
+  }
+
   /**
    * Launches one instance from the request's launch template. The ClientToken makes a repeated
    * call return the instance of the first. A capacity error is a result, not a throw.
@@ -150,13 +161,17 @@ export class Ec2Compute implements Compute {
     );
   }
 
-  async #describe(instanceIds: string[]): Promise<Instance[]> {
+  #describe(instanceIds: string[]): Promise<Instance[]> {
+    return this.#describeFiltered([{ Name: 'instance-id', Values: instanceIds }]);
+  }
+
+  async #describeFiltered(filters: Filter[]): Promise<Instance[]> {
     const instances: Instance[] = [];
     let nextToken: string | undefined;
     do {
       const page = await this.#client.send(
         new DescribeInstancesCommand({
-          Filters: [{ Name: 'instance-id', Values: instanceIds }],
+          Filters: filters,
           NextToken: nextToken,
         }),
         { abortSignal: this.#abortSignal },

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { createClients } from '../aws/clients.ts';
+import type { PlanEntry } from '../aws/plan.ts';
 import { DynamoWorkflowStore } from '../aws/workflow-store.ts';
 import { ConfigError, readConfig } from '../config.ts';
 import { workflowIdFor } from '../core/workflow.ts';
@@ -23,7 +24,9 @@ Commands:
       --aws                  Against what the SDK's credentials and AWS_ENDPOINT_URL_* point at
                              (AWS, LocalStack, moto); table from HANDOFF_TABLE_NAME.
       --dry-run              EC2 mutations are sent with DryRun=true; no ELB or DynamoDB write;
-                             the plan is printed. Implies --aws unless the local cloud is asked for.
+                             the plan is printed. Implies --aws; with --local, plans against a
+                             fresh local fleet instead.
+      --local                The local cloud (the default, except with --dry-run).
       --bus NAME             Put the event on an EventBridge bus (source ${'spot-handoff.replay'}).
   status [ID]                Workflows in the table (HANDOFF_TABLE_NAME), or one by workflow or instance id.
       --limit N              How many (default 20).
@@ -46,11 +49,13 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case 'status':
         return await status(rest, io);
       case undefined:
+        io.err(USAGE);
+        return 2;
       case 'help':
       case '--help':
       case '-h':
         io.out(USAGE);
-        return command === undefined ? 2 : 0;
+        return 0;
       default:
         throw new CliError(`Unknown command "${command}". Run "handoff help" for the commands.`, 2);
     }
@@ -171,8 +176,7 @@ async function replay(rest: string[], io: Io): Promise<number> {
   }
   if (dryRun) {
     io.out(`Plan (dry run, nothing changed): ${result.plan.length} calls`);
-    for (const p of result.plan)
-      io.out(`  ${p.service} ${p.action} ${p.outcome}: ${JSON.stringify(p.params)}`);
+    for (const p of result.plan) io.out(`  ${p.service} ${p.action} ${p.outcome}: ${planParams(p)}`);
   }
   return 0;
 }
@@ -204,4 +208,13 @@ async function status(rest: string[], io: Io): Promise<number> {
   else if (workflows.length === 0) io.out(`No workflows in table ${config.tableName}.`);
   else for (const w of workflows) io.out(describeWorkflow(w));
   return 0;
+}
+
+/** A plan entry's request, short enough to read: a DynamoDB write by its key and version. */
+function planParams(entry: PlanEntry): string {
+  const item = (entry.params as { Item?: { pk?: string; version?: number } }).Item;
+  if (entry.service === 'dynamodb' && item?.pk) {
+    return `${item.pk}${item.version !== undefined ? ` (version ${item.version})` : ''}`;
+  }
+  return JSON.stringify(entry.params);
 }

@@ -9,7 +9,7 @@ import { createClients } from '../aws/clients.ts';
 import { awsHandoffDeps } from '../aws/handoff-deps.ts';
 import { createPlanLog, type PlanEntry } from '../aws/plan.ts';
 import { readConfig } from '../config.ts';
-import { InvalidEventError, REPLAY_SOURCE, readEvent } from '../core/events.ts';
+import { INSTANCE_ID, InvalidEventError, REPLAY_SOURCE, readEvent } from '../core/events.ts';
 import type { InstanceOutcome } from '../core/handoff.ts';
 import { type IntakeResult, takeEvents } from '../core/intake.ts';
 import type { Log, Metrics } from '../core/ports.ts';
@@ -64,7 +64,7 @@ async function loadEvent(file: string, instanceId: string | undefined): Promise<
     throw new CliError(`${file} is not JSON: ${(error as Error).message}.`);
   }
   if (instanceId) {
-    if (!/^i-[0-9a-f]{8,17}$/.test(instanceId)) {
+    if (!INSTANCE_ID.test(instanceId)) {
       throw new CliError(
         `--instance ${instanceId} is not an EC2 instance id (i- followed by 8 or 17 hex digits).`,
         2,
@@ -106,7 +106,7 @@ const noMetrics: Metrics = { count: () => {}, handoffSeconds: () => {} };
 
 export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
   if (options.target === 'bus') return replayOntoBus(options);
-  if (options.target === 'aws' || options.dryRun) return replayDirect(options);
+  if (options.target === 'aws') return replayDirect(options);
   return replayLocally(options);
 }
 
@@ -168,6 +168,13 @@ async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
         `No rule in serverless.yml matches this event (source ${event.source}, detail-type "${event['detail-type']}").`,
       );
     }
+    if (options.dryRun) {
+      // The plan against the local fleet: the same path as a dry run against an account.
+      options.print(
+        `Planning ${event['detail-type']} ${event.id} for ${instanceId} (dry run: nothing changes).`,
+      );
+      return { ...(await planDryRun(event, options)), target: 'local', functions };
+    }
     options.print(
       `Delivering ${event['detail-type']} ${event.id} for ${instanceId} to ${functions.join(', ')}.`,
     );
@@ -205,7 +212,11 @@ async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
 
 /** Through the core with the SDK's credentials and endpoints (AWS, LocalStack, moto, …). */
 async function replayDirect(options: ReplayOptions): Promise<ReplayResult> {
-  const event = await loadEvent(options.file, options.instanceId);
+  return planDryRun(await loadEvent(options.file, options.instanceId), options);
+}
+
+/** The event through the core, with the configuration and endpoints of the environment; a plan if dry. */
+async function planDryRun(event: AwsEvent, options: ReplayOptions): Promise<ReplayResult> {
   const config = readConfig();
   const plan = options.dryRun ? createPlanLog() : undefined;
   const deps = awsHandoffDeps({

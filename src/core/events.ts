@@ -15,9 +15,10 @@ export const DETAIL_TYPES = {
   stateChange: 'EC2 Instance State-change Notification',
 } as const;
 
-const instanceId = z
-  .string()
-  .regex(/^i-[0-9a-f]{8,17}$/, 'must be an EC2 instance id such as i-0123456789abcdef0');
+/** An EC2 instance id: `i-` and 8 or 17 hex digits. */
+export const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+
+const instanceId = z.string().regex(INSTANCE_ID, 'must be an EC2 instance id such as i-0123456789abcdef0');
 
 const INSTANCE_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down', 'terminated'] as const;
 

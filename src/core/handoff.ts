@@ -251,13 +251,19 @@ async function progress(
   let replacement = await pass.describeReplacement();
   let plan = planNext({ workflow, old: oldNow, replacement });
 
-  // Step 3: where the old instance serves, and (stateful) what must survive it — recorded first.
-  if ((plan.findTargets || plan.protect) && oldNow) {
-    if (plan.findTargets) await pass.findTargets(oldNow);
-    if (plan.protect) await pass.protect(oldNow);
+  // Step 3: the record exists before anything can fail (a retry after the old instance is gone
+  // still knows its subnet, template and resources); then where the old instance serves, and
+  // (stateful) that what must survive it will survive — each recorded as soon as it is known.
+  if (isNew && !(await save())) return undefined;
+  if (plan.findTargets && oldNow) {
+    await pass.findTargets(oldNow);
     if (!(await save())) return undefined;
-    plan = planNext({ workflow, old: oldNow, replacement });
   }
+  if (plan.protect && oldNow) {
+    await pass.protect(oldNow);
+    if (!(await save())) return undefined;
+  }
+  plan = planNext({ workflow, old: oldNow, replacement });
 
   // Step 3b (stateful, root volume carried): snapshot it once the old instance has stopped writing.
   if (plan.snapshotRoot) {
@@ -355,8 +361,18 @@ class Pass {
   }
 
   async protect(old: InstanceFacts): Promise<void> {
+    const handover = this.workflow.handover!;
+    if (old.state === 'shutting-down' || old.state === 'terminated') {
+      handover.protectedAt = this.deps.clock.now().toISOString();
+      this.step(
+        'protect',
+        'skipped',
+        `old instance already ${old.state}: EC2 keeps what was set to survive termination`,
+      );
+      return;
+    }
     const detail = await protect(this.workflow, old, this.deps.stateful);
-    this.workflow.handover!.protectedAt = this.deps.clock.now().toISOString();
+    handover.protectedAt = this.deps.clock.now().toISOString();
     this.step('protect', 'done', detail);
   }
 

@@ -79,6 +79,8 @@ export type LaunchResult =
 export interface Compute {
   /** One call for many ids. An instance EC2 no longer knows is absent from the map. */
   describeInstances(instanceIds: readonly string[]): Promise<Map<string, InstanceFacts>>;
+  /** Live instances (pending, running, stopping, stopped) carrying every one of the tags. */
+  instancesTagged(tags: Record<string, string>): Promise<InstanceFacts[]>;
   launch(request: LaunchRequest): Promise<LaunchResult>;
 }
 
@@ -136,6 +138,7 @@ export interface Log {
 export type MetricName =
   | 'EventsReceived'
   | 'WorkflowsSwept'
+  | 'InstancesGuarded'
   | 'InvalidEvents'
   | 'IgnoredEvents'
   | 'UnmanagedInstancesSkipped'

@@ -131,15 +131,8 @@ export async function protect(
   stateful: StatefulResources,
 ): Promise<string> {
   const handover = workflow.handover!;
-  const moving = new Set(resourceIds(handover));
-  const deviceNames = old.volumes
-    .filter((v) => moving.has(v.volumeId) && v.deleteOnTermination)
-    .map((v) => v.deviceName);
-  const attachmentIds = old.networkInterfaces
-    .filter((eni) => moving.has(eni.networkInterfaceId) && eni.deleteOnTermination)
-    .map((eni) => eni.attachmentId);
-  await stateful.keepOnTermination(old.instanceId, { deviceNames, attachmentIds });
-  await stateful.tag([...moving], { [WORKFLOW_TAG]: workflow.workflowId });
+  await stateful.keepOnTermination(old.instanceId, unprotected(old, handover));
+  await stateful.tag(resourceIds(handover), { [WORKFLOW_TAG]: workflow.workflowId });
   const count = (kind: HandoverResource['kind']) => handover.resources.filter((r) => r.kind === kind).length;
   const root = count('root-volume') > 0 ? ', the root volume (by snapshot)' : '';
   return `${count('volume')} volumes${root}, ${count('network-interface')} interfaces, ${count('private-ip')} private IPs, ${count('elastic-ip')} Elastic IPs kept on termination`;
@@ -180,6 +173,25 @@ export async function snapshotRoot(
   if (first || snapshot.state === 'completed')
     return `root volume ${root.volumeId} → ${snapshot.snapshotId} (${snapshot.state})`;
   return undefined;
+}
+
+/**
+ * What must survive a termination but would not: the moving volumes (by device) and interfaces (by
+ * attachment) still set to be deleted with the instance.
+ */
+export function unprotected(
+  instance: InstanceFacts,
+  handover: Handover,
+): { deviceNames: string[]; attachmentIds: string[] } {
+  const moving = new Set(resourceIds(handover));
+  return {
+    deviceNames: instance.volumes
+      .filter((v) => moving.has(v.volumeId) && v.deleteOnTermination)
+      .map((v) => v.deviceName),
+    attachmentIds: instance.networkInterfaces
+      .filter((eni) => moving.has(eni.networkInterfaceId) && eni.deleteOnTermination)
+      .map((eni) => eni.attachmentId),
+  };
 }
 
 /** The subnet a stateful replacement launches in: the old one, or the migration's. */
@@ -238,6 +250,12 @@ export async function handOverPass(ctx: HandoverContext): Promise<string[]> {
     r.movedAt ??= ctx.now().toISOString();
     delete r.reason;
   };
+  const lost = (r: HandoverResource, id: string) => {
+    if (r.status === 'gone') return;
+    r.status = 'gone';
+    r.reason = 'deleted by EC2 with the old instance before it could be protected';
+    done.push(`${id} gone: ${r.reason}`);
+  };
   const leave = async (r: HandoverResource, id: string | undefined, reason: string) => {
     if (r.status === 'left-available') return;
     r.status = 'left-available';
@@ -268,10 +286,14 @@ export async function handOverPass(ctx: HandoverContext): Promise<string[]> {
     volumes.flatMap((v) => [v.volumeId, ...(v.restoredVolumeId ? [v.restoredVolumeId] : [])]),
   );
   for (const volume of volumes) {
-    if (volume.status === 'attached' || volume.status === 'left-available') continue;
+    if (isSettled(volume)) continue;
     let targetId = volume.volumeId;
     if (!sameAz) {
       if (!released) continue;
+      if (!volume.snapshotId && !volumeFacts.has(volume.volumeId)) {
+        lost(volume, volume.volumeId);
+        continue;
+      }
       if (!volume.restoredVolumeId) {
         const snapshot = await stateful.snapshotFor(volume.volumeId, {
           [ctx.managedTagKey]: 'true',
@@ -301,7 +323,10 @@ export async function handOverPass(ctx: HandoverContext): Promise<string[]> {
       targetId = volume.restoredVolumeId;
     }
     const facts = volumeFacts.get(targetId);
-    if (!facts) continue;
+    if (!facts) {
+      if (released && targetId === volume.volumeId) lost(volume, targetId);
+      continue;
+    }
     const attachment = facts.attachments[0];
     if (attachment?.instanceId === replacement.instanceId) {
       if (attachment.state === 'attached') settle(volume, `${targetId} attached at ${volume.deviceName}`);
@@ -318,7 +343,7 @@ export async function handOverPass(ctx: HandoverContext): Promise<string[]> {
   const interfaces = handover.resources.filter((r): r is InterfaceRecord => r.kind === 'network-interface');
   const interfaceFacts = await stateful.describeInterfaces(interfaces.map((i) => i.networkInterfaceId));
   for (const eni of interfaces) {
-    if (eni.status === 'attached' || eni.status === 'left-available') continue;
+    if (isSettled(eni)) continue;
     if (!sameAz) {
       if (released)
         await leave(
@@ -329,7 +354,10 @@ export async function handOverPass(ctx: HandoverContext): Promise<string[]> {
       continue;
     }
     const facts = interfaceFacts.get(eni.networkInterfaceId);
-    if (!facts) continue;
+    if (!facts) {
+      if (released) lost(eni, eni.networkInterfaceId);
+      continue;
+    }
     if (facts.attachment?.instanceId === replacement.instanceId) {
       if (facts.attachment.status === 'attached')
         settle(eni, `${eni.networkInterfaceId} attached as device ${eni.deviceIndex}`);
@@ -346,7 +374,7 @@ export async function handOverPass(ctx: HandoverContext): Promise<string[]> {
   const ips = handover.resources.filter((r) => r.kind === 'private-ip');
   const toMove: string[] = [];
   for (const ip of ips) {
-    if (ip.status === 'attached' || ip.status === 'left-available') continue;
+    if (isSettled(ip)) continue;
     if (primary?.subnetId !== ip.subnetId) {
       if (released)
         await leave(
@@ -366,7 +394,7 @@ export async function handOverPass(ctx: HandoverContext): Promise<string[]> {
 
   // Elastic IPs: reassociated once the old instance has drained.
   for (const eip of handover.resources.filter((r) => r.kind === 'elastic-ip')) {
-    if (eip.status === 'attached' || eip.status === 'left-available') continue;
+    if (isSettled(eip)) continue;
     const onReplacement = replacement.networkInterfaces.some((e) =>
       e.privateIps.some((p) => p.elasticIp?.allocationId === eip.allocationId),
     );
@@ -391,7 +419,12 @@ export async function handOverPass(ctx: HandoverContext): Promise<string[]> {
 
 /** Has every resource settled (on the replacement, or left available with a reason)? */
 export const handoverSettled = (handover: Handover): boolean =>
-  handover.resources.every((r) => r.status === 'attached' || r.status === 'left-available');
+  handover.resources.every(
+    (r) => r.status === 'attached' || r.status === 'left-available' || r.status === 'gone',
+  );
+
+const isSettled = (r: HandoverResource) =>
+  r.status === 'attached' || r.status === 'left-available' || r.status === 'gone';
 
 function describe(r: HandoverResource): string {
   switch (r.kind) {

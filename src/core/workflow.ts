@@ -84,7 +84,12 @@ export type ResourceStatus =
   /** On the replacement, verified. */
   | 'attached'
   /** Kept, available, tagged with its workflow; `reason` says why it did not move. */
-  | 'left-available';
+  | 'left-available'
+  /**
+   * EC2 deleted it with the old instance before it could be protected (the interruption was first
+   * seen when the instance was already shutting down); `reason` says so.
+   */
+  | 'gone';
 
 interface ResourceRecord {
   status: ResourceStatus;

@@ -72,7 +72,62 @@ describe('handoff demo', () => {
   });
 });
 
+describe('handoff demo --scenario stateful', () => {
+  it('--json: every volume, interface, IP and Elastic IP is on the replacement, in the same AZ, registered after the handover', async () => {
+    const run = await handoff(['demo', '--scenario', 'stateful', '--json', '--speed', '100']);
+
+    expect(run.code, run.stderr).toBe(0);
+    const result = jsonOf<DemoResult>(run);
+    expect(result.ok).toBe(true);
+    const replacement = result.replacementIds[0];
+    expect(result.stateful).toMatchObject({
+      sameAvailabilityZone: true,
+      volume: { attachedTo: replacement, device: '/dev/sdf' },
+      networkInterface: { attachedTo: replacement, deviceIndex: 1 },
+      secondaryPrivateIp: { heldBy: replacement },
+      elasticIp: { associatedWith: replacement },
+      registeredAfterHandover: true,
+      allMoved: true,
+    });
+    expect(result.workflows[0]!.handover!.resources.map((r) => r.status)).toEqual([
+      'attached',
+      'attached',
+      'attached',
+      'attached',
+    ]);
+  });
+});
+
 describe.concurrent('handoff replay (each run its own fresh local cloud with the demo fleet)', () => {
+  it('--scenario stateful --dry-run --local: the plan protects the state and launches, and nothing is written', async ({
+    expect,
+  }) => {
+    const run = await handoff([
+      'replay',
+      WARNING_FILE,
+      '--scenario',
+      'stateful',
+      '--dry-run',
+      '--local',
+      '--json',
+    ]);
+
+    expect(run.code, run.stderr).toBe(0);
+    const result = jsonOf<ReplayResult>(run);
+    expect(result).toMatchObject({ target: 'local', dryRun: true });
+    const plan = result.plan.map((p) => `${p.service} ${p.action} ${p.outcome}`);
+    expect(plan).toEqual(
+      expect.arrayContaining([
+        'ec2 ModifyInstanceAttribute would-succeed',
+        'ec2 CreateTags would-succeed',
+        'ec2 RunInstances would-succeed',
+        'elbv2 DeregisterTargets skipped',
+        'dynamodb PutItem skipped',
+      ]),
+    );
+    expect(result.plan.every((p) => p.outcome === 'would-succeed' || p.outcome === 'skipped')).toBe(true);
+  });
+
   it('an interruption warning: the fleet instance it is pointed at is replaced', async ({ expect }) => {
     const run = await handoff(['replay', WARNING_FILE, '--json']);
 
@@ -273,11 +328,15 @@ describe('handoff replay --dry-run / --aws, then handoff status, against a runni
 });
 
 describe.concurrent('handoff errors: the exit code says which kind, stderr says why in one line', () => {
-  it('no command: usage, exit 2', async ({ expect }) => {
+  it('no command: usage on stderr, exit 2; help: usage on stdout, exit 0', async ({ expect }) => {
     const run = await handoff([]);
+    const help = await handoff(['help']);
 
     expect(run.code).toBe(2);
-    expect(run.stdout + run.stderr).toContain('Usage: handoff <command>');
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain('Usage: handoff <command>');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Usage: handoff <command>');
   });
 
   it('an unknown command: exit 2, naming it', async ({ expect }) => {

@@ -204,3 +204,43 @@ describe('a stateful instance that keeps its primary private IP', () => {
     expect(world.targets().map((t) => t.id)).toContain(replacement!.instanceId);
   });
 });
+
+describe('the guard (every minute, with the sweep)', () => {
+  it('keeps a stateful instance’s data on termination before any interruption', async () => {
+    world = await fleetWorld({ tags: STATEFUL });
+    const victim = world.fleet.instanceIds[0]!;
+    const state = await giveState(world.ec2, victim, world.until);
+    const ec2 = world.stack.cloud.ec2;
+    expect(
+      ec2.instance(victim)!.volumes.find((v) => v.volumeId === state.volumeId)?.deleteOnTermination,
+    ).toBe(true);
+
+    await world.pass(61_000);
+
+    const instance = ec2.instance(victim)!;
+    expect(instance.volumes.find((v) => v.volumeId === state.volumeId)?.deleteOnTermination).toBe(false);
+    expect(
+      instance.networkInterfaces.find((e) => e.networkInterfaceId === state.networkInterfaceId)
+        ?.deleteOnTermination,
+    ).toBe(false);
+    expect(await workflowOf(victim)).toBeUndefined();
+  });
+
+  it('saves the data even when every signal of the interruption is lost', async () => {
+    world = await fleetWorld({ tags: STATEFUL });
+    const victim = world.fleet.instanceIds[0]!;
+    const state = await giveState(world.ec2, victim, world.until);
+    await world.pass(61_000);
+    world.stack.deliverIf = (event) => event.detail['instance-id'] !== victim;
+
+    world.stack.cloud.interrupt(victim);
+    await world.pass(3 * 60_000);
+
+    const ec2 = world.stack.cloud.ec2;
+    expect(ec2.instance(victim)?.state).toBe('terminated');
+    expect(ec2.volumes().find((v) => v.volumeId === state.volumeId)).toMatchObject({ state: 'available' });
+    expect(ec2.interfaces().find((e) => e.networkInterfaceId === state.networkInterfaceId)).toMatchObject({
+      status: 'available',
+    });
+  });
+});

@@ -70,6 +70,13 @@ export class FakeEc2 implements Compute {
     return found;
   }
 
+  async instancesTagged(tags: Record<string, string>): Promise<InstanceFacts[]> {
+    const live = ['pending', 'running', 'stopping', 'stopped'];
+    return [...this.instances.values()]
+      .filter((i) => live.includes(i.state) && Object.entries(tags).every(([k, v]) => i.tags[k] === v))
+      .map((i) => structuredClone(i));
+  }
+
   async launch(request: LaunchRequest): Promise<LaunchResult> {
     const existing = this.tokens.get(request.clientToken);
     if (existing) return { ok: true, instanceId: existing };

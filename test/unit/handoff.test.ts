@@ -280,8 +280,9 @@ describe('state changes', () => {
   it('a replacement running event that comes before its launch was recorded still registers it', async () => {
     const world = fakeWorld();
     const old = servingInstance(world);
-    // A first invocation launched the replacement and crashed before recording it.
-    world.store.crashAfterWrites = 1;
+    // A first invocation launched the replacement and crashed before recording it (writes: the new
+    // record, the targets found, then the launch — which never lands).
+    world.store.crashAfterWrites = 2;
     await expect(handOff([warning(old.instanceId)], world.deps)).rejects.toThrow('simulated crash');
     const [replacement] = world.ec2.replacementsOf(old.instanceId);
     world.ec2.setState(replacement!.instanceId, 'running');
