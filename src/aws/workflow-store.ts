@@ -77,9 +77,11 @@ export class DynamoWorkflowStore implements WorkflowStore {
     return this.#put(workflowPut(this.#tableName, workflow, 'update'));
   }
 
-  async linkReplacement(replacementId: string, workflowId: string): Promise<void> {
+  async linkReplacement(replacementId: string, workflowId: string, expiresAt: number): Promise<void> {
     try {
-      await this.#client.send(new PutCommand(replacementPut(this.#tableName, replacementId, workflowId)));
+      await this.#client.send(
+        new PutCommand(replacementPut(this.#tableName, replacementId, workflowId, expiresAt)),
+      );
     } catch (error) {
       if (!isConditionalCheckFailed(error)) throw error;
       const claimedBy = await this.workflowOfReplacement(replacementId);
@@ -182,7 +184,7 @@ export class DryRunWorkflowStore implements WorkflowStore {
     return true;
   }
 
-  async linkReplacement(replacementId: string, workflowId: string): Promise<void> {
+  async linkReplacement(replacementId: string, workflowId: string, expiresAt: number): Promise<void> {
     const claimedBy = await this.workflowOfReplacement(replacementId);
     if (claimedBy !== undefined && claimedBy !== workflowId) {
       throw new ReplacementClaimedError(replacementId, workflowId, claimedBy);
@@ -191,7 +193,7 @@ export class DryRunWorkflowStore implements WorkflowStore {
     this.#plan.record({
       service: 'dynamodb',
       action: 'PutItem',
-      params: replacementPut(this.#tableName, replacementId, workflowId),
+      params: replacementPut(this.#tableName, replacementId, workflowId, expiresAt),
       outcome: 'skipped',
     });
   }
@@ -286,10 +288,15 @@ function workflowPut(tableName: string, workflow: Workflow, write: 'create' | 'u
 }
 
 /** Links a replacement to a workflow; a repeat of the same link succeeds, another workflow's fails. */
-function replacementPut(tableName: string, replacementId: string, workflowId: string): PutCommandInput {
+function replacementPut(
+  tableName: string,
+  replacementId: string,
+  workflowId: string,
+  expiresAt: number,
+): PutCommandInput {
   return {
     TableName: tableName,
-    Item: { pk: replacementKey(replacementId), kind: REPLACEMENT_KIND, workflowId },
+    Item: { pk: replacementKey(replacementId), kind: REPLACEMENT_KIND, workflowId, [TTL_ATTRIBUTE]: expiresAt },
     ConditionExpression: 'attribute_not_exists(pk) OR workflowId = :workflowId',
     ExpressionAttributeValues: { ':workflowId': workflowId },
   };

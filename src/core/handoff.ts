@@ -278,7 +278,8 @@ async function progress(
   ]);
   if (launched) {
     // Make the replacement traceable before anything else can fail.
-    await deps.store.linkReplacement(launched, workflow.workflowId);
+    const expiresAt = Math.floor(deps.clock.now().getTime() / 1000) + deps.settings.retentionDays * 86_400;
+    await deps.store.linkReplacement(launched, workflow.workflowId, expiresAt);
     // Its `running` event may have come before we knew its id (it was in this batch).
     if (group.replacementIds.has(launched)) {
       replacement = await pass.describeReplacement();

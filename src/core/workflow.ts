@@ -215,8 +215,11 @@ export interface WorkflowStore {
    * invocation wrote in between: re-read and decide again.
    */
   update(workflow: Workflow): Promise<boolean>;
-  /** Records that `replacementId` replaces the instance of `workflowId`; idempotent. */
-  linkReplacement(replacementId: string, workflowId: string): Promise<void>;
+  /**
+   * Records that `replacementId` replaces the instance of `workflowId`; idempotent. The link expires
+   * (DynamoDB TTL) at `expiresAt`, epoch seconds.
+   */
+  linkReplacement(replacementId: string, workflowId: string, expiresAt: number): Promise<void>;
   /** The workflow a replacement belongs to. */
   workflowOfReplacement(replacementId: string): Promise<string | undefined>;
   /** Workflows, newest first (for `handoff status`). */

@@ -129,10 +129,10 @@ describe('DynamoWorkflowStore on dynalite', () => {
   });
 
   it('links a replacement to one workflow, idempotently, and refuses a second workflow', async () => {
-    await store.linkReplacement('i-0new', 'wf-i-0abc');
-    await store.linkReplacement('i-0new', 'wf-i-0abc');
+    await store.linkReplacement('i-0new', 'wf-i-0abc', 1770000000);
+    await store.linkReplacement('i-0new', 'wf-i-0abc', 1770000000);
 
-    const conflict = store.linkReplacement('i-0new', 'wf-i-0other');
+    const conflict = store.linkReplacement('i-0new', 'wf-i-0other', 1770000000);
 
     await expect(conflict).rejects.toBeInstanceOf(ReplacementClaimedError);
     await expect(conflict).rejects.toMatchObject({
@@ -141,13 +141,17 @@ describe('DynamoWorkflowStore on dynalite', () => {
     });
     expect(await store.workflowOfReplacement('i-0new')).toBe('wf-i-0abc');
     expect(await store.workflowOfReplacement('i-0unknown')).toBeUndefined();
+    const raw = await client.send(
+      new GetItemCommand({ TableName: tableName, Key: { pk: { S: 'replacement#i-0new' } } }),
+    );
+    expect(raw.Item?.['expiresAt']).toEqual({ N: '1770000000' });
   });
 
   it('lists workflows newest first, by status and up to a limit, without replacement links', async () => {
     await store.create(workflow('i-1', { startedAt: '2026-01-01T10:00:00.000Z' }));
     await store.create(workflow('i-2', { startedAt: '2026-01-01T12:00:00Z', status: 'completed' }));
     await store.create(workflow('i-3', { startedAt: '2026-01-01T11:00:00.500Z' }));
-    await store.linkReplacement('i-new', 'wf-i-1');
+    await store.linkReplacement('i-new', 'wf-i-1', 1770000000);
 
     const all = await store.list();
     const inProgress = await store.list({ status: 'in-progress' });

@@ -221,7 +221,7 @@ export class MemoryStore implements WorkflowStore {
     this.items.set(workflow.workflowId, structuredClone(workflow));
     return true;
   }
-  async linkReplacement(replacementId: string, workflowId: string) {
+  async linkReplacement(replacementId: string, workflowId: string, _expiresAt: number) {
     const existing = this.links.get(replacementId);
     if (existing && existing !== workflowId) throw new Error(`${replacementId} is linked to ${existing}`);
     this.links.set(replacementId, workflowId);

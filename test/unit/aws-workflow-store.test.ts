@@ -145,7 +145,7 @@ describe('DryRunWorkflowStore', () => {
       createNew: await store.create(workflow('i-new')),
       staleUpdate: await store.update(workflow('i-new', { version: 3 })),
     };
-    await store.linkReplacement('i-repl', 'wf-i-new');
+    await store.linkReplacement('i-repl', 'wf-i-new', 1770000000);
 
     // Assess
     expect(results).toEqual({
@@ -176,9 +176,9 @@ describe('DryRunWorkflowStore', () => {
   it('works without a real store and refuses to link a replacement twice', async () => {
     const store = new DryRunWorkflowStore({ plan: createPlanLog() });
 
-    await store.linkReplacement('i-repl', 'wf-a');
+    await store.linkReplacement('i-repl', 'wf-a', 1770000000);
 
-    await expect(store.linkReplacement('i-repl', 'wf-b')).rejects.toBeInstanceOf(ReplacementClaimedError);
+    await expect(store.linkReplacement('i-repl', 'wf-b', 1770000000)).rejects.toBeInstanceOf(ReplacementClaimedError);
     expect(await store.get('wf-a')).toBeUndefined();
   });
 
