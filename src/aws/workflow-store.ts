@@ -296,7 +296,12 @@ function replacementPut(
 ): PutCommandInput {
   return {
     TableName: tableName,
-    Item: { pk: replacementKey(replacementId), kind: REPLACEMENT_KIND, workflowId, [TTL_ATTRIBUTE]: expiresAt },
+    Item: {
+      pk: replacementKey(replacementId),
+      kind: REPLACEMENT_KIND,
+      workflowId,
+      [TTL_ATTRIBUTE]: expiresAt,
+    },
     ConditionExpression: 'attribute_not_exists(pk) OR workflowId = :workflowId',
     ExpressionAttributeValues: { ':workflowId': workflowId },
   };

@@ -178,7 +178,9 @@ describe('DryRunWorkflowStore', () => {
 
     await store.linkReplacement('i-repl', 'wf-a', 1770000000);
 
-    await expect(store.linkReplacement('i-repl', 'wf-b', 1770000000)).rejects.toBeInstanceOf(ReplacementClaimedError);
+    await expect(store.linkReplacement('i-repl', 'wf-b', 1770000000)).rejects.toBeInstanceOf(
+      ReplacementClaimedError,
+    );
     expect(await store.get('wf-a')).toBeUndefined();
   });
 
