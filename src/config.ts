@@ -25,6 +25,8 @@ export interface Config {
    * to the next sweep (`HANDOFF_ATTACH_WAIT_SECONDS`, 0 to not wait).
    */
   attachWaitSeconds: number;
+  /** Seconds after the old instance stops by which the handover and registration are due (`HANDOFF_HANDOVER_TIMEOUT_SECONDS`). */
+  handoverTimeoutSeconds: number;
 }
 
 export const TAG_PREFIX = 'spot-handoff:';
@@ -78,5 +80,6 @@ export function readConfig(env: Env = process.env): Config {
     rebalanceAction: oneOf(env, 'HANDOFF_REBALANCE_ACTION', ['prelaunch', 'ignore'] as const, 'prelaunch'),
     retentionDays: wholeNumber(env, 'HANDOFF_RETENTION_DAYS', 30, 1, 3650),
     attachWaitSeconds: wholeNumber(env, 'HANDOFF_ATTACH_WAIT_SECONDS', 10, 0, 40),
+    handoverTimeoutSeconds: wholeNumber(env, 'HANDOFF_HANDOVER_TIMEOUT_SECONDS', 600, 60, 86_400),
   };
 }

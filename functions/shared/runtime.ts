@@ -5,7 +5,7 @@ import { createClients } from '../../src/aws/clients.ts';
 import { awsHandoffDeps } from '../../src/aws/handoff-deps.ts';
 import { readConfig } from '../../src/config.ts';
 import type { HandoffDeps } from '../../src/core/handoff.ts';
-import type { Log, Metrics as MetricsPort } from '../../src/core/ports.ts';
+import type { Clock, Log, Metrics as MetricsPort } from '../../src/core/ports.ts';
 
 /**
  * A function's container: Powertools (logger, metrics, tracer) and, built on first use, the
@@ -46,6 +46,8 @@ export interface Container {
 }
 
 const containers = new Set<{ reset(): void }>();
+/** Local runs: the local cloud's clock, so records and events share one time line. */
+let localClock: Clock | undefined;
 
 export function createContainer(): Container {
   const logger = new Logger({ serviceName: SERVICE });
@@ -69,6 +71,7 @@ export function createContainer(): Container {
           clients,
           log: powertoolsLog(logger),
           metrics: powertoolsMetrics(metrics),
+          clock: localClock,
         });
       }
       return deps;
@@ -76,7 +79,11 @@ export function createContainer(): Container {
   };
 }
 
-/** Drops every container's clients, as new Lambda containers would (local runs and tests only). */
-export function resetContainers(): void {
+/**
+ * Drops every container's clients, as new Lambda containers would (local runs and tests only), and
+ * sets the clock the next ones use (the local cloud's; by default the system clock).
+ */
+export function resetContainers(options: { clock?: Clock } = {}): void {
+  localClock = options.clock;
   for (const container of containers) container.reset();
 }

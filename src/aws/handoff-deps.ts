@@ -1,6 +1,6 @@
 import type { Config } from '../config.ts';
 import type { HandoffDeps } from '../core/handoff.ts';
-import type { Log, Metrics } from '../core/ports.ts';
+import type { Clock, Log, Metrics } from '../core/ports.ts';
 import type { AwsClients } from './clients.ts';
 import { Ec2Compute } from './ec2.ts';
 import { Ec2StatefulResources } from './ec2-stateful.ts';
@@ -15,6 +15,8 @@ export interface AwsHandoffOptions {
   metrics: Metrics;
   /** Dry run: EC2 mutations go with `DryRun=true`, ELB and DynamoDB writes are only recorded here. */
   dryRunPlan?: PlanLog;
+  /** Default: the system clock (in Lambda, EC2's own time). */
+  clock?: Clock;
 }
 
 const systemClock = {
@@ -29,6 +31,7 @@ export function awsHandoffDeps({
   log,
   metrics,
   dryRunPlan,
+  clock,
 }: AwsHandoffOptions): HandoffDeps {
   const dryRun = dryRunPlan !== undefined;
   const store = new DynamoWorkflowStore({ client: clients.documentClient, tableName: config.tableName });
@@ -39,7 +42,7 @@ export function awsHandoffDeps({
     store: dryRunPlan
       ? new DryRunWorkflowStore({ plan: dryRunPlan, readThrough: store, tableName: config.tableName })
       : store,
-    clock: systemClock,
+    clock: clock ?? systemClock,
     log,
     metrics,
     settings: {
@@ -48,6 +51,7 @@ export function awsHandoffDeps({
       rebalanceAction: config.rebalanceAction,
       retentionDays: config.retentionDays,
       attachWaitMs: config.attachWaitSeconds * 1000,
+      handoverTimeoutMs: config.handoverTimeoutSeconds * 1000,
     },
   };
 }

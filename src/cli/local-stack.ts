@@ -46,7 +46,13 @@ export async function startLocalStack(options: { clock?: 'manual' | number } = {
   // Handlers build their clients once per container; a new local cloud is a new container.
   // (Imported only now: Powertools reads its settings from the environment when it is loaded.)
   const { resetContainers } = await import('../../functions/shared/runtime.ts');
-  resetContainers();
+  resetContainers({
+    clock: {
+      now: () => cloud.clock.now(),
+      // Real time: a manual clock would not move while the handler waits (it waits 0 s then).
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    },
+  });
   const tableName = process.env['HANDOFF_TABLE_NAME']!;
   const dynamodb = new DynamoDBClient({ region: cloud.region });
   await createWorkflowTable(dynamodb, tableName);

@@ -3,6 +3,7 @@ import type { Signal } from './events.ts';
 import {
   absorb,
   clientTokenFor,
+  deadlineOf,
   isStoppedOrGoing,
   keptPrimaryIp,
   type PlanSettings,
@@ -63,6 +64,8 @@ export interface HandoffDeps {
     retentionDays: number;
     /** How long a handover waits within the invocation for attachments to complete (then: the sweep). */
     attachWaitMs: number;
+    /** How long after the old instance stops the handover and registration are due. */
+    handoverTimeoutMs: number;
   };
 }
 
@@ -311,14 +314,21 @@ class Pass {
 
   step(name: StepName, status: 'done' | 'failed' | 'skipped', detail?: string): void {
     const now = this.deps.clock.now();
+    const deadline = deadlineOf(this.workflow, name);
+    const late = deadline !== undefined && now.getTime() > Date.parse(deadline);
     this.workflow.steps.push({
       name,
       status,
       at: now.toISOString(),
       elapsedMs: now.getTime() - Date.parse(this.workflow.startedAt),
       detail,
+      ...(deadline ? { deadline } : {}),
+      ...(late ? { late } : {}),
     });
-    this.log.info(`${name}: ${status}${detail ? ` (${detail})` : ''}`, { step: name, status });
+    if (late) this.deps.metrics.count('StepsLate');
+    const message = `${name}: ${status}${detail ? ` (${detail})` : ''}${late ? ` — late, was due ${deadline}` : ''}`;
+    if (late) this.log.warn(message, { step: name, status, deadline });
+    else this.log.info(message, { step: name, status });
   }
 
   countStart(): void {
@@ -332,7 +342,15 @@ class Pass {
     const state = oldNow?.state ?? 'gone';
     if (state === this.workflow.oldInstanceState || !this.workflow.instance) return;
     this.workflow.oldInstanceState = state;
-    if (isStoppedOrGoing(state)) this.step('old-instance-stopped', 'done', `old instance ${state}`);
+    if (!isStoppedOrGoing(state)) return;
+    const handoverBy = new Date(
+      this.deps.clock.now().getTime() + this.deps.settings.handoverTimeoutMs,
+    ).toISOString();
+    this.workflow.deadlines = {
+      ...this.workflow.deadlines,
+      handoverBy: this.workflow.deadlines?.handoverBy ?? handoverBy,
+    };
+    this.step('old-instance-stopped', 'done', `old instance ${state}`);
   }
 
   /** Only a replacement the workflow launched counts: its id comes from our own ClientToken. */

@@ -57,6 +57,28 @@ export function startsWorkflow(
   }
 }
 
+/** EC2 reclaims a Spot instance two minutes after its interruption warning. */
+export const WARNING_LEAD_MS = 120_000;
+
+/** The deadline of a step, if one applies. */
+export function deadlineOf(workflow: Workflow, step: string): string | undefined {
+  if (step === 'drain' || step === 'launch') return workflow.deadlines?.reclaimAt;
+  if (step === 'handover' || step === 'register') return workflow.deadlines?.handoverBy;
+  return undefined;
+}
+
+/** The deadline an open workflow has passed, if any: the step it waits for is overdue. */
+export function overdue(workflow: Workflow, now: Date): string | undefined {
+  if (workflow.status !== 'in-progress') return undefined;
+  const done = new Set(workflow.steps.filter((s) => s.status === 'done').map((s) => s.name));
+  const pending = (['drain', 'launch', 'handover', 'register'] as const).filter(
+    (name) => !done.has(name) && (name !== 'handover' || workflow.handover !== undefined),
+  );
+  return pending
+    .map((name) => ({ name, deadline: deadlineOf(workflow, name) }))
+    .find(({ deadline }) => deadline !== undefined && Date.parse(deadline) < now.getTime())?.name;
+}
+
 /** Folds signals into the record: event ids seen and what has been announced. */
 export function absorb(workflow: Workflow, signals: readonly Signal[], settings: PlanSettings): void {
   for (const signal of signals) {
@@ -65,6 +87,8 @@ export function absorb(workflow: Workflow, signals: readonly Signal[], settings:
     if (signal.kind === 'warning') {
       workflow.signals.warning = true;
       workflow.signals.instanceAction = signal.instanceAction;
+      const reclaimAt = new Date(Date.parse(signal.time) + WARNING_LEAD_MS).toISOString();
+      workflow.deadlines = { ...workflow.deadlines, reclaimAt: workflow.deadlines?.reclaimAt ?? reclaimAt };
     }
     if (signal.kind === 'rebalance' && settings.rebalanceAction === 'prelaunch')
       workflow.signals.rebalance = true;

@@ -139,6 +139,8 @@ export type MetricName =
   | 'EventsReceived'
   | 'WorkflowsSwept'
   | 'InstancesGuarded'
+  | 'StepsLate'
+  | 'OverdueWorkflows'
   | 'InvalidEvents'
   | 'IgnoredEvents'
   | 'UnmanagedInstancesSkipped'

@@ -1,5 +1,6 @@
 import { guardStatefulInstances } from './guard.ts';
 import { type HandoffDeps, handOff, type InstanceOutcome } from './handoff.ts';
+import { overdue } from './plan.ts';
 
 /**
  * The periodic sweep: first the guard (stateful instances' data survives termination ahead of any
@@ -15,6 +16,17 @@ export async function sweepOpenWorkflows(deps: HandoffDeps, limit = 100): Promis
   );
   const open = await deps.store.list({ status: 'in-progress', limit });
   deps.metrics.count('WorkflowsSwept', open.length);
+  const now = deps.clock.now();
+  const late = open.flatMap((w) => {
+    const step = overdue(w, now);
+    return step ? [{ workflowId: w.workflowId, instanceId: w.instanceId, step }] : [];
+  });
+  deps.metrics.count('OverdueWorkflows', late.length);
+  for (const { workflowId, instanceId, step } of late) {
+    deps.log
+      .with({ workflowId, instanceId })
+      .warn(`Overdue: ${step} has passed its deadline; see the workflow's reason.`);
+  }
   const time = deps.clock.now().toISOString();
   if (open.length > 0)
     deps.log.info(`Sweeping ${open.length} open workflows.`, { workflows: open.map((w) => w.workflowId) });

@@ -44,6 +44,20 @@ export interface Step {
   /** Milliseconds since the workflow started. */
   elapsedMs: number;
   detail?: string;
+  /** When the step was due, where one applies (see {@link Deadlines}). */
+  deadline?: string;
+  /** Recorded after its deadline. */
+  late?: boolean;
+}
+
+/**
+ * When steps are due. Drain and launch are due when EC2 reclaims the instance (the warning's time
+ * plus two minutes); the handover and the registration within the handover timeout of the old
+ * instance stopping.
+ */
+export interface Deadlines {
+  reclaimAt?: string;
+  handoverBy?: string;
 }
 
 export type SignalKind = 'rebalance' | 'warning' | 'state-change' | 'sweep';
@@ -201,6 +215,7 @@ export interface Workflow {
   oldInstanceState?: InstanceState | 'gone';
   elbCalls: number;
   steps: Step[];
+  deadlines?: Deadlines;
   /** Present for instances tagged for the stateful handoff. */
   handover?: Handover;
 }

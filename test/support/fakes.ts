@@ -314,6 +314,7 @@ export function fakeWorld(settings: Partial<HandoffDeps['settings']> = {}): Fake
       rebalanceAction: 'prelaunch',
       retentionDays: 30,
       attachWaitMs: 10_000,
+      handoverTimeoutMs: 600_000,
       ...settings,
     },
   };

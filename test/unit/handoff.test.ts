@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { handOff, ReplacementNotLaunchedError } from '../../src/core/handoff.ts';
+import { sweepOpenWorkflows } from '../../src/core/sweep.ts';
 import { type FakeWorld, fakeWorld } from '../support/fakes.ts';
 import { rebalance, stateChange, warning } from '../support/signals.ts';
 
@@ -305,5 +306,40 @@ describe('a Spot stop seen before its warning', () => {
 
     expect(world.ec2.replacementsOf(old.instanceId)).toHaveLength(1);
     expect(world.elb.serving(TG)).toEqual([]);
+  });
+});
+
+describe('deadlines', () => {
+  it('drain and launch are due when EC2 reclaims the instance; registration within the handover timeout of its stop', async () => {
+    const world = fakeWorld();
+    const old = servingInstance(world);
+
+    await handOff([warning(old.instanceId)], world.deps);
+    world.ec2.setState(old.instanceId, 'terminated', 'Server.SpotInstanceTermination');
+    await handOff([stateChange(old.instanceId, 'terminated')], world.deps);
+    world.clock.advance(11 * 60_000); // the replacement is slow to run: past the 10-minute handover timeout
+    await replacementRuns(world, old.instanceId);
+
+    const workflow = (await world.store.get(`wf-${old.instanceId}`))!;
+    const step = (name: string) => workflow.steps.find((s) => s.name === name)!;
+    expect(step('drain')).toMatchObject({ deadline: '2026-01-01T12:02:00.000Z' });
+    expect(step('drain').late).toBeUndefined();
+    expect(step('launch')).toMatchObject({ deadline: '2026-01-01T12:02:00.000Z' });
+    expect(step('register')).toMatchObject({ deadline: '2026-01-01T12:10:00.000Z', late: true });
+    expect(world.metrics.counts.get('StepsLate')).toBe(1);
+  });
+
+  it('a workflow past a deadline is reported overdue by the sweep', async () => {
+    const world = fakeWorld();
+    const old = servingInstance(world);
+    world.ec2.noCapacity = true;
+    await expect(handOff([warning(old.instanceId)], world.deps)).rejects.toBeInstanceOf(
+      ReplacementNotLaunchedError,
+    );
+
+    world.clock.advance(3 * 60_000);
+    await sweepOpenWorkflows(world.deps);
+
+    expect(world.metrics.counts.get('OverdueWorkflows')).toBe(1);
   });
 });
