@@ -109,7 +109,27 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
     // The interruption, and what follows, printed as it happens.
     const t0 = stack.cloud.clock.now().getTime();
-    const stamp = () => `+${((stack.cloud.clock.now().getTime() - t0) / 1000).toFixed(1).padStart(6)}s`;
+    const stampAt = (ms: number) => `+${((ms - t0) / 1000).toFixed(1).padStart(6)}s`;
+    const stamp = () => stampAt(stack.cloud.clock.now().getTime());
+    /** The target group as ELB sees it: each instance's target state, printed when it changes. */
+    const targetStates = new Map<string, string>();
+    const showTargets = () => {
+      const group = stack.cloud.elbv2.targetGroupOf(fleet.targetGroupArn);
+      const now = new Map((group?.targets ?? []).map((t) => [t.id, t.state]));
+      for (const id of new Set([...targetStates.keys(), ...now.keys()])) {
+        const state = now.get(id) ?? 'deregistered';
+        if (targetStates.get(id) === state || (id !== victim && !replacementIds.includes(id))) continue;
+        targetStates.set(id, state);
+        const until = group?.targets.find((t) => t.id === id)?.drainingUntil;
+        const detail =
+          state === 'draining' && until ? ` until ${stampAt(until.getTime()).replace(/\s+/g, '')}` : '';
+        const where =
+          state === 'deregistered' ? 'out of target group web' : `${state} in target group web${detail}`;
+        print(`${stamp()}  ${'target'.padEnd(9)} ${id} ${where}`);
+      }
+    };
+    for (const t of stack.cloud.elbv2.targetGroupOf(fleet.targetGroupArn)?.targets ?? [])
+      targetStates.set(t.id, t.state);
     const seenSteps = new Set<string>();
     const seenMoves = new Set<string>();
     let oldState = 'running';
@@ -133,7 +153,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         const key = `${step.name}|${step.at}|${step.detail ?? ''}`;
         if (seenSteps.has(key)) continue;
         seenSteps.add(key);
-        print(`${stamp()}  ${step.name.padEnd(9)} ${step.status}${step.detail ? `: ${step.detail}` : ''}`);
+        const late = step.late
+          ? ` (late: due ${stampAt(Date.parse(step.deadline!)).replace(/\s+/g, '')})`
+          : '';
+        print(
+          `${stampAt(Date.parse(step.at))}  ${step.name.padEnd(9)} ${step.status}${step.detail ? `: ${step.detail}` : ''}${late}`,
+        );
       }
       for (const resource of workflow.handover?.resources ?? []) {
         const key = `${resourceId(resource)}|${resource.status}`;
@@ -154,13 +179,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       stack,
       async () => {
         await showSteps();
+        showTargets();
         const workflow = await stack.store.get(workflowIdFor(victim));
-        return workflow?.status === 'completed' && oldState === 'terminated';
+        const drained = !stack.cloud.elbv2
+          .targetGroupOf(fleet.targetGroupArn)
+          ?.targets.some((t) => t.id === victim);
+        return workflow?.status === 'completed' && oldState === 'terminated' && drained;
       },
       VIRTUAL_LIMIT_MS,
       'the handoff to complete and the old instance to terminate',
     );
     await showSteps();
+    showTargets();
     unsubscribe();
     stopWatching();
 
