@@ -1,19 +1,6 @@
 import { REPLACES_TAG } from '../config.ts';
 import type { Signal } from './events.ts';
-import {
-  absorb,
-  clientTokenFor,
-  deadlineOf,
-  isStoppedOrGoing,
-  keptPrimaryIp,
-  type PlanSettings,
-  planNext,
-  replacementTags,
-  replacementTargets,
-  settle,
-  snapshotOf,
-  startsWorkflow,
-} from './plan.ts';
+import { absorb, type PlanSettings, planNext, snapshotOf, startsWorkflow } from './plan.ts';
 import type {
   Clock,
   Compute,
@@ -23,31 +10,23 @@ import type {
   Metrics,
   StatefulResources,
 } from './ports.ts';
-import {
-  handOverPass,
-  handoverSettled,
-  inventory,
-  launchSubnet,
-  migrate,
-  migrationTarget,
-  protect,
-  READY_TAG,
-  rootVolumeOf,
-  snapshotRoot,
-  statefulOptions,
-} from './stateful.ts';
-import { type StepName, type Workflow, type WorkflowStore, workflowIdFor } from './workflow.ts';
+import { inventory, statefulOptions } from './stateful.ts';
+import { Pass } from './steps.ts';
+import { type Workflow, type WorkflowStore, workflowIdFor } from './workflow.ts';
 
 /**
  * The handoff. For every instance a batch of events speaks of, in this order:
  *   1. read what EC2 says about the instance (never what the event claims);
  *   2. open its workflow, or find the workflow it is the replacement of;
- *   3. find the target groups it serves in, and record them before anything changes;
+ *   3. record it; find the target groups it serves in; (stateful) make what must move survive
+ *      its termination — each recorded before anything can change it;
  *   4. drain it and launch its replacement, in parallel;
- *   5. register the replacement in the same target groups once it runs;
- *   6. record each step; a write that lost a race re-reads and decides again.
+ *   5. (stateful) hand its volumes, interfaces and addresses to the replacement as each side is ready;
+ *   6. register the replacement in the same target groups once it runs (and has its state);
+ *   7. record each step; a write that lost a race re-reads and decides again.
  * Every step is idempotent (ClientToken, conditional writes), so duplicate, late or out-of-order
- * events and crashes converge on one workflow with at most one replacement.
+ * events and crashes converge on one workflow with at most one replacement. The actions are in
+ * `steps.ts`, the decisions in `plan.ts` and `stateful.ts`.
  */
 
 export interface HandoffDeps {
@@ -101,7 +80,7 @@ export async function handOff(
   // Replacements' events lead to workflows of instances not described yet: one more call for all.
   const owners = [...groups.keys()].filter((id) => !ids.includes(id));
   for (const [id, instance] of await deps.compute.describeInstances(owners)) facts.set(id, instance);
-  const outcomes = await mapLimit([...groups.values()], PARALLEL_WORKFLOWS, (group) =>
+  const outcomes = await eachWorkflow([...groups.values()], PARALLEL_WORKFLOWS, (group) =>
     advance(group, facts, deps),
   );
   const failed = failOnLaunchError
@@ -304,242 +283,6 @@ async function progress(
   return (await save()) ? workflow : undefined;
 }
 
-/** The actions of one pass, each recorded as a step of the workflow. */
-class Pass {
-  constructor(
-    private readonly workflow: Workflow,
-    private readonly deps: HandoffDeps,
-    private readonly log: Log,
-  ) {}
-
-  step(name: StepName, status: 'done' | 'failed' | 'skipped', detail?: string): void {
-    const now = this.deps.clock.now();
-    const deadline = deadlineOf(this.workflow, name);
-    const late = deadline !== undefined && now.getTime() > Date.parse(deadline);
-    this.workflow.steps.push({
-      name,
-      status,
-      at: now.toISOString(),
-      elapsedMs: now.getTime() - Date.parse(this.workflow.startedAt),
-      detail,
-      ...(deadline ? { deadline } : {}),
-      ...(late ? { late } : {}),
-    });
-    if (late) this.deps.metrics.count('StepsLate');
-    const message = `${name}: ${status}${detail ? ` (${detail})` : ''}${late ? ` — late, was due ${deadline}` : ''}`;
-    if (late) this.log.warn(message, { step: name, status, deadline });
-    else this.log.info(message, { step: name, status });
-  }
-
-  countStart(): void {
-    const { metrics } = this.deps;
-    metrics.count('WorkflowsStarted');
-    if (this.workflow.signals.warning) metrics.count('InterruptionWarnings');
-    if (this.workflow.signals.rebalance) metrics.count('RebalanceRecommendations');
-  }
-
-  observeOld(oldNow: InstanceFacts | undefined): void {
-    const state = oldNow?.state ?? 'gone';
-    if (state === this.workflow.oldInstanceState || !this.workflow.instance) return;
-    this.workflow.oldInstanceState = state;
-    if (!isStoppedOrGoing(state)) return;
-    const handoverBy = new Date(
-      this.deps.clock.now().getTime() + this.deps.settings.handoverTimeoutMs,
-    ).toISOString();
-    this.workflow.deadlines = {
-      ...this.workflow.deadlines,
-      handoverBy: this.workflow.deadlines?.handoverBy ?? handoverBy,
-    };
-    this.step('old-instance-stopped', 'done', `old instance ${state}`);
-  }
-
-  /** Only a replacement the workflow launched counts: its id comes from our own ClientToken. */
-  async describeReplacement(): Promise<InstanceFacts | undefined> {
-    const r = this.workflow.replacement;
-    const found = r?.instanceId
-      ? (await this.deps.compute.describeInstances([r.instanceId])).get(r.instanceId)
-      : undefined;
-    if (found && r && found.state !== r.state) {
-      r.state = found.state;
-      r.availabilityZone = found.availabilityZone;
-      r.privateIpAddress = found.privateIpAddress;
-      if (found.state === 'running') this.step('replacement-running', 'done', found.instanceId);
-    }
-    return found;
-  }
-
-  async findTargets(old: InstanceFacts): Promise<void> {
-    const found = await this.deps.loadBalancing.findTargets([old]);
-    this.workflow.targets = found.byInstance.get(old.instanceId) ?? [];
-    this.countElb(found.calls);
-    this.step(
-      'targets-found',
-      'done',
-      `${this.workflow.targets.length} registrations, ${found.calls} ELB calls`,
-    );
-  }
-
-  async protect(old: InstanceFacts): Promise<void> {
-    const handover = this.workflow.handover!;
-    if (old.state === 'shutting-down' || old.state === 'terminated') {
-      handover.protectedAt = this.deps.clock.now().toISOString();
-      this.step(
-        'protect',
-        'skipped',
-        `old instance already ${old.state}: EC2 keeps what was set to survive termination`,
-      );
-      return;
-    }
-    const detail = await protect(this.workflow, old, this.deps.stateful);
-    handover.protectedAt = this.deps.clock.now().toISOString();
-    this.step('protect', 'done', detail);
-  }
-
-  async snapshotRoot(): Promise<void> {
-    const detail = await snapshotRoot(this.workflow, this.deps.stateful, this.deps.settings.managedTagKey);
-    if (detail) this.step('root-snapshot', 'done', detail);
-  }
-
-  async drain(): Promise<void> {
-    const targets = this.workflow.targets ?? [];
-    const { calls } = targets.length > 0 ? await this.deps.loadBalancing.deregister(targets) : { calls: 0 };
-    this.workflow.drained = true;
-    this.countElb(calls);
-    this.deps.metrics.count('TargetsDeregistered', targets.length);
-    this.step('drain', 'done', `deregistered from ${targets.length} registrations, ${calls} ELB calls`);
-  }
-
-  /** Launches the replacement; a stateful one that finds no capacity in its AZ migrates once at once. Returns its id. */
-  async launch(): Promise<string | undefined> {
-    const launched = await this.tryLaunch();
-    if (launched || !this.workflow.handover || !this.workflow.instance?.vpcId) return launched;
-    const target = migrationTarget(
-      this.workflow,
-      await this.deps.stateful.subnetsOf(this.workflow.instance.vpcId),
-    );
-    if (!target) return undefined;
-    const error = this.workflow.replacement?.lastError;
-    migrate(this.workflow, target, `no capacity in ${launchAz(this.workflow)} (${error?.code})`);
-    this.step(
-      'launch',
-      'skipped',
-      `migrating to ${target.availabilityZone} (${target.subnetId}); volumes follow by snapshot`,
-    );
-    return this.tryLaunch();
-  }
-
-  private async tryLaunch(): Promise<string | undefined> {
-    const { workflow, deps } = this;
-    const instance = workflow.instance!;
-    workflow.replacement ??= { attempt: 1, clientToken: clientTokenFor(workflow.workflowId, 1) };
-    const r = workflow.replacement;
-    const subnetId = launchSubnet(workflow)!;
-    const result = await deps.compute.launch({
-      clientToken: r.clientToken,
-      launchTemplate: instance.launchTemplate!,
-      subnetId,
-      privateIpAddress: keptPrimaryIp(workflow),
-      rootSnapshot: rootSnapshotOf(workflow),
-      tags: replacementTags(workflow),
-    });
-    if (result.ok) {
-      r.instanceId = result.instanceId;
-      r.state = 'pending';
-      r.subnetId = subnetId;
-      delete r.lastError;
-      deps.metrics.count('ReplacementsLaunched');
-      this.step('launch', 'done', `${result.instanceId} in ${subnetId} (ClientToken ${r.clientToken})`);
-      return result.instanceId;
-    }
-    r.lastError = { code: result.code, message: result.message, at: deps.clock.now().toISOString() };
-    r.attempt += 1;
-    r.clientToken = clientTokenFor(workflow.workflowId, r.attempt);
-    deps.metrics.count('ReplacementLaunchFailures');
-    this.step('launch', 'failed', `${result.code}: ${result.message}`);
-    return undefined;
-  }
-
-  /**
-   * Moves what is ready, then verifies the moves: address moves take effect at once, attachments
-   * within seconds (waited for up to `attachWaitMs`; after that the sweep verifies them). Tags the
-   * replacement ready when everything has settled.
-   */
-  async handOver(replacement: InstanceFacts): Promise<InstanceFacts> {
-    const { workflow, deps } = this;
-    const handover = workflow.handover!;
-    let current = replacement;
-    const waitUntil = deps.clock.now().getTime() + deps.settings.attachWaitMs;
-    for (let round = 0; !handoverSettled(handover); round++) {
-      if (round >= 2) {
-        if (deps.clock.now().getTime() >= waitUntil) break;
-        await deps.clock.sleep(1_000);
-      }
-      const moved = await handOverPass({
-        workflow,
-        replacement: current,
-        oldState: workflow.oldInstanceState ?? 'gone',
-        managedTagKey: deps.settings.managedTagKey,
-        stateful: deps.stateful,
-        now: () => deps.clock.now(),
-      });
-      for (const line of moved) this.log.info(`handover: ${line}`, { step: 'handover' });
-      if (!handover.resources.some((r) => r.status === 'moving')) break;
-      current =
-        (await deps.compute.describeInstances([current.instanceId])).get(current.instanceId) ?? current;
-    }
-    if (handoverSettled(handover)) {
-      await deps.stateful.tag([current.instanceId], { [READY_TAG]: 'ready' });
-      handover.readyAt = deps.clock.now().toISOString();
-      const left = handover.resources.filter((r) => r.status === 'left-available').length;
-      this.step(
-        'handover',
-        'done',
-        `${handover.resources.length - left} resources moved${left ? `, ${left} left available` : ''}; tagged ${READY_TAG}=ready`,
-      );
-    }
-    return current;
-  }
-
-  async register(replacement: InstanceFacts): Promise<void> {
-    const { workflow, deps } = this;
-    const { targets, notCarried } = replacementTargets(workflow, replacement);
-    const { calls } = targets.length > 0 ? await deps.loadBalancing.register(targets) : { calls: 0 };
-    workflow.registered = targets;
-    this.countElb(calls);
-    deps.metrics.count('TargetsRegistered', targets.length);
-    const lost =
-      notCarried.length > 0
-        ? `; not carried over: ${notCarried.map((t) => `${t.id}:${t.port}`).join(', ')}`
-        : '';
-    this.step('register', 'done', `${targets.length} registrations, ${calls} ELB calls${lost}`);
-    deps.metrics.handoffSeconds((deps.clock.now().getTime() - Date.parse(workflow.startedAt)) / 1000);
-  }
-
-  settle(): void {
-    const { workflow, deps } = this;
-    const before = workflow.status;
-    settle(workflow, deps.clock.now(), deps.settings.retentionDays);
-    if (workflow.status === 'completed' && before !== 'completed') {
-      this.step('completed', 'done', `${workflow.outcome}: ${workflow.reason}`);
-      deps.metrics.count('WorkflowsCompleted');
-    }
-  }
-
-  private countElb(calls: number): void {
-    this.workflow.elbCalls += calls;
-    this.deps.metrics.count('ElbApiCalls', calls);
-  }
-}
-
-/** The root volume's snapshot to launch from, when its data is carried. */
-function rootSnapshotOf(workflow: Workflow) {
-  const root = rootVolumeOf(workflow);
-  return root?.snapshotId ? { deviceName: root.deviceName, snapshotId: root.snapshotId } : undefined;
-}
-
-const launchAz = (workflow: Workflow) =>
-  workflow.handover?.migration?.availabilityZone ?? workflow.instance?.availabilityZone;
-
 function statefulHandover(old: InstanceFacts, statefulTagKey: string) {
   const options = statefulOptions(old.tags, statefulTagKey);
   return options ? inventory(old, options) : undefined;
@@ -562,15 +305,30 @@ function needsRetry(workflow: Workflow): boolean {
   );
 }
 
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+/**
+ * Runs `fn` over every item, at most `limit` at once, and waits for all: one workflow's failure does
+ * not keep the others of the batch from progressing. Then the first failure is thrown (so the
+ * invocation is retried; every step being idempotent, a retry redoes nothing twice).
+ */
+async function eachWorkflow<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
   const results: R[] = new Array(items.length);
+  const failures: unknown[] = [];
   let next = 0;
   const worker = async () => {
     while (next < items.length) {
       const index = next++;
-      results[index] = await fn(items[index]!);
+      try {
+        results[index] = await fn(items[index]!);
+      } catch (error) {
+        failures.push(error);
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failures.length > 0) throw failures[0];
   return results;
 }

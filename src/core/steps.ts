@@ -1,0 +1,264 @@
+import type { HandoffDeps } from './handoff.ts';
+import {
+  clientTokenFor,
+  deadlineOf,
+  isStoppedOrGoing,
+  keptPrimaryIp,
+  replacementTags,
+  replacementTargets,
+  settle,
+} from './plan.ts';
+import type { InstanceFacts, Log } from './ports.ts';
+import {
+  handOverPass,
+  handoverSettled,
+  launchSubnet,
+  migrate,
+  migrationTarget,
+  protect,
+  READY_TAG,
+  rootVolumeOf,
+  snapshotRoot,
+} from './stateful.ts';
+import type { StepName, Workflow } from './workflow.ts';
+
+/**
+ * The actions of the handoff's steps. Each is idempotent, records itself as a step of the workflow
+ * (with its deadline, if it has one), and counts itself in the metrics.
+ */
+
+/** The actions of one pass over a workflow, each recorded as a step of it. */
+export class Pass {
+  constructor(
+    private readonly workflow: Workflow,
+    private readonly deps: HandoffDeps,
+    private readonly log: Log,
+  ) {}
+
+  step(name: StepName, status: 'done' | 'failed' | 'skipped', detail?: string): void {
+    const now = this.deps.clock.now();
+    const deadline = deadlineOf(this.workflow, name);
+    const late = deadline !== undefined && now.getTime() > Date.parse(deadline);
+    this.workflow.steps.push({
+      name,
+      status,
+      at: now.toISOString(),
+      elapsedMs: now.getTime() - Date.parse(this.workflow.startedAt),
+      detail,
+      ...(deadline ? { deadline } : {}),
+      ...(late ? { late } : {}),
+    });
+    if (late) this.deps.metrics.count('StepsLate');
+    const message = `${name}: ${status}${detail ? ` (${detail})` : ''}${late ? ` — late, was due ${deadline}` : ''}`;
+    if (late) this.log.warn(message, { step: name, status, deadline });
+    else this.log.info(message, { step: name, status });
+  }
+
+  countStart(): void {
+    const { metrics } = this.deps;
+    metrics.count('WorkflowsStarted');
+    if (this.workflow.signals.warning) metrics.count('InterruptionWarnings');
+    if (this.workflow.signals.rebalance) metrics.count('RebalanceRecommendations');
+  }
+
+  observeOld(oldNow: InstanceFacts | undefined): void {
+    const state = oldNow?.state ?? 'gone';
+    if (state === this.workflow.oldInstanceState || !this.workflow.instance) return;
+    this.workflow.oldInstanceState = state;
+    if (!isStoppedOrGoing(state)) return;
+    const handoverBy = new Date(
+      this.deps.clock.now().getTime() + this.deps.settings.handoverTimeoutMs,
+    ).toISOString();
+    this.workflow.deadlines = {
+      ...this.workflow.deadlines,
+      handoverBy: this.workflow.deadlines?.handoverBy ?? handoverBy,
+    };
+    this.step('old-instance-stopped', 'done', `old instance ${state}`);
+  }
+
+  /** Only a replacement the workflow launched counts: its id comes from our own ClientToken. */
+  async describeReplacement(): Promise<InstanceFacts | undefined> {
+    const r = this.workflow.replacement;
+    const found = r?.instanceId
+      ? (await this.deps.compute.describeInstances([r.instanceId])).get(r.instanceId)
+      : undefined;
+    if (found && r && found.state !== r.state) {
+      r.state = found.state;
+      r.availabilityZone = found.availabilityZone;
+      r.privateIpAddress = found.privateIpAddress;
+      if (found.state === 'running') this.step('replacement-running', 'done', found.instanceId);
+    }
+    return found;
+  }
+
+  async findTargets(old: InstanceFacts): Promise<void> {
+    const found = await this.deps.loadBalancing.findTargets([old]);
+    this.workflow.targets = found.byInstance.get(old.instanceId) ?? [];
+    this.countElb(found.calls);
+    this.step(
+      'targets-found',
+      'done',
+      `${this.workflow.targets.length} registrations, ${found.calls} ELB calls`,
+    );
+  }
+
+  async protect(old: InstanceFacts): Promise<void> {
+    const handover = this.workflow.handover!;
+    if (old.state === 'shutting-down' || old.state === 'terminated') {
+      handover.protectedAt = this.deps.clock.now().toISOString();
+      this.step(
+        'protect',
+        'skipped',
+        `old instance already ${old.state}: EC2 keeps what was set to survive termination`,
+      );
+      return;
+    }
+    const detail = await protect(this.workflow, old, this.deps.stateful);
+    handover.protectedAt = this.deps.clock.now().toISOString();
+    this.step('protect', 'done', detail);
+  }
+
+  async snapshotRoot(): Promise<void> {
+    const detail = await snapshotRoot(this.workflow, this.deps.stateful, this.deps.settings.managedTagKey);
+    if (detail) this.step('root-snapshot', 'done', detail);
+  }
+
+  async drain(): Promise<void> {
+    const targets = this.workflow.targets ?? [];
+    const { calls } = targets.length > 0 ? await this.deps.loadBalancing.deregister(targets) : { calls: 0 };
+    this.workflow.drained = true;
+    this.countElb(calls);
+    this.deps.metrics.count('TargetsDeregistered', targets.length);
+    this.step('drain', 'done', `deregistered from ${targets.length} registrations, ${calls} ELB calls`);
+  }
+
+  /** Launches the replacement; a stateful one that finds no capacity in its AZ migrates once at once. Returns its id. */
+  async launch(): Promise<string | undefined> {
+    const launched = await this.tryLaunch();
+    if (launched || !this.workflow.handover || !this.workflow.instance?.vpcId) return launched;
+    const target = migrationTarget(
+      this.workflow,
+      await this.deps.stateful.subnetsOf(this.workflow.instance.vpcId),
+    );
+    if (!target) return undefined;
+    const error = this.workflow.replacement?.lastError;
+    migrate(this.workflow, target, `no capacity in ${launchAz(this.workflow)} (${error?.code})`);
+    this.step(
+      'launch',
+      'skipped',
+      `migrating to ${target.availabilityZone} (${target.subnetId}); volumes follow by snapshot`,
+    );
+    return this.tryLaunch();
+  }
+
+  private async tryLaunch(): Promise<string | undefined> {
+    const { workflow, deps } = this;
+    const instance = workflow.instance!;
+    workflow.replacement ??= { attempt: 1, clientToken: clientTokenFor(workflow.workflowId, 1) };
+    const r = workflow.replacement;
+    const subnetId = launchSubnet(workflow)!;
+    const result = await deps.compute.launch({
+      clientToken: r.clientToken,
+      launchTemplate: instance.launchTemplate!,
+      subnetId,
+      privateIpAddress: keptPrimaryIp(workflow),
+      rootSnapshot: rootSnapshotOf(workflow),
+      tags: replacementTags(workflow),
+    });
+    if (result.ok) {
+      r.instanceId = result.instanceId;
+      r.state = 'pending';
+      r.subnetId = subnetId;
+      delete r.lastError;
+      deps.metrics.count('ReplacementsLaunched');
+      this.step('launch', 'done', `${result.instanceId} in ${subnetId} (ClientToken ${r.clientToken})`);
+      return result.instanceId;
+    }
+    r.lastError = { code: result.code, message: result.message, at: deps.clock.now().toISOString() };
+    r.attempt += 1;
+    r.clientToken = clientTokenFor(workflow.workflowId, r.attempt);
+    deps.metrics.count('ReplacementLaunchFailures');
+    this.step('launch', 'failed', `${result.code}: ${result.message}`);
+    return undefined;
+  }
+
+  /**
+   * Moves what is ready, then verifies the moves: address moves take effect at once, attachments
+   * within seconds (waited for up to `attachWaitMs`; after that the sweep verifies them). Tags the
+   * replacement ready when everything has settled.
+   */
+  async handOver(replacement: InstanceFacts): Promise<InstanceFacts> {
+    const { workflow, deps } = this;
+    const handover = workflow.handover!;
+    let current = replacement;
+    const waitUntil = deps.clock.now().getTime() + deps.settings.attachWaitMs;
+    for (let round = 0; !handoverSettled(handover); round++) {
+      if (round >= 2) {
+        if (deps.clock.now().getTime() >= waitUntil) break;
+        await deps.clock.sleep(1_000);
+      }
+      const moved = await handOverPass({
+        workflow,
+        replacement: current,
+        oldState: workflow.oldInstanceState ?? 'gone',
+        managedTagKey: deps.settings.managedTagKey,
+        stateful: deps.stateful,
+        now: () => deps.clock.now(),
+      });
+      for (const line of moved) this.log.info(`handover: ${line}`, { step: 'handover' });
+      if (!handover.resources.some((r) => r.status === 'moving')) break;
+      current =
+        (await deps.compute.describeInstances([current.instanceId])).get(current.instanceId) ?? current;
+    }
+    if (handoverSettled(handover)) {
+      await deps.stateful.tag([current.instanceId], { [READY_TAG]: 'ready' });
+      handover.readyAt = deps.clock.now().toISOString();
+      const left = handover.resources.filter((r) => r.status === 'left-available').length;
+      this.step(
+        'handover',
+        'done',
+        `${handover.resources.length - left} resources moved${left ? `, ${left} left available` : ''}; tagged ${READY_TAG}=ready`,
+      );
+    }
+    return current;
+  }
+
+  async register(replacement: InstanceFacts): Promise<void> {
+    const { workflow, deps } = this;
+    const { targets, notCarried } = replacementTargets(workflow, replacement);
+    const { calls } = targets.length > 0 ? await deps.loadBalancing.register(targets) : { calls: 0 };
+    workflow.registered = targets;
+    this.countElb(calls);
+    deps.metrics.count('TargetsRegistered', targets.length);
+    const lost =
+      notCarried.length > 0
+        ? `; not carried over: ${notCarried.map((t) => `${t.id}:${t.port}`).join(', ')}`
+        : '';
+    this.step('register', 'done', `${targets.length} registrations, ${calls} ELB calls${lost}`);
+    deps.metrics.handoffSeconds((deps.clock.now().getTime() - Date.parse(workflow.startedAt)) / 1000);
+  }
+
+  settle(): void {
+    const { workflow, deps } = this;
+    const before = workflow.status;
+    settle(workflow, deps.clock.now(), deps.settings.retentionDays);
+    if (workflow.status === 'completed' && before !== 'completed') {
+      this.step('completed', 'done', `${workflow.outcome}: ${workflow.reason}`);
+      deps.metrics.count('WorkflowsCompleted');
+    }
+  }
+
+  private countElb(calls: number): void {
+    this.workflow.elbCalls += calls;
+    this.deps.metrics.count('ElbApiCalls', calls);
+  }
+}
+
+/** The root volume's snapshot to launch from, when its data is carried. */
+function rootSnapshotOf(workflow: Workflow) {
+  const root = rootVolumeOf(workflow);
+  return root?.snapshotId ? { deviceName: root.deviceName, snapshotId: root.snapshotId } : undefined;
+}
+
+const launchAz = (workflow: Workflow) =>
+  workflow.handover?.migration?.availabilityZone ?? workflow.instance?.availabilityZone;
