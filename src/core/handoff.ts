@@ -1,4 +1,5 @@
 import { REPLACES_TAG } from '../config.ts';
+import { BatchedLoadBalancing } from './batched-load-balancing.ts';
 import type { Signal } from './events.ts';
 import { absorb, type PlanSettings, planNext, snapshotOf, startsWorkflow } from './plan.ts';
 import type {
@@ -63,7 +64,7 @@ export class WorkflowContentionError extends Error {
 }
 
 const MAX_WRITE_RACES = 8;
-const PARALLEL_WORKFLOWS = 16;
+const PARALLEL_WORKFLOWS = 64;
 
 /**
  * Handles a batch of signals (a single event is a batch of one). A replacement that could not be
@@ -80,8 +81,14 @@ export async function handOff(
   // Replacements' events lead to workflows of instances not described yet: one more call for all.
   const owners = [...groups.keys()].filter((id) => !ids.includes(id));
   for (const [id, instance] of await deps.compute.describeInstances(owners)) facts.set(id, instance);
+  // A batch shares its load balancer calls: one discovery, one (de)registration per target group.
+  const olds = [...groups.values()]
+    .flatMap((g) => (g.skip ? [] : [facts.get(g.instanceId)]))
+    .filter((f) => f !== undefined);
+  const batchDeps =
+    groups.size > 1 ? { ...deps, loadBalancing: new BatchedLoadBalancing(deps.loadBalancing, olds) } : deps;
   const outcomes = await eachWorkflow([...groups.values()], PARALLEL_WORKFLOWS, (group) =>
-    advance(group, facts, deps),
+    advance(group, facts, batchDeps),
   );
   const failed = failOnLaunchError
     ? outcomes.find((o) => o.result === 'workflow' && needsRetry(o.workflow))

@@ -100,6 +100,8 @@ export interface Target {
 export interface ElbCallCount {
   /** How many ELB API calls the operation made. */
   calls: number;
+  /** How many workflows' requests those calls served together (a batch), if more than one. */
+  sharedBy?: number;
 }
 
 /** The ELBv2 calls the workflow makes. */

@@ -8,7 +8,7 @@ import {
   replacementTargets,
   settle,
 } from './plan.ts';
-import type { InstanceFacts, Log } from './ports.ts';
+import type { ElbCallCount, InstanceFacts, Log } from './ports.ts';
 import {
   handOverPass,
   handoverSettled,
@@ -94,12 +94,8 @@ export class Pass {
   async findTargets(old: InstanceFacts): Promise<void> {
     const found = await this.deps.loadBalancing.findTargets([old]);
     this.workflow.targets = found.byInstance.get(old.instanceId) ?? [];
-    this.countElb(found.calls);
-    this.step(
-      'targets-found',
-      'done',
-      `${this.workflow.targets.length} registrations, ${found.calls} ELB calls`,
-    );
+    const calls = this.countElb(found);
+    this.step('targets-found', 'done', `${this.workflow.targets.length} registrations, ${calls}`);
   }
 
   async protect(old: InstanceFacts): Promise<void> {
@@ -125,11 +121,11 @@ export class Pass {
 
   async drain(): Promise<void> {
     const targets = this.workflow.targets ?? [];
-    const { calls } = targets.length > 0 ? await this.deps.loadBalancing.deregister(targets) : { calls: 0 };
+    const count = targets.length > 0 ? await this.deps.loadBalancing.deregister(targets) : { calls: 0 };
     this.workflow.drained = true;
-    this.countElb(calls);
+    const calls = this.countElb(count);
     this.deps.metrics.count('TargetsDeregistered', targets.length);
-    this.step('drain', 'done', `deregistered from ${targets.length} registrations, ${calls} ELB calls`);
+    this.step('drain', 'done', `deregistered from ${targets.length} registrations, ${calls}`);
   }
 
   /** Launches the replacement; a stateful one that finds no capacity in its AZ migrates once at once. Returns its id. */
@@ -226,15 +222,15 @@ export class Pass {
   async register(replacement: InstanceFacts): Promise<void> {
     const { workflow, deps } = this;
     const { targets, notCarried } = replacementTargets(workflow, replacement);
-    const { calls } = targets.length > 0 ? await deps.loadBalancing.register(targets) : { calls: 0 };
+    const count = targets.length > 0 ? await deps.loadBalancing.register(targets) : { calls: 0 };
     workflow.registered = targets;
-    this.countElb(calls);
+    const calls = this.countElb(count);
     deps.metrics.count('TargetsRegistered', targets.length);
     const lost =
       notCarried.length > 0
         ? `; not carried over: ${notCarried.map((t) => `${t.id}:${t.port}`).join(', ')}`
         : '';
-    this.step('register', 'done', `${targets.length} registrations, ${calls} ELB calls${lost}`);
+    this.step('register', 'done', `${targets.length} registrations, ${calls}${lost}`);
     deps.metrics.handoffSeconds((deps.clock.now().getTime() - Date.parse(workflow.startedAt)) / 1000);
   }
 
@@ -248,9 +244,14 @@ export class Pass {
     }
   }
 
-  private countElb(calls: number): void {
+  /**
+   * Records the ELB calls a step took part in; a call merged for a batch counts for each workflow
+   * in its share, so the metric adds up to the calls made. Returns them in words.
+   */
+  private countElb({ calls, sharedBy = 1 }: ElbCallCount): string {
     this.workflow.elbCalls += calls;
-    this.deps.metrics.count('ElbApiCalls', calls);
+    this.deps.metrics.count('ElbApiCalls', calls / sharedBy);
+    return `${calls} ELB calls${sharedBy > 1 ? ` shared by ${sharedBy} workflows` : ''}`;
   }
 }
 

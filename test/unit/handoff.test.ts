@@ -343,3 +343,41 @@ describe('deadlines', () => {
     expect(world.metrics.counts.get('OverdueWorkflows')).toBe(1);
   });
 });
+
+describe('a batch of warnings (EC2 reclaiming a pool)', () => {
+  it('shares its load balancer calls: one discovery and one deregistration for the whole batch', async () => {
+    const world = fakeWorld();
+    world.elb.addGroup(TG);
+    const olds = [world.ec2.add(), world.ec2.add(), world.ec2.add()];
+    for (const old of olds) {
+      world.elb.groups.get(TG)!.registrations.push({
+        target: { targetGroupArn: TG, targetType: 'instance', id: old.instanceId, port: 80 },
+        state: 'healthy',
+      });
+    }
+    const requests = { findTargets: 0, deregister: 0 };
+    const elb = world.elb;
+    world.deps.loadBalancing = {
+      findTargets: (instances) => {
+        requests.findTargets += 1;
+        return elb.findTargets(instances);
+      },
+      deregister: (targets) => {
+        requests.deregister += 1;
+        return elb.deregister(targets);
+      },
+      register: (targets) => elb.register(targets),
+    };
+
+    await handOff(
+      olds.map((old) => warning(old.instanceId)),
+      world.deps,
+    );
+
+    expect(world.elb.serving(TG)).toEqual([]);
+    expect(requests).toEqual({ findTargets: 1, deregister: 1 });
+    for (const old of olds) expect(world.ec2.replacementsOf(old.instanceId)).toHaveLength(1);
+    const drain = (await world.store.get(`wf-${olds[0]!.instanceId}`))!.steps.find((s) => s.name === 'drain');
+    expect(drain?.detail).toContain('shared by 3 workflows');
+  });
+});

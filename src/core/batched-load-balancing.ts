@@ -1,0 +1,74 @@
+import type { ElbCallCount, InstanceFacts, LoadBalancing, Target } from './ports.ts';
+
+/**
+ * The load balancer as a batch of workflows sees it: when EC2 reclaims a pool, hundreds of warnings
+ * arrive together, and every one of their instances serves in the same few target groups. Calls
+ * made by the batch's workflows within a short window are merged, so a batch costs one call per
+ * target group, not one per instance:
+ * - `findTargets` for the batch's instances is made once, for all of them;
+ * - `deregister` and `register` requests made within `windowMs` of each other go out together.
+ * Each caller is told the calls of the merged request and how many workflows shared it.
+ */
+export class BatchedLoadBalancing implements LoadBalancing {
+  private found: Promise<{ byInstance: Map<string, Target[]> } & ElbCallCount> | undefined;
+  private readonly queues: { deregister: Queue; register: Queue };
+
+  constructor(
+    private readonly inner: LoadBalancing,
+    /** Every old instance of the batch: one discovery serves them all. */
+    private readonly batch: readonly InstanceFacts[],
+    windowMs = 50,
+  ) {
+    this.queues = {
+      deregister: new Queue((targets) => inner.deregister(targets), windowMs),
+      register: new Queue((targets) => inner.register(targets), windowMs),
+    };
+  }
+
+  async findTargets(instances: readonly InstanceFacts[]) {
+    const covered = instances.every((i) => this.batch.some((b) => b.instanceId === i.instanceId));
+    if (!covered) return this.inner.findTargets(instances);
+    this.found ??= this.inner.findTargets(this.batch);
+    const { byInstance, calls } = await this.found;
+    const mine = new Map(instances.map((i) => [i.instanceId, byInstance.get(i.instanceId) ?? []]));
+    return { byInstance: mine, calls, sharedBy: this.batch.length };
+  }
+
+  deregister(targets: readonly Target[]) {
+    return this.queues.deregister.add(targets);
+  }
+
+  register(targets: readonly Target[]) {
+    return this.queues.register.add(targets);
+  }
+}
+
+/** Requests added within `windowMs` of the first go out as one. */
+class Queue {
+  private pending: { targets: Target[]; callers: number; done: Promise<ElbCallCount> } | undefined;
+
+  constructor(
+    private readonly send: (targets: readonly Target[]) => Promise<ElbCallCount>,
+    private readonly windowMs: number,
+  ) {}
+
+  async add(targets: readonly Target[]): Promise<ElbCallCount> {
+    if (!this.pending) {
+      const batch = {
+        targets: [] as Target[],
+        callers: 0,
+        done: undefined as unknown as Promise<ElbCallCount>,
+      };
+      batch.done = new Promise<void>((resolve) => setTimeout(resolve, this.windowMs)).then(() => {
+        this.pending = undefined;
+        return this.send(batch.targets);
+      });
+      this.pending = batch;
+    }
+    const batch = this.pending;
+    batch.targets.push(...targets);
+    batch.callers += 1;
+    const { calls } = await batch.done;
+    return { calls, sharedBy: batch.callers };
+  }
+}
