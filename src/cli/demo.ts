@@ -189,6 +189,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       VIRTUAL_LIMIT_MS,
       'the handoff to complete and the old instance to terminate',
     );
+    await stack.settle(); // the last events' handlers, before the last lines
     await showSteps();
     showTargets();
     unsubscribe();
