@@ -6,9 +6,10 @@ import {
 import type { AwsEvent } from '../../localcloud/contracts.ts';
 import { giveState, type StatefulState } from '../../localcloud/scenarios/stateful.ts';
 import { createWebFleet, registerFleet, type WebFleet } from '../../localcloud/scenarios/web-fleet.ts';
+import { resourceLabel } from '../core/stateful.ts';
 import { type Workflow, workflowIdFor } from '../core/workflow.ts';
 import { type LocalStack, startLocalStack } from './local-stack.ts';
-import { CliError, resourceId, summarize, type WorkflowSummary } from './summary.ts';
+import { CliError, summarize, type WorkflowSummary } from './summary.ts';
 
 export type Scenario = 'basic' | 'stateful';
 
@@ -161,12 +162,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         );
       }
       for (const resource of workflow.handover?.resources ?? []) {
-        const key = `${resourceId(resource)}|${resource.status}`;
+        const key = `${resourceLabel(resource)}|${resource.status}`;
         if (seenMoves.has(key) || resource.status === 'protected') continue;
         seenMoves.add(key);
         const where =
           resource.status === 'left-available' ? `left available: ${resource.reason}` : resource.status;
-        print(`${stamp()}  ${'moved'.padEnd(9)} ${resource.kind} ${resourceId(resource)} ${where}`);
+        print(`${stamp()}  ${'moved'.padEnd(9)} ${resource.kind} ${resourceLabel(resource)} ${where}`);
       }
     };
     const stopWatching = stack.bus.onDelivery(() => void showSteps());

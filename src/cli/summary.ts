@@ -1,4 +1,5 @@
-import type { HandoverResource, Workflow } from '../core/workflow.ts';
+import { resourceLabel } from '../core/stateful.ts';
+import type { Workflow } from '../core/workflow.ts';
 
 /** The machine-readable view of a workflow (`--json`). */
 export interface WorkflowSummary {
@@ -20,22 +21,6 @@ export interface WorkflowSummary {
     readyAt?: string;
     resources: { kind: string; id: string; status: string; movedAt?: string; reason?: string }[];
   };
-}
-
-/** A resource's id as a person would look for it. */
-export function resourceId(r: HandoverResource): string {
-  switch (r.kind) {
-    case 'volume':
-      return r.restoredVolumeId ? `${r.volumeId} → ${r.restoredVolumeId}` : r.volumeId;
-    case 'root-volume':
-      return r.snapshotId ? `${r.volumeId} → ${r.snapshotId}` : r.volumeId;
-    case 'network-interface':
-      return r.networkInterfaceId;
-    case 'private-ip':
-      return r.privateIpAddress;
-    case 'elastic-ip':
-      return `${r.publicIp} (${r.allocationId})`;
-  }
 }
 
 export function summarize(workflow: Workflow): WorkflowSummary {
@@ -68,7 +53,7 @@ export function summarize(workflow: Workflow): WorkflowSummary {
       readyAt: workflow.handover.readyAt,
       resources: workflow.handover.resources.map((r) => ({
         kind: r.kind,
-        id: resourceId(r),
+        id: resourceLabel(r),
         status: r.status,
         movedAt: r.movedAt,
         reason: r.reason,

@@ -262,7 +262,7 @@ export async function handOverPass(ctx: HandoverContext): Promise<string[]> {
     r.reason = reason;
     if (id)
       await stateful.tag([id], { [WORKFLOW_TAG]: workflow.workflowId, [LEFT_TAG]: reason.slice(0, 250) });
-    done.push(`${id ?? describe(r)} left available: ${reason}`);
+    done.push(`${id ?? resourceLabel(r)} left available: ${reason}`);
   };
   const sameAz = replacement.availabilityZone === handover.availabilityZone;
   const primary = replacement.networkInterfaces.find((eni) => eni.deviceIndex === 0);
@@ -426,16 +426,18 @@ export const handoverSettled = (handover: Handover): boolean =>
 const isSettled = (r: HandoverResource) =>
   r.status === 'attached' || r.status === 'left-available' || r.status === 'gone';
 
-function describe(r: HandoverResource): string {
+/** A resource as a person would look for it (with where it went, once it has). */
+export function resourceLabel(r: HandoverResource): string {
   switch (r.kind) {
     case 'volume':
+      return r.restoredVolumeId ? `${r.volumeId} → ${r.restoredVolumeId}` : r.volumeId;
     case 'root-volume':
-      return r.volumeId;
+      return r.snapshotId ? `${r.volumeId} → ${r.snapshotId}` : r.volumeId;
     case 'network-interface':
       return r.networkInterfaceId;
     case 'private-ip':
       return r.privateIpAddress;
     case 'elastic-ip':
-      return r.publicIp;
+      return `${r.publicIp} (${r.allocationId})`;
   }
 }
