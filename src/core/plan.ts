@@ -1,11 +1,8 @@
 import { REPLACES_TAG, WORKFLOW_TAG } from '../config.ts';
 import type { Signal } from './events.ts';
 import type { InstanceFacts, InstanceState, Target } from './ports.ts';
-import { rootSnapshotReady } from './stateful.ts';
+import { RELEASED_STATES, rootSnapshotReady } from './stateful.ts';
 import type { InstanceSnapshot, Workflow, WorkflowOutcome } from './workflow.ts';
-
-/** States in which the old instance has let go of its volumes, interfaces and IPs. */
-const RELEASED_STATES: ReadonlySet<string> = new Set(['stopped', 'terminated', 'gone']);
 
 /**
  * Pure decisions: from the workflow record and what EC2 says now, what is left to do.

@@ -222,7 +222,8 @@ export function migrate(workflow: Workflow, target: SubnetFacts, reason: string)
   };
 }
 
-const RELEASED: ReadonlySet<string> = new Set(['stopped', 'terminated', 'gone']);
+/** States in which the old instance has let go of its volumes, interfaces and IPs. */
+export const RELEASED_STATES: ReadonlySet<string> = new Set(['stopped', 'terminated', 'gone']);
 
 export interface HandoverContext {
   workflow: Workflow;
@@ -242,7 +243,7 @@ export interface HandoverContext {
 export async function handOverPass(ctx: HandoverContext): Promise<string[]> {
   const { workflow, replacement, oldState, stateful } = ctx;
   const handover = workflow.handover!;
-  const released = RELEASED.has(oldState);
+  const released = RELEASED_STATES.has(oldState);
   const done: string[] = [];
   const settle = (r: HandoverResource, what: string) => {
     if (r.status !== 'attached') done.push(what);
