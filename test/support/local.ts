@@ -31,8 +31,9 @@ export interface FleetWorld {
 
 export async function fleetWorld(options: WebFleetOptions = {}): Promise<FleetWorld> {
   const stack = await startLocalStack({ clock: 'manual' });
-  const ec2 = new EC2Client({ region: stack.cloud.region, maxAttempts: 1 });
-  const elbv2 = new ElasticLoadBalancingV2Client({ region: stack.cloud.region, maxAttempts: 1 });
+  // Clients retry like any SDK client: the local cloud's token buckets are real-time, as AWS's are.
+  const ec2 = new EC2Client({ region: stack.cloud.region });
+  const elbv2 = new ElasticLoadBalancingV2Client({ region: stack.cloud.region });
   const until = (done: () => Promise<boolean> | boolean, what: string, limitMs = 5 * 60_000) =>
     runUntil(stack, done, limitMs, what);
   const instances = () => stack.cloud.ec2.instances();
