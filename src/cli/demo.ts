@@ -1,15 +1,15 @@
-import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import {
   DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { AwsEvent } from '../../localcloud/contracts.ts';
-import { giveState, type StatefulState } from '../../localcloud/scenarios/stateful.ts';
-import { createWebFleet, registerFleet, type WebFleet } from '../../localcloud/scenarios/web-fleet.ts';
+import type { StatefulState } from '../../localcloud/scenarios/stateful.ts';
+import type { WebFleet } from '../../localcloud/scenarios/web-fleet.ts';
 import { resourceLabel } from '../core/stateful.ts';
 import { type Workflow, workflowIdFor } from '../core/workflow.ts';
-import { type LocalStack, startLocalStack } from './local-stack.ts';
-import { CliError, summarize, type WorkflowSummary } from './summary.ts';
+import { giveFleetState, type LocalStack, launchFleet, runUntil, startLocalStack } from './local-stack.ts';
+import { summarize, type WorkflowSummary } from './summary.ts';
 
 export type Scenario = 'basic' | 'stateful';
 
@@ -52,28 +52,6 @@ export interface StatefulCheck {
 
 const VIRTUAL_LIMIT_MS = 10 * 60_000;
 
-/**
- * Moves the local cloud on until `done` holds: a manual clock is advanced step by step, a scaled
- * clock is given real time. Fails after `limitMs` of virtual time.
- */
-export async function runUntil(
-  stack: LocalStack,
-  done: () => Promise<boolean> | boolean,
-  limitMs: number,
-  what: string,
-): Promise<void> {
-  const deadline = stack.cloud.clock.now().getTime() + limitMs;
-  for (;;) {
-    await stack.settle();
-    if (await done()) return;
-    if (stack.cloud.clock.now().getTime() >= deadline) {
-      throw new CliError(`Timed out after ${limitMs / 1000} s of local-cloud time waiting for ${what}.`);
-    }
-    if (stack.manualClock) await stack.cloud.clock.advance(1_000);
-    else await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const { print } = options;
   const realStart = Date.now();
@@ -89,20 +67,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
     // The fleet: what a user already runs.
     const stateful = options.scenario === 'stateful';
-    const fleet = await createWebFleet(
+    const fleet = await launchFleet(
+      stack,
       clients,
       stateful ? { tags: { 'spot-handoff:stateful': 'true' } } : {},
     );
-    await runUntil(stack, () => allRunning(clients.ec2, fleet), 60_000, 'the fleet to run');
-    await registerFleet(clients.elbv2, fleet);
     print(
       `Fleet: ALB → target group "web" (deregistration delay 30 s) with ${fleet.instanceIds.length} managed Spot instances: ${fleet.instanceIds.join(', ')}.`,
     );
     const victim = fleet.instanceIds[0]!;
     let state: StatefulState | undefined;
     if (stateful) {
-      state = await giveState(clients.ec2, victim, (done, what) => runUntil(stack, done, 60_000, what));
-      await runUntil(stack, () => attachmentsSettled(stack, victim), 60_000, 'the state to attach');
+      state = await giveFleetState(stack, clients.ec2, victim);
       print(
         `${victim} is stateful: data volume ${state.volumeId} at ${state.deviceName}, interface ${state.networkInterfaceId} (device 1), secondary IP ${state.secondaryPrivateIp}, Elastic IP ${state.publicIp}, in ${state.availabilityZone}.`,
       );
@@ -234,12 +210,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   }
 }
 
-async function allRunning(ec2: EC2Client, fleet: WebFleet): Promise<boolean> {
-  const out = await ec2.send(new DescribeInstancesCommand({ InstanceIds: fleet.instanceIds }));
-  const states = (out.Reservations ?? []).flatMap((r) => r.Instances ?? []).map((i) => i.State?.Name);
-  return states.length === fleet.instanceIds.length && states.every((s) => s === 'running');
-}
-
 async function targetGroupView(elbv2: ElasticLoadBalancingV2Client, fleet: WebFleet) {
   const health = await elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: fleet.targetGroupArn }));
   return {
@@ -250,19 +220,6 @@ async function targetGroupView(elbv2: ElasticLoadBalancingV2Client, fleet: WebFl
       state: d.TargetHealth?.State ?? 'unknown',
     })),
   };
-}
-
-/** The fleet's own attachments (the state given to the victim) have completed. */
-function attachmentsSettled(stack: LocalStack, instanceId: string): boolean {
-  const ec2 = stack.cloud.ec2;
-  return (
-    ec2
-      .volumes()
-      .every((v) => v.attachment?.instanceId !== instanceId || v.attachment.state === 'attached') &&
-    ec2
-      .interfaces()
-      .every((e) => e.attachment?.instanceId !== instanceId || e.attachment.status === 'attached')
-  );
 }
 
 /** What EC2 itself says about where the old instance's state is now. */

@@ -1,10 +1,20 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type Delivery, LocalEventBus, loadLocalFunctions } from '../../localcloud/bus.ts';
 import type { AwsEvent } from '../../localcloud/contracts.ts';
 import { LocalCloud } from '../../localcloud/index.ts';
+import { giveState, type StatefulState } from '../../localcloud/scenarios/stateful.ts';
+import {
+  createWebFleet,
+  registerFleet,
+  type WebFleet,
+  type WebFleetOptions,
+} from '../../localcloud/scenarios/web-fleet.ts';
 import { createWorkflowTable, DynamoWorkflowStore } from '../aws/workflow-store.ts';
 import type { WorkflowStore } from '../core/workflow.ts';
+import { CliError } from './summary.ts';
 
 /**
  * Everything a local run needs in one process: the local cloud (EC2 + ELBv2 + dynalite), the
@@ -83,4 +93,60 @@ export async function startLocalStack(options: { clock?: 'manual' | number } = {
     if (stack.deliverIf(event)) bus.put(event);
   });
   return stack;
+}
+
+/**
+ * The demo fleet on this stack, as a user's infrastructure code would build it: launched, running
+ * (read from the local cloud's state, not polled through the throttled API), registered.
+ */
+export async function launchFleet(
+  stack: LocalStack,
+  clients: { ec2: EC2Client; elbv2: ElasticLoadBalancingV2Client },
+  options: WebFleetOptions = {},
+): Promise<WebFleet> {
+  const fleet = await createWebFleet(clients, options);
+  const running = () => fleet.instanceIds.every((id) => stack.cloud.ec2.instance(id)?.state === 'running');
+  await runUntil(stack, running, 60_000, 'the fleet to run');
+  await registerFleet(clients.elbv2, fleet);
+  return fleet;
+}
+
+/** Gives a fleet instance state to hand over (stateful scenario) and waits until it is attached. */
+export async function giveFleetState(
+  stack: LocalStack,
+  ec2: EC2Client,
+  instanceId: string,
+): Promise<StatefulState> {
+  const state = await giveState(ec2, instanceId, (done, what) => runUntil(stack, done, 60_000, what));
+  const attached = () =>
+    stack.cloud.ec2
+      .volumes()
+      .every((v) => v.attachment?.instanceId !== instanceId || v.attachment.state === 'attached') &&
+    stack.cloud.ec2
+      .interfaces()
+      .every((e) => e.attachment?.instanceId !== instanceId || e.attachment.status === 'attached');
+  await runUntil(stack, attached, 60_000, 'the state to attach');
+  return state;
+}
+
+/**
+ * Moves the local cloud on until `done` holds: a manual clock is advanced step by step, a scaled
+ * clock is given real time. Fails after `limitMs` of virtual time.
+ */
+export async function runUntil(
+  stack: LocalStack,
+  done: () => Promise<boolean> | boolean,
+  limitMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = stack.cloud.clock.now().getTime() + limitMs;
+  for (;;) {
+    await stack.settle();
+    if (await done()) return;
+    if (stack.cloud.clock.now().getTime() >= deadline) {
+      throw new CliError(`Timed out after ${limitMs / 1000} s of local-cloud time waiting for ${what}.`);
+    }
+    if (stack.manualClock) await stack.cloud.clock.advance(1_000);
+    else await new Promise((resolve) => setTimeout(resolve, 25));
+  }
 }

@@ -3,8 +3,6 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { AwsEvent } from '../../localcloud/contracts.ts';
-import { giveState } from '../../localcloud/scenarios/stateful.ts';
-import { createWebFleet, registerFleet } from '../../localcloud/scenarios/web-fleet.ts';
 import { createClients } from '../aws/clients.ts';
 import { awsHandoffDeps } from '../aws/handoff-deps.ts';
 import { createPlanLog, type PlanEntry } from '../aws/plan.ts';
@@ -14,8 +12,8 @@ import type { InstanceOutcome } from '../core/handoff.ts';
 import { type IntakeResult, takeEvents } from '../core/intake.ts';
 import type { Log, Metrics } from '../core/ports.ts';
 import { workflowIdFor } from '../core/workflow.ts';
-import { runUntil, type Scenario } from './demo.ts';
-import { startLocalStack } from './local-stack.ts';
+import type { Scenario } from './demo.ts';
+import { giveFleetState, launchFleet, runUntil, startLocalStack } from './local-stack.ts';
 import { CliError, summarize, type WorkflowSummary } from './summary.ts';
 
 export type ReplayTarget = 'local' | 'aws' | 'bus';
@@ -133,13 +131,11 @@ async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
     };
     const stateful = options.scenario === 'stateful';
     const raw = await loadEvent(options.file, options.instanceId);
-    const fleet = await createWebFleet(
+    const fleet = await launchFleet(
+      stack,
       clients,
       stateful ? { tags: { 'spot-handoff:stateful': 'true' } } : {},
     );
-    const running = () => fleet.instanceIds.every((id) => stack.cloud.ec2.instance(id)?.state === 'running');
-    await runUntil(stack, running, 60_000, 'the fleet to run');
-    await registerFleet(clients.elbv2, fleet);
     const instanceId = options.instanceId ?? fleet.instanceIds[0]!;
     if (stateful) {
       if (!fleet.instanceIds.includes(instanceId)) {
@@ -148,11 +144,7 @@ async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
           2,
         );
       }
-      const state = await giveState(clients.ec2, instanceId, (done, what) =>
-        runUntil(stack, done, 60_000, what),
-      );
-      const until = stack.cloud.clock.now().getTime() + 5_000;
-      await runUntil(stack, () => stack.cloud.clock.now().getTime() >= until, 10_000, 'the state to attach');
+      const state = await giveFleetState(stack, clients.ec2, instanceId);
       options.print(
         `${instanceId} is stateful: volume ${state.volumeId}, interface ${state.networkInterfaceId}, secondary IP ${state.secondaryPrivateIp}, Elastic IP ${state.publicIp}.`,
       );

@@ -3,14 +3,8 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { AwsEvent } from '../../localcloud/contracts.ts';
 import type { InstanceView } from '../../localcloud/ec2/inspect.ts';
-import {
-  createWebFleet,
-  registerFleet,
-  type WebFleet,
-  type WebFleetOptions,
-} from '../../localcloud/scenarios/web-fleet.ts';
-import { runUntil } from '../../src/cli/demo.ts';
-import { type LocalStack, startLocalStack } from '../../src/cli/local-stack.ts';
+import type { WebFleet, WebFleetOptions } from '../../localcloud/scenarios/web-fleet.ts';
+import { type LocalStack, launchFleet, runUntil, startLocalStack } from '../../src/cli/local-stack.ts';
 
 /** A local stack (manual clock) with the demo fleet running and registered. */
 export interface FleetWorld {
@@ -37,12 +31,7 @@ export async function fleetWorld(options: WebFleetOptions = {}): Promise<FleetWo
   const until = (done: () => Promise<boolean> | boolean, what: string, limitMs = 5 * 60_000) =>
     runUntil(stack, done, limitMs, what);
   const instances = () => stack.cloud.ec2.instances();
-  const fleet = await createWebFleet({ ec2, elbv2 }, options);
-  await until(
-    () => instances().filter((i) => i.state === 'running').length >= fleet.instanceIds.length,
-    'the fleet to run',
-  );
-  await registerFleet(elbv2, fleet);
+  const fleet = await launchFleet(stack, { ec2, elbv2 }, options);
   return {
     stack,
     fleet,
