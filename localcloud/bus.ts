@@ -166,12 +166,18 @@ export class LocalEventBus {
 
 const RATE = /^rate\((\d+) (minute|minutes|hour|hours)\)$/;
 
-/** Declarations of `serverless.yml` the bus needs beyond the patterns: schedules and retries. */
-function functionSettings(path: string): Map<string, { everyMs?: number; retries: number }> {
+interface FunctionSettings {
+  handler: string;
+  everyMs?: number;
+  retries: number;
+}
+
+/** Declarations of `serverless.yml` the bus needs beyond the patterns: handlers, schedules and retries. */
+function functionSettings(path: string): Map<string, FunctionSettings> {
   const document = parse(readFileSync(path, 'utf8')) as {
     functions?: Record<string, Record<string, unknown>>;
   };
-  const settings = new Map<string, { everyMs?: number; retries: number }>();
+  const settings = new Map<string, FunctionSettings>();
   for (const [name, definition] of Object.entries(document.functions ?? {})) {
     const retries =
       typeof definition['maximumRetryAttempts'] === 'number' ? definition['maximumRetryAttempts'] : 2;
@@ -186,7 +192,7 @@ function functionSettings(path: string): Map<string, { everyMs?: number; retries
         );
       if (match) everyMs = Number(match[1]) * (match[2]!.startsWith('hour') ? 3_600_000 : 60_000);
     }
-    settings.set(name, { everyMs, retries });
+    settings.set(name, { handler: String(definition['handler']), everyMs, retries });
   }
   return settings;
 }
@@ -199,10 +205,8 @@ export async function loadLocalFunctions(root: string = process.cwd()): Promise<
   const path = resolve(root, 'serverless.yml');
   const patterns = loadFunctionPatterns(path);
   const settings = functionSettings(path);
-  const document = parse(readFileSync(path, 'utf8')) as { functions: Record<string, { handler: string }> };
   return Promise.all(
-    [...settings].map(async ([functionName, { everyMs, retries }]) => {
-      const handler = document.functions[functionName]!.handler;
+    [...settings].map(async ([functionName, { handler, everyMs, retries }]) => {
       const dot = handler.lastIndexOf('.');
       const modulePath = resolve(root, `${handler.slice(0, dot)}.ts`);
       const exportName = handler.slice(dot + 1);
