@@ -165,7 +165,7 @@ async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
       options.print(
         `Planning ${event['detail-type']} ${event.id} for ${instanceId} (dry run: nothing changes).`,
       );
-      return { ...(await planDryRun(event, options)), target: 'local', functions };
+      return { ...(await throughCore(event, options)), target: 'local', functions };
     }
     options.print(
       `Delivering ${event['detail-type']} ${event.id} for ${instanceId} to ${functions.join(', ')}.`,
@@ -204,11 +204,11 @@ async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
 
 /** Through the core with the SDK's credentials and endpoints (AWS, LocalStack, moto, …). */
 async function replayDirect(options: ReplayOptions): Promise<ReplayResult> {
-  return planDryRun(await loadEvent(options.file, options.instanceId), options);
+  return throughCore(await loadEvent(options.file, options.instanceId), options);
 }
 
 /** The event through the core, with the configuration and endpoints of the environment; a plan if dry. */
-async function planDryRun(event: AwsEvent, options: ReplayOptions): Promise<ReplayResult> {
+async function throughCore(event: AwsEvent, options: ReplayOptions): Promise<ReplayResult> {
   const config = readConfig();
   const plan = options.dryRun ? createPlanLog() : undefined;
   const deps = awsHandoffDeps({
