@@ -1,7 +1,7 @@
 import { REPLACES_TAG, WORKFLOW_TAG } from '../config.ts';
 import type { Signal } from './events.ts';
 import type { InstanceFacts, InstanceState, Target } from './ports.ts';
-import { RELEASED_STATES, rootSnapshotReady } from './stateful.ts';
+import { RELEASED_STATES, resourceSettled, rootSnapshotReady } from './stateful.ts';
 import type { InstanceSnapshot, Workflow, WorkflowOutcome } from './workflow.ts';
 
 /**
@@ -313,9 +313,7 @@ export function settle(workflow: Workflow, now: Date, retentionDays: number): vo
   }
   const handover = workflow.handover;
   if (handover && handover.readyAt === undefined) {
-    const settled = handover.resources.filter(
-      (x) => x.status === 'attached' || x.status === 'left-available',
-    ).length;
+    const settled = handover.resources.filter(resourceSettled).length;
     open(
       'in-progress',
       `Handing over state to ${r.instanceId}: ${settled} of ${handover.resources.length} resources settled.`,

@@ -287,7 +287,7 @@ export async function handOverPass(ctx: HandoverContext): Promise<string[]> {
     volumes.flatMap((v) => [v.volumeId, ...(v.restoredVolumeId ? [v.restoredVolumeId] : [])]),
   );
   for (const volume of volumes) {
-    if (isSettled(volume)) continue;
+    if (resourceSettled(volume)) continue;
     let targetId = volume.volumeId;
     if (!sameAz) {
       if (!released) continue;
@@ -344,7 +344,7 @@ export async function handOverPass(ctx: HandoverContext): Promise<string[]> {
   const interfaces = handover.resources.filter((r): r is InterfaceRecord => r.kind === 'network-interface');
   const interfaceFacts = await stateful.describeInterfaces(interfaces.map((i) => i.networkInterfaceId));
   for (const eni of interfaces) {
-    if (isSettled(eni)) continue;
+    if (resourceSettled(eni)) continue;
     if (!sameAz) {
       if (released)
         await leave(
@@ -375,7 +375,7 @@ export async function handOverPass(ctx: HandoverContext): Promise<string[]> {
   const ips = handover.resources.filter((r) => r.kind === 'private-ip');
   const toMove: string[] = [];
   for (const ip of ips) {
-    if (isSettled(ip)) continue;
+    if (resourceSettled(ip)) continue;
     if (primary?.subnetId !== ip.subnetId) {
       if (released)
         await leave(
@@ -395,7 +395,7 @@ export async function handOverPass(ctx: HandoverContext): Promise<string[]> {
 
   // Elastic IPs: reassociated once the old instance has drained.
   for (const eip of handover.resources.filter((r) => r.kind === 'elastic-ip')) {
-    if (isSettled(eip)) continue;
+    if (resourceSettled(eip)) continue;
     const onReplacement = replacement.networkInterfaces.some((e) =>
       e.privateIps.some((p) => p.elasticIp?.allocationId === eip.allocationId),
     );
@@ -419,13 +419,12 @@ export async function handOverPass(ctx: HandoverContext): Promise<string[]> {
 }
 
 /** Has every resource settled (on the replacement, or left available with a reason)? */
-export const handoverSettled = (handover: Handover): boolean =>
-  handover.resources.every(
-    (r) => r.status === 'attached' || r.status === 'left-available' || r.status === 'gone',
-  );
-
-const isSettled = (r: HandoverResource) =>
+/** A resource is settled once it is on the replacement, left available with a reason, or gone. */
+export const resourceSettled = (r: HandoverResource): boolean =>
   r.status === 'attached' || r.status === 'left-available' || r.status === 'gone';
+
+/** Has every resource settled? */
+export const handoverSettled = (handover: Handover): boolean => handover.resources.every(resourceSettled);
 
 /** A resource as a person would look for it (with where it went, once it has). */
 export function resourceLabel(r: HandoverResource): string {
