@@ -1,3 +1,5 @@
+import type { HandoffTags } from './core/ports.ts';
+
 /**
  * Configuration, read once from the environment, typed, and loud about what is wrong.
  * Every variable is documented in the README's configuration reference.
@@ -32,6 +34,32 @@ export interface Config {
 export const TAG_PREFIX = 'spot-handoff:';
 export const REPLACES_TAG = `${TAG_PREFIX}replaces`;
 export const WORKFLOW_TAG = `${TAG_PREFIX}workflow`;
+
+/** Every tag key the handoff reads and writes, given the two configurable opt-in keys. */
+export function handoffTags({
+  managedTagKey,
+  statefulTagKey,
+}: Pick<Config, 'managedTagKey' | 'statefulTagKey'>): HandoffTags {
+  return {
+    managed: managedTagKey,
+    stateful: statefulTagKey,
+    replaces: REPLACES_TAG,
+    workflow: WORKFLOW_TAG,
+    ready: `${TAG_PREFIX}state`,
+    leftAvailable: `${TAG_PREFIX}left-available`,
+    sourceVolume: `${TAG_PREFIX}source-volume`,
+    restoredFrom: `${TAG_PREFIX}restored-from`,
+    migratedTo: `${TAG_PREFIX}migrated-to`,
+    options: {
+      volumes: `${TAG_PREFIX}volumes`,
+      networkInterfaces: `${TAG_PREFIX}network-interfaces`,
+      privateIps: `${TAG_PREFIX}private-ips`,
+      elasticIps: `${TAG_PREFIX}elastic-ips`,
+      primaryIp: `${TAG_PREFIX}primary-ip`,
+      rootVolume: `${TAG_PREFIX}root-volume`,
+    },
+  };
+}
 
 type Env = Record<string, string | undefined>;
 

@@ -4,8 +4,7 @@ import { Tracer } from '@aws-lambda-powertools/tracer';
 import { createClients } from '../../src/aws/clients.ts';
 import { awsHandoffDeps } from '../../src/aws/handoff-deps.ts';
 import { readConfig } from '../../src/config.ts';
-import type { HandoffDeps } from '../../src/core/handoff.ts';
-import type { Clock, Log, Metrics as MetricsPort } from '../../src/core/ports.ts';
+import type { Clock, HandoffDeps, Log, Metrics as MetricsPort } from '../../src/core/ports.ts';
 
 /**
  * A function's container: Powertools (logger, metrics, tracer) and, built on first use, the

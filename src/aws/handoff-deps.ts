@@ -1,6 +1,5 @@
-import type { Config } from '../config.ts';
-import type { HandoffDeps } from '../core/handoff.ts';
-import type { Clock, Log, Metrics } from '../core/ports.ts';
+import { type Config, handoffTags } from '../config.ts';
+import type { Clock, HandoffDeps, HandoffSettings, Log, Metrics } from '../core/ports.ts';
 import type { AwsClients } from './clients.ts';
 import { Ec2Compute } from './ec2.ts';
 import { Ec2StatefulResources } from './ec2-stateful.ts';
@@ -45,13 +44,17 @@ export function awsHandoffDeps({
     clock: clock ?? systemClock,
     log,
     metrics,
-    settings: {
-      managedTagKey: config.managedTagKey,
-      statefulTagKey: config.statefulTagKey,
-      rebalanceAction: config.rebalanceAction,
-      retentionDays: config.retentionDays,
-      attachWaitMs: config.attachWaitSeconds * 1000,
-      handoverTimeoutMs: config.handoverTimeoutSeconds * 1000,
-    },
+    settings: handoffSettings(config),
+  };
+}
+
+/** The handoff's settings: the configuration, with every tag key as a value. */
+export function handoffSettings(config: Config): HandoffSettings {
+  return {
+    tags: handoffTags(config),
+    rebalanceAction: config.rebalanceAction,
+    retentionDays: config.retentionDays,
+    attachWaitMs: config.attachWaitSeconds * 1000,
+    handoverTimeoutMs: config.handoverTimeoutSeconds * 1000,
   };
 }

@@ -12,7 +12,8 @@ import {
   type PutCommandInput,
   ScanCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { Workflow, WorkflowStatus, WorkflowStore } from '../core/workflow.ts';
+import type { WorkflowStore } from '../core/ports.ts';
+import type { Workflow, WorkflowStatus } from '../core/workflow.ts';
 import { errorCode, isConditionalCheckFailed, ReplacementClaimedError } from './errors.ts';
 import type { PlanLog } from './plan.ts';
 

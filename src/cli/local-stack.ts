@@ -13,7 +13,7 @@ import {
   type WebFleetOptions,
 } from '../../localcloud/scenarios/web-fleet.ts';
 import { createWorkflowTable, DynamoWorkflowStore } from '../aws/workflow-store.ts';
-import type { WorkflowStore } from '../core/workflow.ts';
+import type { WorkflowStore } from '../core/ports.ts';
 import { CliError } from './summary.ts';
 
 /**

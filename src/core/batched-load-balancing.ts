@@ -1,4 +1,5 @@
-import type { ElbCallCount, InstanceFacts, LoadBalancing, Target } from './ports.ts';
+import type { ElbCallCount, InstanceFacts, Target } from './facts.ts';
+import type { LoadBalancing } from './ports.ts';
 
 /**
  * The load balancer as a batch of workflows sees it: when EC2 reclaims a pool, hundreds of warnings

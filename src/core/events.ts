@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { InstanceState } from './ports.ts';
+import { INSTANCE_STATES, type InstanceState } from './facts.ts';
 
 /**
  * The events we react to, validated against the shapes AWS sends (see `events/` for samples).
@@ -19,8 +19,6 @@ export const DETAIL_TYPES = {
 export const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 
 const instanceId = z.string().regex(INSTANCE_ID, 'must be an EC2 instance id such as i-0123456789abcdef0');
-
-const INSTANCE_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down', 'terminated'] as const;
 
 /** The EventBridge envelope every event shares. */
 export const EventEnvelopeSchema = z.object({

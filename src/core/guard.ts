@@ -1,4 +1,4 @@
-import type { HandoffDeps } from './handoff.ts';
+import type { HandoffDeps } from './ports.ts';
 import { inventory, statefulOptions, unprotected } from './stateful.ts';
 
 /**
@@ -8,11 +8,11 @@ import { inventory, statefulOptions, unprotected } from './stateful.ts';
  * Idempotent; only instances that need it are changed. Returns how many were.
  */
 export async function guardStatefulInstances(deps: HandoffDeps): Promise<number> {
-  const { managedTagKey, statefulTagKey } = deps.settings;
-  const instances = await deps.compute.instancesTagged({ [managedTagKey]: 'true', [statefulTagKey]: 'true' });
+  const { tags } = deps.settings;
+  const instances = await deps.compute.instancesTagged({ [tags.managed]: 'true', [tags.stateful]: 'true' });
   let guarded = 0;
   for (const instance of instances) {
-    const options = statefulOptions(instance.tags, statefulTagKey);
+    const options = statefulOptions(instance.tags, tags);
     if (!options) continue;
     const needed = unprotected(instance, inventory(instance, options));
     if (needed.deviceNames.length === 0 && needed.attachmentIds.length === 0) continue;

@@ -1,5 +1,6 @@
 import { InvalidEventError, readEvent, type Signal } from './events.ts';
-import { type HandoffDeps, handOff, type InstanceOutcome } from './handoff.ts';
+import { handOff, type InstanceOutcome } from './handoff.ts';
+import type { HandoffDeps } from './ports.ts';
 import type { SignalKind } from './workflow.ts';
 
 export interface IntakeResult {

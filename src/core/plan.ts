@@ -1,8 +1,8 @@
-import { REPLACES_TAG, WORKFLOW_TAG } from '../config.ts';
 import type { Signal } from './events.ts';
-import type { InstanceFacts, InstanceState, Target } from './ports.ts';
-import { RELEASED_STATES, resourceSettled, rootSnapshotReady } from './stateful.ts';
-import type { InstanceSnapshot, Workflow, WorkflowOutcome } from './workflow.ts';
+import { hasReleasedResources, type InstanceFacts, isLeavingOrGone, type Target } from './facts.ts';
+import type { HandoffSettings, HandoffTags } from './ports.ts';
+import { accountedFor, rootSnapshotReady } from './stateful.ts';
+import type { InstanceRecord, Workflow, WorkflowOutcome } from './workflow.ts';
 
 /**
  * Pure decisions: from the workflow record and what EC2 says now, what is left to do.
@@ -14,26 +14,14 @@ export const SPOT_INTERRUPTION_REASONS: ReadonlySet<string> = new Set([
   'Server.SpotInstanceTermination',
   'Server.SpotInstanceShutdown',
 ]);
-const STOPPED_STATES: ReadonlySet<string> = new Set([
-  'stopping',
-  'stopped',
-  'shutting-down',
-  'terminated',
-  'gone',
-]);
 
-export interface PlanSettings {
-  rebalanceAction: 'prelaunch' | 'ignore';
-}
-
-/** Has EC2 begun taking the instance back (stop, hibernate or terminate)? */
-export const isStoppedOrGoing = (state: InstanceState | 'gone' | undefined): boolean =>
-  state !== undefined && STOPPED_STATES.has(state);
+/** The settings the decisions read. */
+export type PlanSettings = Pick<HandoffSettings, 'rebalanceAction'>;
 
 /** A state change that shows EC2 interrupted a Spot instance (the warning may be late or lost). */
 export const showsSpotInterruption = (facts: InstanceFacts | undefined): boolean =>
   facts !== undefined &&
-  isStoppedOrGoing(facts.state) &&
+  isLeavingOrGone(facts.state) &&
   SPOT_INTERRUPTION_REASONS.has(facts.stateReason ?? '');
 
 /** Does this signal start a workflow for an instance that has none? */
@@ -92,8 +80,8 @@ export function absorb(workflow: Workflow, signals: readonly Signal[], settings:
   }
 }
 
-/** Keeps what a replacement needs once the old instance is gone. */
-export function snapshotOf(facts: InstanceFacts): InstanceSnapshot {
+/** The record of the old instance: what a replacement needs once the old instance is gone. */
+export function instanceRecord(facts: InstanceFacts): InstanceRecord {
   const tags = Object.fromEntries(Object.entries(facts.tags).filter(([key]) => !key.startsWith('aws:')));
   const privateIps = facts.networkInterfaces.flatMap((eni) =>
     eni.privateIps.map((ip) => ip.privateIpAddress),
@@ -121,7 +109,7 @@ export type Replaceability =
     };
 
 /** Whether we launch the replacement, or why not. */
-export function replaceability(instance: InstanceSnapshot): Replaceability {
+export function replaceability(instance: InstanceRecord): Replaceability {
   if (instance.autoScalingGroup) {
     return {
       replaceable: false,
@@ -151,11 +139,11 @@ export function replaceability(instance: InstanceSnapshot): Replaceability {
 export const clientTokenFor = (workflowId: string, attempt: number): string => `${workflowId}-${attempt}`;
 
 /** Tags of the replacement: the old instance's own tags, plus where it came from. */
-export function replacementTags(workflow: Workflow): Record<string, string> {
+export function replacementTags(workflow: Workflow, tags: HandoffTags): Record<string, string> {
   return {
     ...workflow.instance?.tags,
-    [REPLACES_TAG]: workflow.instanceId,
-    [WORKFLOW_TAG]: workflow.workflowId,
+    [tags.replaces]: workflow.instanceId,
+    [tags.workflow]: workflow.workflowId,
   };
 }
 
@@ -212,10 +200,10 @@ export interface Situation {
 
 /** Drain once EC2 has announced or begun taking the instance back; never on a rebalance alone. */
 export const wantsDrain = (workflow: Workflow): boolean =>
-  workflow.signals.warning || isStoppedOrGoing(workflow.oldInstanceState);
+  workflow.signals.warning || isLeavingOrGone(workflow.oldInstanceState);
 
 export const wantsReplacement = (workflow: Workflow): boolean =>
-  workflow.signals.rebalance || workflow.signals.warning || isStoppedOrGoing(workflow.oldInstanceState);
+  workflow.signals.rebalance || workflow.signals.warning || isLeavingOrGone(workflow.oldInstanceState);
 
 /** What is left to do. */
 export function planNext({ workflow, old, replacement }: Situation): Plan {
@@ -240,7 +228,7 @@ export function planNext({ workflow, old, replacement }: Situation): Plan {
     snapshotRoot:
       !rootSnapshotReady(workflow) &&
       workflow.handover?.protectedAt !== undefined &&
-      RELEASED_STATES.has(workflow.oldInstanceState ?? ''),
+      hasReleasedResources(workflow.oldInstanceState),
     handOver: replacementRunning && handover !== undefined && handover.readyAt === undefined,
     register:
       replacementRunning &&
@@ -252,11 +240,7 @@ export function planNext({ workflow, old, replacement }: Situation): Plan {
 /** With `primary-ip=keep`, the launch waits until EC2 releases the old primary IP (termination). */
 export function primaryIpReleased(workflow: Workflow): boolean {
   if (workflow.handover?.options.primaryIp !== 'keep') return true;
-  return (
-    isStoppedOrGoing(workflow.oldInstanceState) &&
-    workflow.oldInstanceState !== 'shutting-down' &&
-    workflow.oldInstanceState !== 'stopping'
-  );
+  return hasReleasedResources(workflow.oldInstanceState);
 }
 
 /** The primary IP to launch the replacement with, if it keeps the old one and EC2 has released it. */
@@ -267,8 +251,8 @@ export function keptPrimaryIp(workflow: Workflow): string | undefined {
     : undefined;
 }
 
-/** Sets status, outcome and reason from what the record now shows. */
-export function settle(workflow: Workflow, now: Date, retentionDays: number): void {
+/** Sets status, outcome and reason from what the record now shows (completed, with its expiry, or open). */
+export function updateStatus(workflow: Workflow, now: Date, retentionDays: number): void {
   const finish = (outcome: WorkflowOutcome, reason: string) => {
     const wasFinished = workflow.status === 'completed';
     workflow.status = 'completed';
@@ -313,10 +297,10 @@ export function settle(workflow: Workflow, now: Date, retentionDays: number): vo
   }
   const handover = workflow.handover;
   if (handover && handover.readyAt === undefined) {
-    const settled = handover.resources.filter(resourceSettled).length;
+    const done = handover.resources.filter(accountedFor).length;
     open(
       'in-progress',
-      `Handing over state to ${r.instanceId}: ${settled} of ${handover.resources.length} resources settled.`,
+      `Handing over state to ${r.instanceId}: ${done} of ${handover.resources.length} resources settled.`,
     );
     return;
   }

@@ -1,79 +1,24 @@
 /**
- * The ports the handoff workflow talks through. The core imports no SDK: adapters in `src/aws`
- * implement these over the AWS SDK v3, and tests implement them over a stateful fake.
+ * The ports the handoff talks through, and what the handoff is given: its dependencies and its
+ * settings. The core imports no SDK: adapters in `src/aws` implement these over the AWS SDK v3, and
+ * tests implement them over a stateful fake. The composition root (`src/aws/handoff-deps.ts`) builds
+ * {@link HandoffDeps} from the configuration.
  */
 
-export type InstanceState = 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';
+import type {
+  ElbCallCount,
+  InstanceFacts,
+  InterfaceFacts,
+  LaunchRequest,
+  LaunchResult,
+  SnapshotFacts,
+  SubnetFacts,
+  Target,
+  VolumeFacts,
+} from './facts.ts';
+import type { Workflow, WorkflowStatus } from './workflow.ts';
 
-/** An EBS volume attached to an instance, as `DescribeInstances` reports it. */
-export interface AttachedVolume {
-  volumeId: string;
-  deviceName: string;
-  deleteOnTermination: boolean;
-  /** `attaching` | `attached` | `detaching` | `detached` */
-  status: string;
-}
-
-export interface InterfacePrivateIp {
-  privateIpAddress: string;
-  primary: boolean;
-  /** Elastic IP associated with this private IP, if any. */
-  elasticIp?: { publicIp: string; allocationId: string; associationId?: string };
-}
-
-/** A network interface attached to an instance. */
-export interface AttachedInterface {
-  networkInterfaceId: string;
-  deviceIndex: number;
-  attachmentId: string;
-  deleteOnTermination: boolean;
-  subnetId: string;
-  /** `attaching` | `attached` | `detaching` | `detached` */
-  status: string;
-  privateIps: InterfacePrivateIp[];
-}
-
-/** What EC2 says about an instance right now. The core acts on this, never on what an event claims. */
-export interface InstanceFacts {
-  instanceId: string;
-  state: InstanceState;
-  /** `StateReason.Code`, e.g. `Server.SpotInstanceTermination`. */
-  stateReason?: string;
-  instanceType: string;
-  availabilityZone: string;
-  subnetId?: string;
-  vpcId?: string;
-  /** Primary private IP of the primary interface. */
-  privateIpAddress?: string;
-  /** `spot` for Spot instances; undefined for On-Demand. */
-  lifecycle?: 'spot' | 'scheduled' | 'capacity-block';
-  launchTemplate?: { id: string; version: string };
-  clientToken?: string;
-  launchTime?: string;
-  rootDeviceName?: string;
-  tags: Record<string, string>;
-  volumes: AttachedVolume[];
-  networkInterfaces: AttachedInterface[];
-}
-
-/** What to launch. The ClientToken makes the call idempotent: the same token returns the same instance. */
-export interface LaunchRequest {
-  clientToken: string;
-  launchTemplate: { id: string; version: string };
-  subnetId: string;
-  /** Overrides the launch template's instance type when set. */
-  instanceType?: string;
-  tags: Record<string, string>;
-  /** Primary private IP for the replacement (stateful handoff of the primary IP). */
-  privateIpAddress?: string;
-  /** Root volume from this snapshot (stateful handoff of the root volume's data). */
-  rootSnapshot?: { deviceName: string; snapshotId: string };
-}
-
-export type LaunchResult =
-  | { ok: true; instanceId: string }
-  /** EC2 has no capacity for this request (`InsufficientInstanceCapacity`, …): retry later or elsewhere. */
-  | { ok: false; reason: 'capacity'; code: string; message: string };
+export type * from './facts.ts';
 
 /** The EC2 calls the workflow makes. Mutations are idempotent. */
 export interface Compute {
@@ -82,26 +27,6 @@ export interface Compute {
   /** Live instances (pending, running, stopping, stopped) carrying every one of the tags. */
   instancesTagged(tags: Record<string, string>): Promise<InstanceFacts[]>;
   launch(request: LaunchRequest): Promise<LaunchResult>;
-}
-
-export type TargetType = 'instance' | 'ip';
-
-/** One registration of a target in a target group. */
-export interface Target {
-  targetGroupArn: string;
-  targetType: TargetType;
-  /** Instance id for `instance` targets, private IP for `ip` targets. */
-  id: string;
-  port: number;
-  /** Only for `ip` targets outside the VPC (`all`). */
-  availabilityZone?: string;
-}
-
-export interface ElbCallCount {
-  /** How many ELB API calls the operation made. */
-  calls: number;
-  /** How many workflows' requests those calls served together (a batch), if more than one. */
-  sharedBy?: number;
 }
 
 /** The ELBv2 calls the workflow makes. */
@@ -164,52 +89,6 @@ export interface Metrics {
   handoffSeconds(seconds: number): void;
 }
 
-/** An EBS volume as `DescribeVolumes` reports it. */
-export interface VolumeFacts {
-  volumeId: string;
-  /** `creating` | `available` | `in-use` | `deleting` | `deleted` | `error` */
-  state: string;
-  availabilityZone: string;
-  size: number;
-  volumeType?: string;
-  snapshotId?: string;
-  /** Current attachments (0 or 1 for non-multi-attach volumes). */
-  attachments: { instanceId: string; device: string; state: string; deleteOnTermination: boolean }[];
-  tags: Record<string, string>;
-}
-
-/** A network interface as `DescribeNetworkInterfaces` reports it. */
-export interface InterfaceFacts {
-  networkInterfaceId: string;
-  /** `available` | `attaching` | `in-use` | `detaching` */
-  status: string;
-  subnetId: string;
-  availabilityZone: string;
-  attachment?: {
-    attachmentId: string;
-    instanceId?: string;
-    deviceIndex: number;
-    status: string;
-    deleteOnTermination: boolean;
-  };
-  privateIps: InterfacePrivateIp[];
-  tags: Record<string, string>;
-}
-
-export interface SnapshotFacts {
-  snapshotId: string;
-  volumeId: string;
-  /** `pending` | `completed` | `error` */
-  state: string;
-  tags: Record<string, string>;
-}
-
-export interface SubnetFacts {
-  subnetId: string;
-  vpcId: string;
-  availabilityZone: string;
-}
-
 /**
  * The EC2 calls of the stateful handoff. Every mutation is idempotent: repeating it after it took
  * effect is a success (e.g. attaching a volume already attached to that instance at that device),
@@ -248,4 +127,84 @@ export interface StatefulResources {
   }): Promise<VolumeFacts>;
   /** Subnets of a VPC, for a replacement that must move to another AZ. */
   subnetsOf(vpcId: string): Promise<SubnetFacts[]>;
+}
+
+/** Where workflows live. Every write is conditional: nothing overwrites a concurrent writer. */
+export interface WorkflowStore {
+  get(workflowId: string): Promise<Workflow | undefined>;
+  /** Writes a new workflow (version 1). False if one with that id exists already. */
+  create(workflow: Workflow): Promise<boolean>;
+  /**
+   * Writes `workflow` if the stored version is `workflow.version - 1`. False when another
+   * invocation wrote in between: re-read and decide again.
+   */
+  update(workflow: Workflow): Promise<boolean>;
+  /**
+   * Records that `replacementId` replaces the instance of `workflowId`; idempotent. The link expires
+   * (DynamoDB TTL) at `expiresAt`, epoch seconds.
+   */
+  linkReplacement(replacementId: string, workflowId: string, expiresAt: number): Promise<void>;
+  /** The workflow a replacement belongs to. */
+  workflowOfReplacement(replacementId: string): Promise<string | undefined>;
+  /** Workflows, newest first (for `handoff status`). */
+  list(options?: { status?: WorkflowStatus; limit?: number }): Promise<Workflow[]>;
+}
+
+/**
+ * The tag keys the handoff reads and writes. They reach the core as values: the composition root
+ * builds them from the configuration (`src/config.ts`), where the two opt-in keys are configurable.
+ */
+export interface HandoffTags {
+  /** Opts an instance in; its value must be `true`. */
+  managed: string;
+  /** Asks for the stateful handoff; its value must be `true`. */
+  stateful: string;
+  /** On a replacement: the instance it replaces. */
+  replaces: string;
+  /** On a replacement, and on every resource and snapshot of a workflow: the workflow's id. */
+  workflow: string;
+  /** On a stateful replacement: `ready` once everything has moved. */
+  ready: string;
+  /** On a resource that stayed behind: why. */
+  leftAvailable: string;
+  /** On a snapshot: the volume it was taken of. */
+  sourceVolume: string;
+  /** On a volume restored in another AZ: the volume it was restored from. */
+  restoredFrom: string;
+  /** On a volume that moved to another AZ by snapshot: the volume restored from it. */
+  migratedTo: string;
+  /** Per-instance options of the stateful handoff (documented in the README). */
+  options: {
+    volumes: string;
+    networkInterfaces: string;
+    privateIps: string;
+    elasticIps: string;
+    primaryIp: string;
+    rootVolume: string;
+  };
+}
+
+/** What the handoff is told, read once from the configuration. */
+export interface HandoffSettings {
+  tags: HandoffTags;
+  /** What a rebalance recommendation does: launch the replacement early, or nothing. */
+  rebalanceAction: 'prelaunch' | 'ignore';
+  /** Days a finished workflow (and a replacement's link to it) is kept. */
+  retentionDays: number;
+  /** How long a handover waits within the invocation for attachments to complete (then: the sweep). */
+  attachWaitMs: number;
+  /** How long after the old instance stops the handover and registration are due. */
+  handoverTimeoutMs: number;
+}
+
+/** Everything the handoff talks through, and its settings. */
+export interface HandoffDeps {
+  compute: Compute;
+  loadBalancing: LoadBalancing;
+  stateful: StatefulResources;
+  store: WorkflowStore;
+  clock: Clock;
+  log: Log;
+  metrics: Metrics;
+  settings: HandoffSettings;
 }

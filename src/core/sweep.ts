@@ -1,6 +1,8 @@
+import { throwTogether } from './concurrency.ts';
 import { guardStatefulInstances } from './guard.ts';
-import { type HandoffDeps, handOff, type InstanceOutcome } from './handoff.ts';
+import { handOff, type InstanceOutcome } from './handoff.ts';
 import { overdue } from './plan.ts';
+import type { HandoffDeps } from './ports.ts';
 
 /**
  * The periodic sweep: first the guard (stateful instances' data survives termination ahead of any
@@ -9,11 +11,18 @@ import { overdue } from './plan.ts';
  * workflow stuck. Safe to run any time: every step is idempotent.
  */
 export async function sweepOpenWorkflows(deps: HandoffDeps, limit = 100): Promise<InstanceOutcome[]> {
-  // A failing guard must not stop the sweep; the invocation still fails afterwards, for the alarm.
-  const guarded = guardStatefulInstances(deps).then(
-    () => undefined,
-    (error: unknown) => error,
+  // A failing guard must not stop the sweep, nor the sweep the guard; the invocation still fails
+  // afterwards (for the alarm), with every failure.
+  const [guarded, swept] = await Promise.allSettled([guardStatefulInstances(deps), sweep(deps, limit)]);
+  throwTogether(
+    [guarded, swept].flatMap((part) => (part.status === 'rejected' ? [part.reason] : [])),
+    'parts of the sweep',
   );
+  return swept.status === 'fulfilled' ? swept.value : [];
+}
+
+/** Every open workflow, re-examined; the overdue ones reported. */
+async function sweep(deps: HandoffDeps, limit: number): Promise<InstanceOutcome[]> {
   const open = await deps.store.list({ status: 'in-progress', limit });
   deps.metrics.count('WorkflowsSwept', open.length);
   const now = deps.clock.now();
@@ -30,12 +39,9 @@ export async function sweepOpenWorkflows(deps: HandoffDeps, limit = 100): Promis
   const time = deps.clock.now().toISOString();
   if (open.length > 0)
     deps.log.info(`Sweeping ${open.length} open workflows.`, { workflows: open.map((w) => w.workflowId) });
-  const outcomes = await handOff(
+  return handOff(
     open.map((w) => ({ kind: 'sweep' as const, instanceId: w.instanceId, eventId: `sweep-${time}`, time })),
     deps,
     { failOnLaunchError: false },
   );
-  const guardError = await guarded;
-  if (guardError !== undefined) throw guardError;
-  return outcomes;
 }

@@ -1,4 +1,4 @@
-import type { InstanceState, Target } from './ports.ts';
+import type { InstanceState, RecordedState, Target } from './facts.ts';
 
 /**
  * The record of one handoff: one workflow per interrupted instance, stored in DynamoDB and
@@ -75,7 +75,7 @@ export interface Replacement {
 }
 
 /** The old instance as it was when the workflow started: enough to replace it after it is gone. */
-export interface InstanceSnapshot {
+export interface InstanceRecord {
   instanceType: string;
   availabilityZone: string;
   subnetId?: string;
@@ -204,7 +204,7 @@ export interface Workflow {
   /** Event ids seen, so duplicates are recognised. */
   eventIds: string[];
   signals: { rebalance: boolean; warning: boolean; instanceAction?: string };
-  instance?: InstanceSnapshot;
+  instance?: InstanceRecord;
   /** The old instance's registrations, found before it was drained. */
   targets?: Target[];
   drained: boolean;
@@ -212,33 +212,12 @@ export interface Workflow {
   /** The replacement's registrations, once made. */
   registered?: Target[];
   /** Last state EC2 reported for the old instance. */
-  oldInstanceState?: InstanceState | 'gone';
+  oldInstanceState?: RecordedState;
   elbCalls: number;
   steps: Step[];
   deadlines?: Deadlines;
   /** Present for instances tagged for the stateful handoff. */
   handover?: Handover;
-}
-
-/** Where workflows live. Every write is conditional: nothing overwrites a concurrent writer. */
-export interface WorkflowStore {
-  get(workflowId: string): Promise<Workflow | undefined>;
-  /** Writes a new workflow (version 1). False if one with that id exists already. */
-  create(workflow: Workflow): Promise<boolean>;
-  /**
-   * Writes `workflow` if the stored version is `workflow.version - 1`. False when another
-   * invocation wrote in between: re-read and decide again.
-   */
-  update(workflow: Workflow): Promise<boolean>;
-  /**
-   * Records that `replacementId` replaces the instance of `workflowId`; idempotent. The link expires
-   * (DynamoDB TTL) at `expiresAt`, epoch seconds.
-   */
-  linkReplacement(replacementId: string, workflowId: string, expiresAt: number): Promise<void>;
-  /** The workflow a replacement belongs to. */
-  workflowOfReplacement(replacementId: string): Promise<string | undefined>;
-  /** Workflows, newest first (for `handoff status`). */
-  list(options?: { status?: WorkflowStatus; limit?: number }): Promise<Workflow[]>;
 }
 
 export const workflowIdFor = (instanceId: string): string => `wf-${instanceId}`;

@@ -1,6 +1,9 @@
-import type { HandoffDeps } from '../../src/core/handoff.ts';
+import { handoffTags } from '../../src/config.ts';
 import type {
   Compute,
+  HandoffDeps,
+  HandoffSettings,
+  HandoffTags,
   InstanceFacts,
   InstanceState,
   LaunchRequest,
@@ -11,14 +14,21 @@ import type {
   Metrics,
   StatefulResources,
   Target,
+  WorkflowStore,
 } from '../../src/core/ports.ts';
-import type { Workflow, WorkflowStatus, WorkflowStore } from '../../src/core/workflow.ts';
+import type { Workflow, WorkflowStatus } from '../../src/core/workflow.ts';
 
 /**
  * Stateful fakes of the ports: they keep instances, registrations and records, obey the rules the
  * core relies on (ClientToken idempotency, conditional writes, running-only registration) and can
  * inject faults a number of times. Tests assert what exists afterwards.
  */
+
+/** The default opt-in tag keys (`HANDOFF_MANAGED_TAG_KEY`, `HANDOFF_STATEFUL_TAG_KEY`). */
+export const MANAGED_TAG = 'spot-handoff:managed';
+export const STATEFUL_TAG = 'spot-handoff:stateful';
+/** Every tag key, as a deployment with the defaults has them. */
+export const TAGS: HandoffTags = handoffTags({ managedTagKey: MANAGED_TAG, statefulTagKey: STATEFUL_TAG });
 
 let counter = 0;
 const hex = (n: number) => n.toString(16).padStart(17, '0');
@@ -285,7 +295,10 @@ export interface FakeWorld {
   deps: HandoffDeps;
 }
 
-export function fakeWorld(settings: Partial<HandoffDeps['settings']> = {}): FakeWorld {
+/** Settings for a fake world: the defaults, with any of them (and any tag key) replaced. */
+export type FakeSettings = Partial<Omit<HandoffSettings, 'tags'>> & { tags?: Partial<HandoffTags> };
+
+export function fakeWorld({ tags, ...settings }: FakeSettings = {}): FakeWorld {
   const ec2 = new FakeEc2();
   const elb = new FakeElb(ec2);
   const store = new MemoryStore();
@@ -309,8 +322,7 @@ export function fakeWorld(settings: Partial<HandoffDeps['settings']> = {}): Fake
     metrics,
     stateful: noStatefulResources,
     settings: {
-      managedTagKey: 'spot-handoff:managed',
-      statefulTagKey: 'spot-handoff:stateful',
+      tags: { ...TAGS, ...tags },
       rebalanceAction: 'prelaunch',
       retentionDays: 30,
       attachWaitMs: 10_000,

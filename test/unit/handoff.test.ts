@@ -111,7 +111,7 @@ describe('a Spot interruption warning', () => {
   });
 
   it('honours a configured managed tag key', async () => {
-    const world = fakeWorld({ managedTagKey: 'team:spot' });
+    const world = fakeWorld({ tags: { managed: 'team:spot' } });
     const old = servingInstance(world, { 'team:spot': 'true', 'spot-handoff:managed': 'no' });
 
     await handOff([warning(old.instanceId)], world.deps);

@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { InstanceFacts } from '../../src/core/ports.ts';
 import { inventory, migrationTarget, statefulOptions, unprotected } from '../../src/core/stateful.ts';
 import type { Workflow } from '../../src/core/workflow.ts';
+import { TAGS } from '../support/fakes.ts';
 
-const KEY = 'spot-handoff:stateful';
+const KEY = TAGS.stateful;
 
 /** A stateful instance: root + data volume, a secondary interface, a secondary IP and an Elastic IP. */
 const instance: InstanceFacts = {
@@ -51,12 +52,12 @@ const instance: InstanceFacts = {
 
 describe('statefulOptions', () => {
   it('is off unless the stateful tag says true', () => {
-    expect(statefulOptions({}, KEY)).toBeUndefined();
-    expect(statefulOptions({ [KEY]: 'yes' }, KEY)).toBeUndefined();
+    expect(statefulOptions({}, TAGS)).toBeUndefined();
+    expect(statefulOptions({ [KEY]: 'yes' }, TAGS)).toBeUndefined();
   });
 
   it('moves everything by default; each kind can be turned off by its tag', () => {
-    expect(statefulOptions({ [KEY]: 'true' }, KEY)).toEqual({
+    expect(statefulOptions({ [KEY]: 'true' }, TAGS)).toEqual({
       volumes: true,
       networkInterfaces: true,
       privateIps: true,
@@ -73,7 +74,7 @@ describe('statefulOptions', () => {
           'spot-handoff:primary-ip': 'keep',
           'spot-handoff:root-volume': 'snapshot',
         },
-        KEY,
+        TAGS,
       ),
     ).toMatchObject({
       volumes: false,
@@ -87,7 +88,7 @@ describe('statefulOptions', () => {
 
 describe('inventory', () => {
   it('lists the data volumes (not the root), secondary interfaces, secondary IPs and Elastic IPs of the primary interface', () => {
-    const handover = inventory(instance, statefulOptions(instance.tags, KEY)!);
+    const handover = inventory(instance, statefulOptions(instance.tags, TAGS)!);
 
     expect(handover.availabilityZone).toBe('us-east-1a');
     expect(handover.resources).toEqual([
@@ -117,7 +118,7 @@ describe('inventory', () => {
   });
 
   it('includes the root volume when its data is carried by snapshot', () => {
-    const options = { ...statefulOptions(instance.tags, KEY)!, rootVolume: 'snapshot' as const };
+    const options = { ...statefulOptions(instance.tags, TAGS)!, rootVolume: 'snapshot' as const };
 
     expect(inventory(instance, options).resources[0]).toEqual({
       kind: 'root-volume',
@@ -130,7 +131,7 @@ describe('inventory', () => {
 
 describe('unprotected', () => {
   it('names only what moves and would still be deleted with the instance', () => {
-    const handover = inventory(instance, statefulOptions(instance.tags, KEY)!);
+    const handover = inventory(instance, statefulOptions(instance.tags, TAGS)!);
 
     // The root volume does not move; the secondary interface is already kept.
     expect(unprotected(instance, handover)).toEqual({ deviceNames: ['/dev/sdf'], attachmentIds: [] });
@@ -146,7 +147,7 @@ describe('migrationTarget', () => {
   const workflowIn = (migratedTo?: string) =>
     ({
       handover: {
-        options: statefulOptions(instance.tags, KEY)!,
+        options: statefulOptions(instance.tags, TAGS)!,
         availabilityZone: 'us-east-1a',
         resources: [],
         migration: migratedTo ? { subnetId: 'x', availabilityZone: migratedTo, reason: '' } : undefined,

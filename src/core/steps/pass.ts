@@ -1,26 +1,23 @@
-import type { HandoffDeps } from './handoff.ts';
+import { type ElbCallCount, type InstanceFacts, isLeavingOrGone } from '../facts.ts';
 import {
   clientTokenFor,
   deadlineOf,
-  isStoppedOrGoing,
   keptPrimaryIp,
   replacementTags,
   replacementTargets,
-  settle,
-} from './plan.ts';
-import type { ElbCallCount, InstanceFacts, Log } from './ports.ts';
+  updateStatus,
+} from '../plan.ts';
+import type { HandoffDeps, Log } from '../ports.ts';
 import {
-  handOverPass,
-  handoverSettled,
+  everyResourceAccountedFor,
   launchSubnet,
   migrate,
   migrationTarget,
-  protect,
-  READY_TAG,
-  rootVolumeOf,
-  snapshotRoot,
-} from './stateful.ts';
-import type { StepName, Workflow } from './workflow.ts';
+  rootSnapshotOf,
+} from '../stateful.ts';
+import type { StepName, Workflow } from '../workflow.ts';
+import { handOverPass } from './handover.ts';
+import { protect, snapshotRoot } from './protect.ts';
 
 /**
  * The actions of the handoff's steps. Each is idempotent, records itself as a step of the workflow
@@ -65,7 +62,7 @@ export class Pass {
     const state = oldNow?.state ?? 'gone';
     if (state === this.workflow.oldInstanceState || !this.workflow.instance) return;
     this.workflow.oldInstanceState = state;
-    if (!isStoppedOrGoing(state)) return;
+    if (!isLeavingOrGone(state)) return;
     const handoverBy = new Date(
       this.deps.clock.now().getTime() + this.deps.settings.handoverTimeoutMs,
     ).toISOString();
@@ -109,13 +106,13 @@ export class Pass {
       );
       return;
     }
-    const detail = await protect(this.workflow, old, this.deps.stateful);
+    const detail = await protect(this.workflow, old, this.deps.stateful, this.deps.settings.tags);
     handover.protectedAt = this.deps.clock.now().toISOString();
     this.step('protect', 'done', detail);
   }
 
   async snapshotRoot(): Promise<void> {
-    const detail = await snapshotRoot(this.workflow, this.deps.stateful, this.deps.settings.managedTagKey);
+    const detail = await snapshotRoot(this.workflow, this.deps.stateful, this.deps.settings.tags);
     if (detail) this.step('root-snapshot', 'done', detail);
   }
 
@@ -159,7 +156,7 @@ export class Pass {
       subnetId,
       privateIpAddress: keptPrimaryIp(workflow),
       rootSnapshot: rootSnapshotOf(workflow),
-      tags: replacementTags(workflow),
+      tags: replacementTags(workflow, deps.settings.tags),
     });
     if (result.ok) {
       r.instanceId = result.instanceId;
@@ -181,14 +178,14 @@ export class Pass {
   /**
    * Moves what is ready, then verifies the moves: address moves take effect at once, attachments
    * within seconds (waited for up to `attachWaitMs`; after that the sweep verifies them). Tags the
-   * replacement ready when everything has settled.
+   * replacement ready when every resource is accounted for.
    */
   async handOver(replacement: InstanceFacts): Promise<InstanceFacts> {
     const { workflow, deps } = this;
     const handover = workflow.handover!;
     let current = replacement;
     const waitUntil = deps.clock.now().getTime() + deps.settings.attachWaitMs;
-    for (let round = 0; !handoverSettled(handover); round++) {
+    for (let round = 0; !everyResourceAccountedFor(handover); round++) {
       if (round >= 2) {
         if (deps.clock.now().getTime() >= waitUntil) break;
         await deps.clock.sleep(1_000);
@@ -197,8 +194,8 @@ export class Pass {
         workflow,
         replacement: current,
         oldState: workflow.oldInstanceState ?? 'gone',
-        managedTagKey: deps.settings.managedTagKey,
         stateful: deps.stateful,
+        tags: deps.settings.tags,
         now: () => deps.clock.now(),
       });
       for (const line of moved) this.log.info(`handover: ${line}`, { step: 'handover' });
@@ -206,14 +203,15 @@ export class Pass {
       current =
         (await deps.compute.describeInstances([current.instanceId])).get(current.instanceId) ?? current;
     }
-    if (handoverSettled(handover)) {
-      await deps.stateful.tag([current.instanceId], { [READY_TAG]: 'ready' });
+    if (everyResourceAccountedFor(handover)) {
+      const ready = deps.settings.tags.ready;
+      await deps.stateful.tag([current.instanceId], { [ready]: 'ready' });
       handover.readyAt = deps.clock.now().toISOString();
       const left = handover.resources.filter((r) => r.status === 'left-available').length;
       this.step(
         'handover',
         'done',
-        `${handover.resources.length - left} resources moved${left ? `, ${left} left available` : ''}; tagged ${READY_TAG}=ready`,
+        `${handover.resources.length - left} resources moved${left ? `, ${left} left available` : ''}; tagged ${ready}=ready`,
       );
     }
     return current;
@@ -234,10 +232,11 @@ export class Pass {
     deps.metrics.handoffSeconds((deps.clock.now().getTime() - Date.parse(workflow.startedAt)) / 1000);
   }
 
-  settle(): void {
+  /** Sets the workflow's status from what it now shows; records its completion once. */
+  updateStatus(): void {
     const { workflow, deps } = this;
     const before = workflow.status;
-    settle(workflow, deps.clock.now(), deps.settings.retentionDays);
+    updateStatus(workflow, deps.clock.now(), deps.settings.retentionDays);
     if (workflow.status === 'completed' && before !== 'completed') {
       this.step('completed', 'done', `${workflow.outcome}: ${workflow.reason}`);
       deps.metrics.count('WorkflowsCompleted');
@@ -253,12 +252,6 @@ export class Pass {
     this.deps.metrics.count('ElbApiCalls', calls / sharedBy);
     return `${calls} ELB calls${sharedBy > 1 ? ` shared by ${sharedBy} workflows` : ''}`;
   }
-}
-
-/** The root volume's snapshot to launch from, when its data is carried. */
-function rootSnapshotOf(workflow: Workflow) {
-  const root = rootVolumeOf(workflow);
-  return root?.snapshotId ? { deviceName: root.deviceName, snapshotId: root.snapshotId } : undefined;
 }
 
 const launchAz = (workflow: Workflow) =>

@@ -1,0 +1,190 @@
+import { BatchedLoadBalancing } from './batched-load-balancing.ts';
+import { mapConcurrently, throwTogether } from './concurrency.ts';
+import type { Signal } from './events.ts';
+import type { InstanceFacts } from './facts.ts';
+import { startsWorkflow } from './plan.ts';
+import type { HandoffDeps, Log, WorkflowStore } from './ports.ts';
+import { type Workflow, workflowIdFor } from './workflow.ts';
+
+/**
+ * Around the handoff of one instance (`handoff.ts`): a batch of signals is read once, grouped by
+ * the workflow each belongs to, shares its load balancer calls, and runs its workflows side by
+ * side; each workflow re-runs from a fresh read whenever a concurrent writer wins.
+ */
+
+export type InstanceOutcome =
+  | { instanceId: string; result: 'workflow'; workflow: Workflow }
+  | { instanceId: string; result: 'unmanaged' | 'no-op'; reason: string };
+
+/** The replacement could not be launched (no capacity): recorded; the invocation fails so it is retried. */
+export class ReplacementNotLaunchedError extends Error {
+  override name = 'ReplacementNotLaunchedError';
+}
+
+/** Another invocation kept winning the write race; the invocation fails so it is retried. */
+export class WorkflowContentionError extends Error {
+  override name = 'WorkflowContentionError';
+}
+
+/** The signals of one workflow. */
+export interface WorkflowGroup {
+  /** The instance being replaced. */
+  instanceId: string;
+  signals: Signal[];
+  /** Ids of replacements the signals spoke of. */
+  replacementIds: Set<string>;
+  skip?: { result: 'unmanaged' | 'no-op'; reason: string };
+}
+
+/** How the batch opens a workflow and runs one pass over it (the handoff's own steps). */
+export interface WorkflowRun {
+  failOnLaunchError: boolean;
+  open(
+    instanceId: string,
+    old: InstanceFacts | undefined,
+    signals: readonly Signal[],
+    deps: HandoffDeps,
+  ): Workflow;
+  /** One pass; the saved record, or undefined when a concurrent write won. */
+  progress(
+    workflow: Workflow,
+    isNew: boolean,
+    group: WorkflowGroup,
+    old: InstanceFacts | undefined,
+    deps: HandoffDeps,
+    log: Log,
+  ): Promise<Workflow | undefined>;
+}
+
+const MAX_WRITE_RACES = 8;
+const PARALLEL_WORKFLOWS = 64;
+
+/**
+ * Every workflow the signals speak of, side by side: one workflow's failure does not keep the
+ * others from progressing; then every failure is thrown together (the invocation is retried, and
+ * every step being idempotent, a retry redoes nothing twice).
+ */
+export async function eachWorkflow(
+  signals: readonly Signal[],
+  deps: HandoffDeps,
+  run: WorkflowRun,
+): Promise<InstanceOutcome[]> {
+  const ids = [...new Set(signals.map((s) => s.instanceId))];
+  const facts = await deps.compute.describeInstances(ids);
+  const groups = await groupByWorkflow(signals, facts, deps);
+  // Replacements' events lead to workflows of instances not described yet: one more call for all.
+  const owners = [...groups.keys()].filter((id) => !ids.includes(id));
+  for (const [id, instance] of await deps.compute.describeInstances(owners)) facts.set(id, instance);
+  // A batch shares its load balancer calls: one discovery, one (de)registration per target group.
+  const olds = [...groups.values()]
+    .flatMap((g) => (g.skip ? [] : [facts.get(g.instanceId)]))
+    .filter((f) => f !== undefined);
+  const batchDeps =
+    groups.size > 1 ? { ...deps, loadBalancing: new BatchedLoadBalancing(deps.loadBalancing, olds) } : deps;
+  const outcomes = await mapConcurrently(
+    [...groups.values()],
+    PARALLEL_WORKFLOWS,
+    (group) => untilWritten(group, facts.get(group.instanceId), batchDeps, run),
+    { afterFailure: 'finish' },
+  );
+  if (run.failOnLaunchError) throwTogether(notLaunched(outcomes), 'replacements');
+  return outcomes;
+}
+
+/** Which workflow each signal belongs to: its instance's, or the one its instance is the replacement of. */
+async function groupByWorkflow(
+  signals: readonly Signal[],
+  facts: Map<string, InstanceFacts>,
+  deps: HandoffDeps,
+): Promise<Map<string, WorkflowGroup>> {
+  const { tags } = deps.settings;
+  const groups = new Map<string, WorkflowGroup>();
+  const groupOf = (instanceId: string) => {
+    const group = groups.get(instanceId) ?? { instanceId, signals: [], replacementIds: new Set<string>() };
+    groups.set(instanceId, group);
+    return group;
+  };
+  for (const signal of signals) {
+    const instance = facts.get(signal.instanceId);
+    const replaces =
+      instance?.tags[tags.replaces] ??
+      (instance ? undefined : await originalOf(signal.instanceId, deps.store));
+    if (replaces) {
+      const group = groupOf(replaces);
+      group.replacementIds.add(signal.instanceId);
+      group.signals.push({ ...signal, kind: 'state-change', state: instance?.state ?? 'terminated' });
+      continue;
+    }
+    const group = groupOf(signal.instanceId);
+    group.signals.push(signal);
+    if (instance && instance.tags[tags.managed] !== 'true') {
+      group.skip = {
+        result: 'unmanaged',
+        reason: `Instance is not tagged ${tags.managed}=true; left alone.`,
+      };
+    }
+  }
+  return groups;
+}
+
+async function originalOf(instanceId: string, store: WorkflowStore): Promise<string | undefined> {
+  const workflowId = await store.workflowOfReplacement(instanceId);
+  return workflowId ? (await store.get(workflowId))?.instanceId : undefined;
+}
+
+/** One workflow's pass, re-run from a fresh read whenever a concurrent writer wins. */
+async function untilWritten(
+  group: WorkflowGroup,
+  old: InstanceFacts | undefined,
+  deps: HandoffDeps,
+  run: WorkflowRun,
+): Promise<InstanceOutcome> {
+  const { instanceId } = group;
+  const workflowId = workflowIdFor(instanceId);
+  const log = deps.log.with({ instanceId, workflowId });
+  if (group.skip) {
+    log.info(group.skip.reason, { outcome: group.skip.result });
+    deps.metrics.count('UnmanagedInstancesSkipped');
+    return { instanceId, ...group.skip };
+  }
+  for (let race = 0; race < MAX_WRITE_RACES; race++) {
+    const stored = await deps.store.get(workflowId);
+    if (
+      !stored &&
+      !group.signals.some((s) => s.instanceId === instanceId && startsWorkflow(s, old, deps.settings))
+    ) {
+      const reason = 'No interruption signal for this instance and no workflow: nothing to do.';
+      log.debug(reason, { signals: group.signals.map((s) => s.kind) });
+      return { instanceId, result: 'no-op', reason };
+    }
+    const workflow = stored ?? run.open(instanceId, old, group.signals, deps);
+    const saved = await run.progress(workflow, stored === undefined, group, old, deps, log);
+    if (saved) return { instanceId, result: 'workflow', workflow: saved };
+    deps.metrics.count('WriteConflicts');
+    log.info('Another invocation updated the workflow first; re-reading it.');
+  }
+  throw new WorkflowContentionError(
+    `Workflow ${workflowId} kept changing under this invocation (${MAX_WRITE_RACES} write races); it will be retried.`,
+  );
+}
+
+/** A replacement that could not be launched, for each workflow left waiting for one. */
+function notLaunched(outcomes: readonly InstanceOutcome[]): ReplacementNotLaunchedError[] {
+  return outcomes.flatMap((o) => {
+    if (o.result !== 'workflow' || !needsRetry(o.workflow)) return [];
+    const error = o.workflow.replacement?.lastError;
+    return [
+      new ReplacementNotLaunchedError(
+        `Replacement for ${o.instanceId} not launched: ${error?.code}: ${error?.message}. Recorded in ${o.workflow.workflowId}; the invocation will be retried.`,
+      ),
+    ];
+  });
+}
+
+function needsRetry(workflow: Workflow): boolean {
+  return (
+    workflow.status === 'in-progress' &&
+    !workflow.replacement?.instanceId &&
+    workflow.replacement?.lastError !== undefined
+  );
+}
