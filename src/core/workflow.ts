@@ -183,7 +183,7 @@ export interface Handover {
   protectedAt?: string;
   /** The replacement had to launch in another AZ: volumes move by snapshot, interfaces stay. */
   migration?: { subnetId: string; availabilityZone: string; reason: string };
-  /** When every resource was settled and the replacement was tagged ready. */
+  /** When every resource was accounted for and the replacement was tagged ready. */
   readyAt?: string;
 }
 

@@ -86,6 +86,62 @@ describe('statefulOptions', () => {
   });
 });
 
+describe('statefulOptions, tag by tag', () => {
+  it.each([
+    [TAGS.options.volumes, 'none', { volumes: false }],
+    [TAGS.options.volumes, 'false', { volumes: false }],
+    [TAGS.options.networkInterfaces, 'none', { networkInterfaces: false }],
+    [TAGS.options.privateIps, 'false', { privateIps: false }],
+    [TAGS.options.elasticIps, 'none', { elasticIps: false }],
+    [TAGS.options.volumes, 'yes', { volumes: true }],
+    [TAGS.options.primaryIp, 'keep', { primaryIp: 'keep' }],
+    [TAGS.options.primaryIp, 'other', { primaryIp: 'new' }],
+    [TAGS.options.rootVolume, 'snapshot', { rootVolume: 'snapshot' }],
+    [TAGS.options.rootVolume, 'keep', { rootVolume: 'new' }],
+  ])('%s=%s gives %o', (key, value, expected) => {
+    expect(statefulOptions({ [KEY]: 'true', [key]: value }, TAGS)).toMatchObject(expected);
+  });
+});
+
+describe('migrationTarget, case by case', () => {
+  const subnet = (az: string, id = `subnet-${az.slice(-1)}`) => ({
+    subnetId: id,
+    vpcId: 'vpc-1',
+    availabilityZone: az,
+  });
+  const from = (home: string, tried?: string) =>
+    ({
+      handover: {
+        availabilityZone: home,
+        resources: [],
+        migration: tried ? { subnetId: 'x', availabilityZone: tried, reason: '' } : undefined,
+      },
+    }) as unknown as Workflow;
+  it.each([
+    ['only the home AZ', from('us-east-1a'), [subnet('us-east-1a')], undefined],
+    [
+      'the first other AZ by name',
+      from('us-east-1b'),
+      [subnet('us-east-1c'), subnet('us-east-1a')],
+      'subnet-a',
+    ],
+    [
+      'not the AZ already tried',
+      from('us-east-1a', 'us-east-1b'),
+      [subnet('us-east-1b'), subnet('us-east-1c')],
+      'subnet-c',
+    ],
+    [
+      'the first subnet by id within an AZ',
+      from('us-east-1a'),
+      [subnet('us-east-1b', 'subnet-z'), subnet('us-east-1b', 'subnet-y')],
+      'subnet-y',
+    ],
+  ])('%s', (_what, workflow, subnets, expected) => {
+    expect(migrationTarget(workflow, subnets)?.subnetId).toBe(expected);
+  });
+});
+
 describe('inventory', () => {
   it('lists the data volumes (not the root), secondary interfaces, secondary IPs and Elastic IPs of the primary interface', () => {
     const handover = inventory(instance, statefulOptions(instance.tags, TAGS)!);
