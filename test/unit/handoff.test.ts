@@ -296,6 +296,48 @@ describe('state changes', () => {
   });
 });
 
+describe('several failures in one invocation', () => {
+  it('are reported together, none dropped; every workflow is recorded and the retry completes them', async () => {
+    const world = fakeWorld();
+    const first = servingInstance(world);
+    const second = world.ec2.add({});
+    world.ec2.failures = 2;
+
+    const failure = await handOff([warning(first.instanceId), warning(second.instanceId)], world.deps).catch(
+      (error: unknown) => error,
+    );
+
+    expect(failure).toBeInstanceOf(AggregateError);
+    expect((failure as AggregateError).errors.map((e: Error) => e.name)).toEqual([
+      'InternalError',
+      'InternalError',
+    ]);
+    expect(await world.store.get(`wf-${first.instanceId}`)).toMatchObject({ status: 'in-progress' });
+    expect(await world.store.get(`wf-${second.instanceId}`)).toMatchObject({ status: 'in-progress' });
+    // The retry launches both, once each.
+    await handOff([warning(first.instanceId), warning(second.instanceId)], world.deps);
+    expect(world.ec2.replacementsOf(first.instanceId)).toHaveLength(1);
+    expect(world.ec2.replacementsOf(second.instanceId)).toHaveLength(1);
+  });
+
+  it('a batch whose replacements found no capacity names each of them', async () => {
+    const world = fakeWorld();
+    const first = servingInstance(world);
+    const second = world.ec2.add({});
+    world.ec2.noCapacity = true;
+
+    const failure = await handOff([warning(first.instanceId), warning(second.instanceId)], world.deps).catch(
+      (error: unknown) => error,
+    );
+
+    expect(failure).toBeInstanceOf(AggregateError);
+    const errors = (failure as AggregateError).errors;
+    expect(errors.every((e) => e instanceof ReplacementNotLaunchedError)).toBe(true);
+    expect((failure as Error).message).toContain(first.instanceId);
+    expect((failure as Error).message).toContain(second.instanceId);
+  });
+});
+
 describe('a Spot stop seen before its warning', () => {
   it('starts the handoff too (EC2 reports Server.SpotInstanceShutdown)', async () => {
     const world = fakeWorld();
