@@ -54,7 +54,7 @@ import {
   isVolumeAttachConflict,
   UnexpectedResponseError,
 } from './errors.ts';
-import type { PlanLog } from './plan.ts';
+import type { PlanLog } from './dry-run.ts';
 
 /** `CreateTags` takes at most 1000 resource ids per call. */
 export const TAG_RESOURCES_PER_CALL = 1000;

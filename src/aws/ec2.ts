@@ -24,7 +24,7 @@ import type {
 } from '../core/ports.ts';
 import { inBatches } from './batching.ts';
 import { errorCode, isCapacityError, isDryRunSuccess, UnexpectedResponseError } from './errors.ts';
-import type { PlanLog } from './plan.ts';
+import type { PlanLog } from './dry-run.ts';
 
 /**
  * EC2 accepts at most 200 values in one filter (`FilterLimitExceeded` above that), so ids are

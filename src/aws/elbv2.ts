@@ -9,7 +9,7 @@ import {
 import type { ElbCallCount, InstanceFacts, LoadBalancing, Target, TargetType } from '../core/ports.ts';
 import { inBatches, mapConcurrently } from './batching.ts';
 import { isInvalidTarget, isTargetGroupNotFound } from './errors.ts';
-import type { PlanLog } from './plan.ts';
+import type { PlanLog } from './dry-run.ts';
 
 /** Largest page `DescribeTargetGroups` returns. */
 const TARGET_GROUP_PAGE_SIZE = 400;

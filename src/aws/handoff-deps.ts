@@ -5,7 +5,7 @@ import type { AwsClients } from './clients.ts';
 import { Ec2Compute } from './ec2.ts';
 import { Ec2StatefulResources } from './ec2-stateful.ts';
 import { Elbv2LoadBalancing } from './elbv2.ts';
-import type { PlanLog } from './plan.ts';
+import type { PlanLog } from './dry-run.ts';
 import { DryRunWorkflowStore, DynamoWorkflowStore } from './workflow-store.ts';
 
 export interface AwsHandoffOptions {

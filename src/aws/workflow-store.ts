@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { Workflow, WorkflowStatus, WorkflowStore } from '../core/workflow.ts';
 import { errorCode, isConditionalCheckFailed, ReplacementClaimedError } from './errors.ts';
-import type { PlanLog } from './plan.ts';
+import type { PlanLog } from './dry-run.ts';
 
 /**
  * Workflows in one DynamoDB table with a string partition key `pk` and no sort key:

@@ -5,7 +5,7 @@ import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { AwsEvent } from '../../localcloud/contracts.ts';
 import { createClients } from '../aws/clients.ts';
 import { awsHandoffDeps } from '../aws/handoff-deps.ts';
-import { createPlanLog, type PlanEntry } from '../aws/plan.ts';
+import { createPlanLog, type PlanEntry } from '../aws/dry-run.ts';
 import { readConfig } from '../config.ts';
 import { INSTANCE_ID, InvalidEventError, REPLAY_SOURCE, readEvent } from '../core/events.ts';
 import type { InstanceOutcome } from '../core/handoff.ts';

@@ -48,7 +48,7 @@ import {
   type Ec2StatefulResourcesOptions,
 } from '../../src/aws/ec2-stateful.ts';
 import { UnexpectedResponseError } from '../../src/aws/errors.ts';
-import { createPlanLog } from '../../src/aws/plan.ts';
+import { createPlanLog } from '../../src/aws/dry-run.ts';
 
 const ec2Mock = mockClient(EC2Client);
 const ACCOUNT = '123456789012';
