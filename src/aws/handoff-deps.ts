@@ -2,10 +2,10 @@ import type { Config } from '../config.ts';
 import type { HandoffDeps } from '../core/handoff.ts';
 import type { Clock, Log, Metrics } from '../core/ports.ts';
 import type { AwsClients } from './clients.ts';
+import type { PlanLog } from './dry-run.ts';
 import { Ec2Compute } from './ec2.ts';
 import { Ec2StatefulResources } from './ec2-stateful.ts';
 import { Elbv2LoadBalancing } from './elbv2.ts';
-import type { PlanLog } from './dry-run.ts';
 import { DryRunWorkflowStore, DynamoWorkflowStore } from './workflow-store.ts';
 
 export interface AwsHandoffOptions {

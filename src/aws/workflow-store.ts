@@ -13,8 +13,8 @@ import {
   ScanCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Workflow, WorkflowStatus, WorkflowStore } from '../core/workflow.ts';
-import { errorCode, isConditionalCheckFailed, ReplacementClaimedError } from './errors.ts';
 import type { PlanLog } from './dry-run.ts';
+import { errorCode, isConditionalCheckFailed, ReplacementClaimedError } from './errors.ts';
 
 /**
  * Workflows in one DynamoDB table with a string partition key `pk` and no sort key:

@@ -41,14 +41,10 @@ import {
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import {
-  dryRunSnapshotId,
-  dryRunVolumeId,
-  Ec2StatefulResources,
-  type Ec2StatefulResourcesOptions,
-} from '../../src/aws/ec2-stateful.ts';
-import { UnexpectedResponseError } from '../../src/aws/errors.ts';
 import { createPlanLog } from '../../src/aws/dry-run.ts';
+import { dryRunSnapshotId, dryRunVolumeId } from '../../src/aws/ec2-base.ts';
+import { Ec2StatefulResources, type Ec2StatefulResourcesOptions } from '../../src/aws/ec2-stateful.ts';
+import { UnexpectedResponseError } from '../../src/aws/errors.ts';
 
 const ec2Mock = mockClient(EC2Client);
 const ACCOUNT = '123456789012';

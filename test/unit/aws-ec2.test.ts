@@ -12,9 +12,10 @@ import {
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { dryRunInstanceId, Ec2Compute } from '../../src/aws/ec2.ts';
-import { UnexpectedResponseError } from '../../src/aws/errors.ts';
 import { createPlanLog } from '../../src/aws/dry-run.ts';
+import { Ec2Compute } from '../../src/aws/ec2.ts';
+import { dryRunInstanceId } from '../../src/aws/ec2-base.ts';
+import { UnexpectedResponseError } from '../../src/aws/errors.ts';
 import type { LaunchRequest } from '../../src/core/ports.ts';
 
 const ec2Mock = mockClient(EC2Client);
