@@ -2,9 +2,11 @@ import {
   CreateLaunchTemplateCommand,
   DescribeSubnetsCommand,
   EC2Client,
+  EC2ServiceException,
   type Subnet,
 } from '@aws-sdk/client-ec2';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach } from 'vitest';
 import { LocalCloud } from '../../localcloud/index.ts';
 
 /**
@@ -54,4 +56,31 @@ export async function ec2World(): Promise<Ec2World> {
       await cloud.stop();
     },
   };
+}
+
+/**
+ * A client whose calls aws-sdk-client-mock answers, fresh for each test of the calling suite (its
+ * `beforeEach` and `afterEach` are registered here): for what an adapter sends, and for answers
+ * the local cloud does not give (pages, malformed answers, an endpoint ignoring DryRun).
+ */
+export function answeredEc2(): { readonly client: EC2Client; readonly mock: AwsClientStub<EC2Client> } {
+  const current = {} as { client: EC2Client; mock: AwsClientStub<EC2Client> };
+  beforeEach(() => {
+    current.client = new EC2Client({ region: 'us-east-1' });
+    current.mock = mockClient(current.client);
+  });
+  afterEach(() => {
+    current.mock.restore();
+  });
+  return current;
+}
+
+/** An error as the SDK throws it for an EC2 error code (EC2 errors are unmodelled: `name` is the code). */
+export function ec2Error(code: string, message = `${code} (test)`): EC2ServiceException {
+  return new EC2ServiceException({
+    name: code,
+    $fault: 'client',
+    $metadata: { httpStatusCode: 400 },
+    message,
+  });
 }

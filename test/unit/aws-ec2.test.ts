@@ -1,35 +1,22 @@
 import {
   DescribeAddressesCommand,
   DescribeInstancesCommand,
-  EC2Client,
-  EC2ServiceException,
   type Instance,
   RunInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createPlanLog } from '../../src/aws/dry-run.ts';
 import { Ec2Compute } from '../../src/aws/ec2.ts';
 import { dryRunInstanceId } from '../../src/aws/ec2-base.ts';
 import { UnexpectedResponseError } from '../../src/aws/errors.ts';
 import type { LaunchRequest } from '../../src/core/ports.ts';
-import { type Ec2World, ec2World } from '../support/ec2-world.ts';
+import { answeredEc2, type Ec2World, ec2Error, ec2World } from '../support/ec2-world.ts';
 
 /**
  * Two kinds of test: what the adapter sends and how it reads an answer, with aws-sdk-client-mock
  * answering; and what it does to EC2, against the local cloud (with the same mock calling through
  * to record what was sent).
  */
-
-/** An error as the SDK throws it for an EC2 error code (EC2 errors are unmodelled: `name` is the code). */
-function ec2Error(code: string, message = `${code} (test)`): EC2ServiceException {
-  return new EC2ServiceException({
-    name: code,
-    $fault: 'client',
-    $metadata: { httpStatusCode: 400 },
-    message,
-  });
-}
 
 /** A running Spot instance as DescribeInstances reports it, with a secondary interface holding an Elastic IP. */
 function spotInstance(instanceId: string): Instance {
@@ -111,20 +98,11 @@ const request: LaunchRequest = {
 };
 
 describe('Ec2Compute against answers given', () => {
-  let client: EC2Client;
-  let ec2Mock: AwsClientStub<EC2Client>;
-
-  beforeEach(() => {
-    client = new EC2Client({ region: 'us-east-1' });
-    ec2Mock = mockClient(client);
-  });
-  afterEach(() => {
-    ec2Mock.restore();
-  });
+  const ec2 = answeredEc2();
 
   /** EC2 answers every DescribeInstances with these instances, on one page. */
   function describes(...instances: Instance[]): void {
-    ec2Mock
+    ec2.mock
       .on(DescribeInstancesCommand)
       .resolves({ Reservations: instances.map((i) => ({ Instances: [i] })) });
   }
@@ -132,7 +110,7 @@ describe('Ec2Compute against answers given', () => {
   it('maps what EC2 reports to instance facts, Elastic IPs included', async () => {
     // Prepare
     describes(spotInstance('i-0abc'));
-    ec2Mock.on(DescribeAddressesCommand).resolves({
+    ec2.mock.on(DescribeAddressesCommand).resolves({
       Addresses: [
         {
           PublicIp: '203.0.113.7',
@@ -143,7 +121,7 @@ describe('Ec2Compute against answers given', () => {
         },
       ],
     });
-    const compute = new Ec2Compute({ client });
+    const compute = new Ec2Compute({ client: ec2.client });
 
     // Act
     const facts = await compute.describeInstances(['i-0abc']);
@@ -197,24 +175,24 @@ describe('Ec2Compute against answers given', () => {
       ],
     });
     // Only the account-owned public IP is looked up, not the one Amazon assigned.
-    expect(ec2Mock.commandCalls(DescribeAddressesCommand).map((call) => call.args[0].input.Filters)).toEqual([
-      [{ Name: 'public-ip', Values: ['203.0.113.7'] }],
-    ]);
+    expect(ec2.mock.commandCalls(DescribeAddressesCommand).map((call) => call.args[0].input.Filters)).toEqual(
+      [[{ Name: 'public-ip', Values: ['203.0.113.7'] }]],
+    );
   });
 
   it('makes no call for no ids', async () => {
-    const compute = new Ec2Compute({ client });
+    const compute = new Ec2Compute({ client: ec2.client });
 
     const facts = await compute.describeInstances([]);
 
     expect(facts.size).toBe(0);
-    expect(ec2Mock.calls()).toHaveLength(0);
+    expect(ec2.mock.calls()).toHaveLength(0);
   });
 
   it('describes 200 ids per call (the filter limit) and follows every page', async () => {
     // Prepare: 450 distinct instances asked for (one twice); EC2 answers each filter in pages of 7
     const ids = Array.from({ length: 450 }, (_, n) => `i-${n.toString(16).padStart(17, '0')}`);
-    ec2Mock
+    ec2.mock
       .on(DescribeInstancesCommand)
       .callsFake((input: { Filters?: { Values?: string[] }[]; NextToken?: string }) => {
         const asked = input.Filters?.[0]?.Values ?? [];
@@ -227,14 +205,14 @@ describe('Ec2Compute against answers given', () => {
           NextToken: end < asked.length ? String(end) : undefined,
         };
       });
-    const compute = new Ec2Compute({ client });
+    const compute = new Ec2Compute({ client: ec2.client });
 
     // Act
     const facts = await compute.describeInstances([...ids, ids[0]!]);
 
     // Assess
     expect(facts.size).toBe(450);
-    const inputs = ec2Mock.commandCalls(DescribeInstancesCommand).map((call) => call.args[0].input);
+    const inputs = ec2.mock.commandCalls(DescribeInstancesCommand).map((call) => call.args[0].input);
     const firstPages = inputs.filter((input) => input.NextToken === undefined);
     expect(firstPages.map((input) => input.Filters?.[0]?.Values?.length ?? 0).sort((a, b) => b - a)).toEqual([
       200, 200, 50,
@@ -245,14 +223,14 @@ describe('Ec2Compute against answers given', () => {
   it('makes no address call when every public IP was assigned by Amazon', async () => {
     const instance = spotInstance('i-0abc');
     describes({ ...instance, NetworkInterfaces: instance.NetworkInterfaces!.slice(1) });
-    const compute = new Ec2Compute({ client });
+    const compute = new Ec2Compute({ client: ec2.client });
 
     const facts = await compute.describeInstances(['i-0abc']);
 
     expect(facts.get('i-0abc')?.networkInterfaces[0]?.privateIps).toEqual([
       { privateIpAddress: '10.0.2.10', primary: true },
     ]);
-    expect(ec2Mock.commandCalls(DescribeAddressesCommand)).toHaveLength(0);
+    expect(ec2.mock.commandCalls(DescribeAddressesCommand)).toHaveLength(0);
   });
 
   it('reports an On-Demand instance without lifecycle and one without template tags without a template', async () => {
@@ -262,7 +240,7 @@ describe('Ec2Compute against answers given', () => {
       InstanceLifecycle: undefined,
       Tags: [{ Key: 'Name', Value: 'web' }],
     });
-    const compute = new Ec2Compute({ client });
+    const compute = new Ec2Compute({ client: ec2.client });
 
     const facts = (await compute.describeInstances(['i-0abc'])).get('i-0abc');
 
@@ -272,7 +250,7 @@ describe('Ec2Compute against answers given', () => {
 
   it('fails loudly on an instance reported without a state', async () => {
     describes({ ...spotInstance('i-0abc'), NetworkInterfaces: [], State: undefined });
-    const compute = new Ec2Compute({ client });
+    const compute = new Ec2Compute({ client: ec2.client });
 
     await expect(compute.describeInstances(['i-0abc'])).rejects.toBeInstanceOf(UnexpectedResponseError);
   });
@@ -280,18 +258,18 @@ describe('Ec2Compute against answers given', () => {
   it('passes the abort signal to the SDK', async () => {
     describes({ ...spotInstance('i-0abc'), NetworkInterfaces: [] });
     const abortSignal = new AbortController().signal;
-    const compute = new Ec2Compute({ client, abortSignal });
+    const compute = new Ec2Compute({ client: ec2.client, abortSignal });
 
     await compute.describeInstances(['i-0abc']);
 
-    const [call] = ec2Mock.commandCalls(DescribeInstancesCommand);
+    const [call] = ec2.mock.commandCalls(DescribeInstancesCommand);
     const options: unknown = call === undefined ? undefined : (call.args as unknown[])[1];
     expect(options).toEqual({ abortSignal });
   });
 
   it('sends neither instance type, private IP nor tag specifications the request does not set', async () => {
-    ec2Mock.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0new' }] });
-    const compute = new Ec2Compute({ client });
+    ec2.mock.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0new' }] });
+    const compute = new Ec2Compute({ client: ec2.client });
 
     await compute.launch({
       clientToken: 't',
@@ -300,29 +278,29 @@ describe('Ec2Compute against answers given', () => {
       tags: {},
     });
 
-    const input = ec2Mock.commandCalls(RunInstancesCommand)[0]?.args[0].input;
+    const input = ec2.mock.commandCalls(RunInstancesCommand)[0]?.args[0].input;
     expect(input).not.toHaveProperty('InstanceType');
     expect(input).not.toHaveProperty('PrivateIpAddress');
     expect(input).not.toHaveProperty('TagSpecifications');
   });
 
   it('throws any other error than a capacity error', async () => {
-    ec2Mock.on(RunInstancesCommand).rejects(ec2Error('InvalidLaunchTemplateId.NotFound'));
-    const compute = new Ec2Compute({ client });
+    ec2.mock.on(RunInstancesCommand).rejects(ec2Error('InvalidLaunchTemplateId.NotFound'));
+    const compute = new Ec2Compute({ client: ec2.client });
 
     await expect(compute.launch(request)).rejects.toMatchObject({ name: 'InvalidLaunchTemplateId.NotFound' });
   });
 
   it('throws when EC2 answers without an instance id', async () => {
-    ec2Mock.on(RunInstancesCommand).resolves({ Instances: [] });
-    const compute = new Ec2Compute({ client });
+    ec2.mock.on(RunInstancesCommand).resolves({ Instances: [] });
+    const compute = new Ec2Compute({ client: ec2.client });
 
     await expect(compute.launch(request)).rejects.toBeInstanceOf(UnexpectedResponseError);
   });
 
   it('throws in a dry run when the endpoint ignores DryRun and launches', async () => {
-    ec2Mock.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0launched' }] });
-    const compute = new Ec2Compute({ client, dryRun: true, plan: createPlanLog() });
+    ec2.mock.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0launched' }] });
+    const compute = new Ec2Compute({ client: ec2.client, dryRun: true, plan: createPlanLog() });
 
     await expect(compute.launch(request)).rejects.toBeInstanceOf(UnexpectedResponseError);
   });
