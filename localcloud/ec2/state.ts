@@ -65,6 +65,8 @@ export class Ec2State {
   readonly clientTokens = new Map<string, { fingerprint: string; reservationId: string }>();
   /** CreateLaunchTemplate ClientToken → template id. */
   readonly launchTemplateTokens = new Map<string, string>();
+  /** CreateVolume ClientToken → volume id. */
+  readonly volumeTokens = new Map<string, string>();
 
   /** subnet id → private IP → network interface id. */
   private readonly ipOwners = new Map<string, Map<string, string>>();

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import {
   AssignPrivateIpAddressesCommand,
   type AssignPrivateIpAddressesCommandInput,
@@ -22,7 +21,6 @@ import {
   type DetachNetworkInterfaceCommandInput,
   DetachVolumeCommand,
   type DetachVolumeCommandInput,
-  type EC2Client,
   type Filter,
   ModifyInstanceAttributeCommand,
   type ModifyInstanceAttributeCommandInput,
@@ -30,31 +28,41 @@ import {
   type ModifyNetworkInterfaceAttributeCommandInput,
   type NetworkInterface,
   type Snapshot,
-  type Subnet,
-  type Tag,
   type Volume,
   type VolumeType,
 } from '@aws-sdk/client-ec2';
 import { WORKFLOW_TAG } from '../config.ts';
 import type {
   InterfaceFacts,
-  InterfacePrivateIp,
   SnapshotFacts,
   StatefulResources,
   SubnetFacts,
   VolumeFacts,
 } from '../core/ports.ts';
 import { inBatches } from './batching.ts';
-import { FILTER_VALUES_PER_CALL } from './ec2.ts';
+import {
+  allPages,
+  byIds,
+  dryRunSnapshotId,
+  dryRunVolumeId,
+  Ec2Adapter,
+  type Ec2AdapterOptions,
+  fromTagList,
+  toTagList,
+} from './ec2-base.ts';
+import {
+  toInterfaceFacts,
+  toSnapshotFacts,
+  toSubnetFacts,
+  toVolumeFacts,
+  withTagsSent,
+} from './ec2-facts.ts';
 import {
   isAttachmentNotFound,
-  isDryRunSuccess,
   isIncorrectState,
   isInterfaceAttachConflict,
   isVolumeAttachConflict,
-  UnexpectedResponseError,
 } from './errors.ts';
-import type { PlanLog } from './plan.ts';
 
 /** `CreateTags` takes at most 1000 resource ids per call. */
 export const TAG_RESOURCES_PER_CALL = 1000;
@@ -62,21 +70,10 @@ export const TAG_RESOURCES_PER_CALL = 1000;
 /** Attachment states in which a volume or interface is (or is about to be) on an instance. */
 const ON_INSTANCE: ReadonlySet<string> = new Set(['attaching', 'attached']);
 
-export interface Ec2StatefulResourcesOptions {
-  /** One client per container, built at cold start. */
-  client: EC2Client;
-  /**
-   * Mutations go with `DryRun: true`: nothing changes, the plan records what would. Reads are real.
-   * `AssignPrivateIpAddresses` has no `DryRun`: it is not sent, and planned as `skipped`.
-   */
-  dryRun?: boolean;
-  plan?: PlanLog;
-  /** Aborts calls in flight, e.g. shortly before the Lambda timeout. */
-  abortSignal?: AbortSignal;
-}
-
-/** What a mutating call came to: EC2's answer, or in a dry run `planned` (it would have succeeded). */
-type Sent<O> = { planned: false; output: O } | { planned: true };
+/**
+ * `AssignPrivateIpAddresses` has no `DryRun`: in a dry run it is not sent, and planned as `skipped`.
+ */
+export type Ec2StatefulResourcesOptions = Ec2AdapterOptions;
 
 /**
  * {@link StatefulResources} over the EC2 API: volumes, network interfaces, private and Elastic IPs,
@@ -88,19 +85,7 @@ type Sent<O> = { planned: false; output: O } | { planned: true };
  * await resources.keepOnTermination('i-0abc', { deviceNames: ['/dev/sdf'], attachmentIds: [] });
  * await resources.detachVolume('vol-0data', 'i-0abc');
  */
-export class Ec2StatefulResources implements StatefulResources {
-  readonly #client: EC2Client;
-  readonly #dryRun: boolean;
-  readonly #plan: PlanLog | undefined;
-  readonly #abortSignal: AbortSignal | undefined;
-
-  constructor(options: Ec2StatefulResourcesOptions) {
-    this.#client = options.client;
-    this.#dryRun = options.dryRun ?? false;
-    this.#plan = options.plan;
-    this.#abortSignal = options.abortSignal;
-  }
-
+export class Ec2StatefulResources extends Ec2Adapter implements StatefulResources {
   /** Filters on `volume-id`, 200 ids to a call. */
   async describeVolumes(volumeIds: readonly string[]): Promise<Map<string, VolumeFacts>> {
     const volumes = await byIds(volumeIds, (batch) => this.#volumes([{ Name: 'volume-id', Values: batch }]));
@@ -153,8 +138,8 @@ export class Ec2StatefulResources implements StatefulResources {
         })),
       };
       work.push(
-        this.#mutate('ModifyInstanceAttribute', input, (sent) =>
-          this.#client.send(new ModifyInstanceAttributeCommand(sent), { abortSignal: this.#abortSignal }),
+        this.mutate('ModifyInstanceAttribute', input, (sent) =>
+          this.client.send(new ModifyInstanceAttributeCommand(sent), this.call),
         ).then(() => undefined),
       );
     }
@@ -170,8 +155,8 @@ export class Ec2StatefulResources implements StatefulResources {
     await Promise.all(
       inBatches(ids, TAG_RESOURCES_PER_CALL).map((batch) => {
         const input: CreateTagsCommandInput = { Resources: batch, Tags: tagList };
-        return this.#mutate('CreateTags', input, (sent) =>
-          this.#client.send(new CreateTagsCommand(sent), { abortSignal: this.#abortSignal }),
+        return this.mutate('CreateTags', input, (sent) =>
+          this.client.send(new CreateTagsCommand(sent), this.call),
         );
       }),
     );
@@ -185,8 +170,8 @@ export class Ec2StatefulResources implements StatefulResources {
       Device: deviceName,
     };
     try {
-      await this.#mutate('AttachVolume', input, (sent) =>
-        this.#client.send(new AttachVolumeCommand(sent), { abortSignal: this.#abortSignal }),
+      await this.mutate('AttachVolume', input, (sent) =>
+        this.client.send(new AttachVolumeCommand(sent), this.call),
       );
     } catch (error) {
       if (!isVolumeAttachConflict(error)) throw error;
@@ -208,8 +193,8 @@ export class Ec2StatefulResources implements StatefulResources {
   async detachVolume(volumeId: string, instanceId: string): Promise<void> {
     const input: DetachVolumeCommandInput = { VolumeId: volumeId, InstanceId: instanceId };
     try {
-      await this.#mutate('DetachVolume', input, (sent) =>
-        this.#client.send(new DetachVolumeCommand(sent), { abortSignal: this.#abortSignal }),
+      await this.mutate('DetachVolume', input, (sent) =>
+        this.client.send(new DetachVolumeCommand(sent), this.call),
       );
     } catch (error) {
       if (isAttachmentNotFound(error)) return;
@@ -232,8 +217,8 @@ export class Ec2StatefulResources implements StatefulResources {
       DeviceIndex: deviceIndex,
     };
     try {
-      await this.#mutate('AttachNetworkInterface', input, (sent) =>
-        this.#client.send(new AttachNetworkInterfaceCommand(sent), { abortSignal: this.#abortSignal }),
+      await this.mutate('AttachNetworkInterface', input, (sent) =>
+        this.client.send(new AttachNetworkInterfaceCommand(sent), this.call),
       );
     } catch (error) {
       if (!isInterfaceAttachConflict(error)) throw error;
@@ -249,8 +234,8 @@ export class Ec2StatefulResources implements StatefulResources {
   async detachInterface(attachmentId: string): Promise<void> {
     try {
       const input: DetachNetworkInterfaceCommandInput = { AttachmentId: attachmentId, Force: false };
-      await this.#mutate('DetachNetworkInterface', input, (sent) =>
-        this.#client.send(new DetachNetworkInterfaceCommand(sent), { abortSignal: this.#abortSignal }),
+      await this.mutate('DetachNetworkInterface', input, (sent) =>
+        this.client.send(new DetachNetworkInterfaceCommand(sent), this.call),
       );
     } catch (error) {
       if (!isAttachmentNotFound(error)) throw error;
@@ -270,16 +255,8 @@ export class Ec2StatefulResources implements StatefulResources {
       PrivateIpAddresses: ips,
       AllowReassignment: true,
     };
-    if (this.#dryRun) {
-      this.#plan?.record({
-        service: 'ec2',
-        action: 'AssignPrivateIpAddresses',
-        params: input,
-        outcome: 'skipped',
-      });
-      return;
-    }
-    await this.#client.send(new AssignPrivateIpAddressesCommand(input), { abortSignal: this.#abortSignal });
+    if (this.skipInDryRun('AssignPrivateIpAddresses', input)) return;
+    await this.client.send(new AssignPrivateIpAddressesCommand(input), this.call);
   }
 
   async moveElasticIp(
@@ -293,8 +270,8 @@ export class Ec2StatefulResources implements StatefulResources {
       PrivateIpAddress: privateIpAddress,
       AllowReassociation: true,
     };
-    await this.#mutate('AssociateAddress', input, (sent) =>
-      this.#client.send(new AssociateAddressCommand(sent), { abortSignal: this.#abortSignal }),
+    await this.mutate('AssociateAddress', input, (sent) =>
+      this.client.send(new AssociateAddressCommand(sent), this.call),
     );
   }
 
@@ -320,8 +297,8 @@ export class Ec2StatefulResources implements StatefulResources {
       VolumeId: volumeId,
       ...(tagList.length > 0 ? { TagSpecifications: [{ ResourceType: 'snapshot', Tags: tagList }] } : {}),
     };
-    const sent = await this.#mutate('CreateSnapshot', input, (request) =>
-      this.#client.send(new CreateSnapshotCommand(request), { abortSignal: this.#abortSignal }),
+    const sent = await this.mutate('CreateSnapshot', input, (request) =>
+      this.client.send(new CreateSnapshotCommand(request), this.call),
     );
     if (sent.planned) {
       return {
@@ -350,8 +327,8 @@ export class Ec2StatefulResources implements StatefulResources {
       ...(request.volumeType ? { VolumeType: request.volumeType as VolumeType } : {}),
       ...(tagList.length > 0 ? { TagSpecifications: [{ ResourceType: 'volume', Tags: tagList }] } : {}),
     };
-    const sent = await this.#mutate('CreateVolume', input, (sentInput) =>
-      this.#client.send(new CreateVolumeCommand(sentInput), { abortSignal: this.#abortSignal }),
+    const sent = await this.mutate('CreateVolume', input, (sentInput) =>
+      this.client.send(new CreateVolumeCommand(sentInput), this.call),
     );
     if (sent.planned) {
       return {
@@ -372,37 +349,13 @@ export class Ec2StatefulResources implements StatefulResources {
   /** Filters on `vpc-id`, every page. */
   async subnetsOf(vpcId: string): Promise<SubnetFacts[]> {
     const subnets = await allPages(async (NextToken) => {
-      const page = await this.#client.send(
+      const page = await this.client.send(
         new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }], NextToken }),
-        { abortSignal: this.#abortSignal },
+        this.call,
       );
       return { items: page.Subnets, nextToken: page.NextToken };
     });
     return subnets.map(toSubnetFacts);
-  }
-
-  /**
-   * Sends a mutation. In a dry run it goes with `DryRun: true`: `DryRunOperation` means it would
-   * succeed, which the plan records; any other error is thrown as is. `I` must be an input with a
-   * `DryRun` member: the SDK drops members the action does not have, so a `DryRun` it does not know
-   * would act for real.
-   */
-  async #mutate<I extends { DryRun?: boolean | undefined }, O>(
-    action: string,
-    input: I,
-    send: (input: I) => Promise<O>,
-  ): Promise<Sent<O>> {
-    if (!this.#dryRun) return { planned: false, output: await send(input) };
-    try {
-      await send({ ...input, DryRun: true });
-    } catch (error) {
-      if (!isDryRunSuccess(error)) throw error;
-      this.#plan?.record({ service: 'ec2', action, params: input, outcome: 'would-succeed' });
-      return { planned: true };
-    }
-    throw new UnexpectedResponseError(
-      `${action} with DryRun succeeded instead of answering DryRunOperation.`,
-    );
   }
 
   async #keepAttachments(attachmentIds: string[]): Promise<void> {
@@ -419,10 +372,8 @@ export class Ec2StatefulResources implements StatefulResources {
           Attachment: { AttachmentId: attachmentId, DeleteOnTermination: false },
         };
         return [
-          this.#mutate('ModifyNetworkInterfaceAttribute', input, (sent) =>
-            this.#client.send(new ModifyNetworkInterfaceAttributeCommand(sent), {
-              abortSignal: this.#abortSignal,
-            }),
+          this.mutate('ModifyNetworkInterfaceAttribute', input, (sent) =>
+            this.client.send(new ModifyNetworkInterfaceAttributeCommand(sent), this.call),
           ).catch((error: unknown) => {
             // Detached between the lookup and the change: nothing left to keep.
             if (!isAttachmentNotFound(error)) throw error;
@@ -434,18 +385,19 @@ export class Ec2StatefulResources implements StatefulResources {
 
   #volumes(filters: Filter[]): Promise<Volume[]> {
     return allPages(async (NextToken) => {
-      const page = await this.#client.send(new DescribeVolumesCommand({ Filters: filters, NextToken }), {
-        abortSignal: this.#abortSignal,
-      });
+      const page = await this.client.send(
+        new DescribeVolumesCommand({ Filters: filters, NextToken }),
+        this.call,
+      );
       return { items: page.Volumes, nextToken: page.NextToken };
     });
   }
 
   #interfaces(filters: Filter[]): Promise<NetworkInterface[]> {
     return allPages(async (NextToken) => {
-      const page = await this.#client.send(
+      const page = await this.client.send(
         new DescribeNetworkInterfacesCommand({ Filters: filters, NextToken }),
-        { abortSignal: this.#abortSignal },
+        this.call,
       );
       return { items: page.NetworkInterfaces, nextToken: page.NextToken };
     });
@@ -454,182 +406,17 @@ export class Ec2StatefulResources implements StatefulResources {
   /** The account's own snapshots only: without `OwnerIds` EC2 searches every public snapshot too. */
   #snapshots(filters: Filter[]): Promise<Snapshot[]> {
     return allPages(async (NextToken) => {
-      const page = await this.#client.send(
+      const page = await this.client.send(
         new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: filters, NextToken }),
-        { abortSignal: this.#abortSignal },
+        this.call,
       );
       return { items: page.Snapshots, nextToken: page.NextToken };
     });
   }
 }
 
-/**
- * The snapshot id a dry-run `snapshotFor` reports: `snap-dryrun` and 9 hex digits of a hash of the
- * volume and tags, so the same request always gives the same id and no real snapshot id looks like it.
- */
-export function dryRunSnapshotId(volumeId: string, tags: Record<string, string>): string {
-  const sortedTags = Object.entries(tags).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `snap-dryrun${shortHash(JSON.stringify([volumeId, sortedTags]))}`;
-}
-
-/** The volume id a dry-run `restoreVolume` reports: `vol-dryrun` and 9 hex digits of the token's hash. */
-export function dryRunVolumeId(clientToken: string): string {
-  return `vol-dryrun${shortHash(clientToken)}`;
-}
-
-function shortHash(text: string): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, 9);
-}
-
-/** Every item of every page: `fetchPage` is called with the previous page's token until there is none. */
-async function allPages<T>(
-  fetchPage: (
-    nextToken: string | undefined,
-  ) => Promise<{ items: T[] | undefined; nextToken: string | undefined }>,
-): Promise<T[]> {
-  const items: T[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await fetchPage(nextToken);
-    items.push(...(page.items ?? []));
-    nextToken = page.nextToken || undefined;
-  } while (nextToken !== undefined);
-  return items;
-}
-
-/** `describe` over the distinct ids, at most one filter's worth (200) per call; no call for no ids. */
-async function byIds<T>(ids: readonly string[], describe: (batch: string[]) => Promise<T[]>): Promise<T[]> {
-  const distinct = [...new Set(ids)];
-  if (distinct.length === 0) return [];
-  const batches = await Promise.all(inBatches(distinct, FILTER_VALUES_PER_CALL).map(describe));
-  return batches.flat();
-}
-
-/** EC2 rejects tags with the reserved `aws:` prefix. */
-function toTagList(tags: Record<string, string>): Tag[] {
-  return Object.entries(tags)
-    .filter(([key]) => !key.startsWith('aws:'))
-    .map(([Key, Value]) => ({ Key, Value }));
-}
-
-function fromTagList(tags: readonly Tag[] | undefined): Record<string, string> {
-  const record: Record<string, string> = {};
-  for (const tag of tags ?? []) if (tag.Key !== undefined) record[tag.Key] = tag.Value ?? '';
-  return record;
-}
-
-/** The facts of a created resource, with the tags it was created with if EC2's answer leaves them out. */
-function withTagsSent<F extends { tags: Record<string, string> }>(facts: F, sent: readonly Tag[]): F {
-  return Object.keys(facts.tags).length > 0 ? facts : { ...facts, tags: fromTagList(sent) };
-}
-
-function required<T>(value: T | undefined, what: string, action: string, id: string | undefined): T {
-  if (value === undefined || value === '') {
-    throw new UnexpectedResponseError(`${action} returned ${id ?? 'a resource'} without ${what}.`);
-  }
-  return value;
-}
-
 /** `completed` before `pending`, then the oldest: the snapshot the first attempt created. */
 function bestSnapshotFirst(a: Snapshot, b: Snapshot): number {
   const rank = (snapshot: Snapshot) => (snapshot.State === 'completed' ? 0 : 1);
   return rank(a) - rank(b) || (a.StartTime?.getTime() ?? 0) - (b.StartTime?.getTime() ?? 0);
-}
-
-function toVolumeFacts(volume: Volume, action = 'DescribeVolumes'): VolumeFacts {
-  const volumeId = required(volume.VolumeId, 'a VolumeId', action, undefined);
-  return {
-    volumeId,
-    state: required(volume.State, 'a State', action, volumeId),
-    availabilityZone: required(volume.AvailabilityZone, 'an AvailabilityZone', action, volumeId),
-    size: volume.Size ?? 0,
-    ...(volume.VolumeType ? { volumeType: volume.VolumeType } : {}),
-    ...(volume.SnapshotId ? { snapshotId: volume.SnapshotId } : {}),
-    attachments: (volume.Attachments ?? []).flatMap((attachment) =>
-      attachment.InstanceId === undefined
-        ? []
-        : [
-            {
-              instanceId: attachment.InstanceId,
-              device: attachment.Device ?? '',
-              state: attachment.State ?? '',
-              deleteOnTermination: attachment.DeleteOnTermination ?? false,
-            },
-          ],
-    ),
-    tags: fromTagList(volume.Tags),
-  };
-}
-
-function toInterfaceFacts(networkInterface: NetworkInterface): InterfaceFacts {
-  const action = 'DescribeNetworkInterfaces';
-  const networkInterfaceId = required(
-    networkInterface.NetworkInterfaceId,
-    'a NetworkInterfaceId',
-    action,
-    undefined,
-  );
-  const attachment = networkInterface.Attachment;
-  const privateIps: InterfacePrivateIp[] = [];
-  for (const address of networkInterface.PrivateIpAddresses ?? []) {
-    if (address.PrivateIpAddress === undefined) continue;
-    // Only an Elastic IP has an allocation; a public IP Amazon assigned at launch has none.
-    const association = address.Association;
-    const elasticIp =
-      association?.PublicIp && association.AllocationId
-        ? {
-            publicIp: association.PublicIp,
-            allocationId: association.AllocationId,
-            ...(association.AssociationId ? { associationId: association.AssociationId } : {}),
-          }
-        : undefined;
-    privateIps.push({
-      privateIpAddress: address.PrivateIpAddress,
-      primary: address.Primary ?? false,
-      ...(elasticIp ? { elasticIp } : {}),
-    });
-  }
-  return {
-    networkInterfaceId,
-    status: required(networkInterface.Status, 'a Status', action, networkInterfaceId),
-    subnetId: required(networkInterface.SubnetId, 'a SubnetId', action, networkInterfaceId),
-    availabilityZone: required(
-      networkInterface.AvailabilityZone,
-      'an AvailabilityZone',
-      action,
-      networkInterfaceId,
-    ),
-    ...(attachment?.AttachmentId
-      ? {
-          attachment: {
-            attachmentId: attachment.AttachmentId,
-            ...(attachment.InstanceId ? { instanceId: attachment.InstanceId } : {}),
-            deviceIndex: attachment.DeviceIndex ?? 0,
-            status: attachment.Status ?? '',
-            deleteOnTermination: attachment.DeleteOnTermination ?? false,
-          },
-        }
-      : {}),
-    privateIps,
-    tags: fromTagList(networkInterface.TagSet),
-  };
-}
-
-function toSnapshotFacts(snapshot: Snapshot, action: string): SnapshotFacts {
-  const snapshotId = required(snapshot.SnapshotId, 'a SnapshotId', action, undefined);
-  return {
-    snapshotId,
-    volumeId: required(snapshot.VolumeId, 'a VolumeId', action, snapshotId),
-    state: required(snapshot.State, 'a State', action, snapshotId),
-    tags: fromTagList(snapshot.Tags),
-  };
-}
-
-function toSubnetFacts(subnet: Subnet): SubnetFacts {
-  const subnetId = required(subnet.SubnetId, 'a SubnetId', 'DescribeSubnets', undefined);
-  return {
-    subnetId,
-    vpcId: required(subnet.VpcId, 'a VpcId', 'DescribeSubnets', subnetId),
-    availabilityZone: required(subnet.AvailabilityZone, 'an AvailabilityZone', 'DescribeSubnets', subnetId),
-  };
 }

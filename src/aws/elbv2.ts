@@ -8,8 +8,8 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { ElbCallCount, InstanceFacts, LoadBalancing, Target, TargetType } from '../core/ports.ts';
 import { inBatches, mapConcurrently } from './batching.ts';
+import type { PlanLog } from './dry-run.ts';
 import { isInvalidTarget, isTargetGroupNotFound } from './errors.ts';
-import type { PlanLog } from './plan.ts';
 
 /** Largest page `DescribeTargetGroups` returns. */
 const TARGET_GROUP_PAGE_SIZE = 400;

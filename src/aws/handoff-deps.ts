@@ -1,10 +1,10 @@
 import { type Config, handoffTags } from '../config.ts';
 import type { Clock, HandoffDeps, HandoffSettings, Log, Metrics } from '../core/ports.ts';
 import type { AwsClients } from './clients.ts';
+import type { PlanLog } from './dry-run.ts';
 import { Ec2Compute } from './ec2.ts';
 import { Ec2StatefulResources } from './ec2-stateful.ts';
 import { Elbv2LoadBalancing } from './elbv2.ts';
-import type { PlanLog } from './plan.ts';
 import { DryRunWorkflowStore, DynamoWorkflowStore } from './workflow-store.ts';
 
 export interface AwsHandoffOptions {

@@ -14,8 +14,8 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { WorkflowStore } from '../core/ports.ts';
 import type { Workflow, WorkflowStatus } from '../core/workflow.ts';
+import type { PlanLog } from './dry-run.ts';
 import { errorCode, isConditionalCheckFailed, ReplacementClaimedError } from './errors.ts';
-import type { PlanLog } from './plan.ts';
 
 /**
  * Workflows in one DynamoDB table with a string partition key `pk` and no sort key:

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { createClients } from '../aws/clients.ts';
-import type { PlanEntry } from '../aws/plan.ts';
+import type { PlanEntry } from '../aws/dry-run.ts';
 import { DynamoWorkflowStore } from '../aws/workflow-store.ts';
 import { ConfigError, readConfig } from '../config.ts';
 import { workflowIdFor } from '../core/workflow.ts';

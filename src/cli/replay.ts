@@ -4,8 +4,8 @@ import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balan
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { AwsEvent } from '../../localcloud/contracts.ts';
 import { createClients } from '../aws/clients.ts';
+import { createPlanLog, type PlanEntry } from '../aws/dry-run.ts';
 import { awsHandoffDeps } from '../aws/handoff-deps.ts';
-import { createPlanLog, type PlanEntry } from '../aws/plan.ts';
 import { readConfig } from '../config.ts';
 import { INSTANCE_ID, InvalidEventError, REPLAY_SOURCE, readEvent } from '../core/events.ts';
 import type { InstanceOutcome } from '../core/handoff.ts';

@@ -18,7 +18,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Elbv2LoadBalancing } from '../../src/aws/elbv2.ts';
-import { createPlanLog } from '../../src/aws/plan.ts';
+import { createPlanLog } from '../../src/aws/dry-run.ts';
 import type { InstanceFacts, Target } from '../../src/core/ports.ts';
 
 const elbMock = mockClient(ElasticLoadBalancingV2Client);

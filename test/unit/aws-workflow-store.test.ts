@@ -11,7 +11,7 @@ import { DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand } from '@aw
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ReplacementClaimedError } from '../../src/aws/errors.ts';
-import { createPlanLog } from '../../src/aws/plan.ts';
+import { createPlanLog } from '../../src/aws/dry-run.ts';
 import {
   createWorkflowTable,
   DryRunWorkflowStore,

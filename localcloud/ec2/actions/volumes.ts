@@ -35,6 +35,13 @@ function volumesById(state: Ec2State, ids: readonly string[]): Volume[] {
 
 export const volumeActions: Record<string, Action> = {
   CreateVolume({ params, state, commit }) {
+    // A ClientToken already used answers with the volume it created (the parameters are not compared).
+    const token = params.get('ClientToken');
+    const earlier = token === undefined ? undefined : state.volumes.get(state.volumeTokens.get(token) ?? '');
+    if (earlier) {
+      commit();
+      return renderVolume(state, earlier);
+    }
     const zone = params.get('AvailabilityZone');
     if (zone === undefined) throw missingParameter('AvailabilityZone');
     state.assertZone(zone);
@@ -72,6 +79,7 @@ export const volumeActions: Record<string, Action> = {
       attachSeq: 0,
     };
     state.volumes.set(volume.volumeId, volume);
+    if (token !== undefined) state.volumeTokens.set(token, volume.volumeId);
     state.clock.schedule(state.timings.volumeCreating, () => {
       if (volume.state === 'creating') volume.state = 'available';
     });
