@@ -1,4 +1,5 @@
 import { AwsError } from '../../contracts.ts';
+import type { Params } from '../../query.ts';
 import type { XmlObject } from '../../xml.ts';
 import {
   incorrectInstanceState,
@@ -22,7 +23,7 @@ import {
   type Subnet,
   type Tags,
 } from '../model.ts';
-import { applyFilters, type Params, paginate } from '../query.ts';
+import { applyFilters, pageOf } from '../query.ts';
 import { renderReservation } from '../render.ts';
 import type { Ec2State } from '../state.ts';
 import { type Action, ok } from './context.ts';
@@ -419,7 +420,7 @@ export const instanceActions: Record<string, Action> = {
     const instances = ids.length ? instancesById(state, ids) : [...state.instances.values()];
     const filtered = applyFilters(
       instances,
-      params.filters(),
+      params,
       {
         'instance-id': (i) => i.instanceId,
         'instance-state-name': (i) => i.state,
@@ -446,7 +447,7 @@ export const instanceActions: Record<string, Action> = {
       },
       (i) => i.tags,
     );
-    const { page, nextToken } = paginate(filtered, params);
+    const { items: page, next: nextToken } = pageOf(filtered, params);
     const reservations = new Map<string, Instance[]>();
     for (const instance of page) {
       const group = reservations.get(instance.reservationId) ?? [];

@@ -9,7 +9,7 @@ import {
 } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Address, NetworkInterface } from '../model.ts';
-import { applyFilters, paginate } from '../query.ts';
+import { applyFilters, pageOf } from '../query.ts';
 import { renderAddress, renderInterface } from '../render.ts';
 import type { Ec2State } from '../state.ts';
 import { type Action, ok, parseTagSpecifications, tagsFor } from './context.ts';
@@ -115,7 +115,7 @@ export const networkActions: Record<string, Action> = {
       : [...state.interfaces.values()];
     const filtered = applyFilters(
       interfaces,
-      params.filters(),
+      params,
       {
         'network-interface-id': (n) => n.networkInterfaceId,
         'subnet-id': (n) => n.subnetId,
@@ -142,7 +142,7 @@ export const networkActions: Record<string, Action> = {
       },
       (n) => n.tags,
     );
-    const { page, nextToken } = paginate(filtered, params);
+    const { items: page, next: nextToken } = pageOf(filtered, params);
     return { networkInterfaceSet: page.map((eni) => renderInterface(state, eni)), nextToken };
   },
 
@@ -439,7 +439,7 @@ export const networkActions: Record<string, Action> = {
     if (publicIps.length) addresses = publicIps.map((ip) => addressByPublicIp(state, ip));
     const filtered = applyFilters(
       addresses,
-      params.filters(),
+      params,
       {
         'allocation-id': (a) => a.allocationId,
         'association-id': (a) => a.association?.associationId,

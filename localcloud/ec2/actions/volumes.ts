@@ -8,7 +8,7 @@ import {
 } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Snapshot, Volume } from '../model.ts';
-import { applyFilters, paginate } from '../query.ts';
+import { applyFilters, pageOf } from '../query.ts';
 import { renderSnapshot, renderVolume, renderVolumeAttachment } from '../render.ts';
 import type { Ec2State } from '../state.ts';
 import { type Action, ok, parseTagSpecifications, tagsFor } from './context.ts';
@@ -83,7 +83,7 @@ export const volumeActions: Record<string, Action> = {
     const volumes = ids.length ? volumesById(state, ids) : [...state.volumes.values()];
     const filtered = applyFilters(
       volumes,
-      params.filters(),
+      params,
       {
         'volume-id': (v) => v.volumeId,
         status: (v) => v.state,
@@ -101,7 +101,7 @@ export const volumeActions: Record<string, Action> = {
       },
       (v) => v.tags,
     );
-    const { page, nextToken } = paginate(filtered, params);
+    const { items: page, next: nextToken } = pageOf(filtered, params);
     return { volumeSet: page.map((volume) => renderVolume(state, volume)), nextToken };
   },
 
@@ -231,7 +231,7 @@ export const volumeActions: Record<string, Action> = {
       snapshots = [];
     const filtered = applyFilters(
       snapshots,
-      params.filters(),
+      params,
       {
         'snapshot-id': (s) => s.snapshotId,
         'volume-id': (s) => s.volumeId,
@@ -243,7 +243,7 @@ export const volumeActions: Record<string, Action> = {
       },
       (s) => s.tags,
     );
-    const { page, nextToken } = paginate(filtered, params);
+    const { items: page, next: nextToken } = pageOf(filtered, params);
     return { snapshotSet: page.map((snapshot) => renderSnapshot(state, snapshot)), nextToken };
   },
 
