@@ -1,6 +1,6 @@
+import type { EventEnvelope } from '../../src/core/events.ts';
 import {
   AwsError,
-  type AwsEvent,
   type InstanceDirectory,
   type QueryRequest,
   type QueryService,
@@ -50,7 +50,7 @@ export interface Ec2Service extends QueryService, InstanceDirectory {
   /** Makes an (AZ, instance type) pool (un)available; omitted fields match every AZ or type. */
   setCapacity(pool: { availabilityZone?: string; instanceType?: string }, available: boolean): void;
   /** EventBridge-shaped events from `aws.ec2`. Returns an unsubscribe function. */
-  onEvent(listener: (event: AwsEvent) => void): () => void;
+  onEvent(listener: (event: EventEnvelope) => void): () => void;
   readonly inspect: Ec2Inspection;
   /** Where a subnet is, for ELBv2's CreateLoadBalancer. */
   subnetInfo(subnetId: string): { vpcId: string; availabilityZone: string } | undefined;
