@@ -447,9 +447,9 @@ export const instanceActions: Record<string, Action> = {
       },
       (i) => i.tags,
     );
-    const { items: page, next: nextToken } = pageOf(filtered, params);
+    const page = pageOf(filtered, params);
     const reservations = new Map<string, Instance[]>();
-    for (const instance of page) {
+    for (const instance of page.items) {
       const group = reservations.get(instance.reservationId) ?? [];
       group.push(instance);
       reservations.set(instance.reservationId, group);
@@ -458,7 +458,7 @@ export const instanceActions: Record<string, Action> = {
       reservationSet: [...reservations].map(([reservationId, group]) =>
         renderReservation(state, reservationId, group),
       ),
-      nextToken,
+      nextToken: page.next,
     };
   },
 

@@ -254,8 +254,11 @@ export const launchTemplateActions: Record<string, Action> = {
       },
       (t) => t.tags,
     );
-    const { items: page, next: nextToken } = pageOf(filtered, params, { min: 1, max: 200 });
-    return { launchTemplates: page.map((t) => renderLaunchTemplate(t, state.accountId)), nextToken };
+    const page = pageOf(filtered, params, { min: 1, max: 200 });
+    return {
+      launchTemplates: page.items.map((t) => renderLaunchTemplate(t, state.accountId)),
+      nextToken: page.next,
+    };
   },
 
   DescribeLaunchTemplateVersions({ params, state }) {
@@ -277,10 +280,12 @@ export const launchTemplateActions: Record<string, Action> = {
       },
       () => new Map(),
     );
-    const { items: page, next: nextToken } = pageOf(filtered, params, { min: 1, max: 200 });
+    const page = pageOf(filtered, params, { min: 1, max: 200 });
     return {
-      launchTemplateVersionSet: page.map((v) => renderLaunchTemplateVersion(template, v, state.accountId)),
-      nextToken,
+      launchTemplateVersionSet: page.items.map((v) =>
+        renderLaunchTemplateVersion(template, v, state.accountId),
+      ),
+      nextToken: page.next,
     };
   },
 };

@@ -142,8 +142,11 @@ export const networkActions: Record<string, Action> = {
       },
       (n) => n.tags,
     );
-    const { items: page, next: nextToken } = pageOf(filtered, params);
-    return { networkInterfaceSet: page.map((eni) => renderInterface(state, eni)), nextToken };
+    const page = pageOf(filtered, params);
+    return {
+      networkInterfaceSet: page.items.map((eni) => renderInterface(state, eni)),
+      nextToken: page.next,
+    };
   },
 
   DeleteNetworkInterface({ params, state, commit }) {

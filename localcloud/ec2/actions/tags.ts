@@ -66,7 +66,7 @@ export const tagActions: Record<string, Action> = {
       },
       (r) => new Map([[r.key, r.value]]),
     );
-    const { items: page, next: nextToken } = pageOf(filtered, params);
-    return { tagSet: page, nextToken };
+    const page = pageOf(filtered, params);
+    return { tagSet: page.items, nextToken: page.next };
   },
 };

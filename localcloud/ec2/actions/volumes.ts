@@ -101,8 +101,8 @@ export const volumeActions: Record<string, Action> = {
       },
       (v) => v.tags,
     );
-    const { items: page, next: nextToken } = pageOf(filtered, params);
-    return { volumeSet: page.map((volume) => renderVolume(state, volume)), nextToken };
+    const page = pageOf(filtered, params);
+    return { volumeSet: page.items.map((volume) => renderVolume(state, volume)), nextToken: page.next };
   },
 
   AttachVolume({ params, state, commit }) {
@@ -243,8 +243,11 @@ export const volumeActions: Record<string, Action> = {
       },
       (s) => s.tags,
     );
-    const { items: page, next: nextToken } = pageOf(filtered, params);
-    return { snapshotSet: page.map((snapshot) => renderSnapshot(state, snapshot)), nextToken };
+    const page = pageOf(filtered, params);
+    return {
+      snapshotSet: page.items.map((snapshot) => renderSnapshot(state, snapshot)),
+      nextToken: page.next,
+    };
   },
 
   DeleteSnapshot({ params, state, commit }) {

@@ -32,8 +32,8 @@ export const vpcActions: Record<string, Action> = {
       },
       (v) => v.tags,
     );
-    const { items: page, next: nextToken } = pageOf(filtered, params);
-    return { vpcSet: page.map((vpc) => renderVpc(state, vpc)), nextToken };
+    const page = pageOf(filtered, params);
+    return { vpcSet: page.items.map((vpc) => renderVpc(state, vpc)), nextToken: page.next };
   },
 
   CreateVpc({ params, state, commit }) {
@@ -65,8 +65,8 @@ export const vpcActions: Record<string, Action> = {
       },
       (s) => s.tags,
     );
-    const { items: page, next: nextToken } = pageOf(filtered, params);
-    return { subnetSet: page.map((subnet) => renderSubnet(state, subnet)), nextToken };
+    const page = pageOf(filtered, params);
+    return { subnetSet: page.items.map((subnet) => renderSubnet(state, subnet)), nextToken: page.next };
   },
 
   CreateSubnet({ params, state, commit }) {
