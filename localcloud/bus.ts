@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse } from 'yaml';
-import type { AwsEvent, VirtualClock } from './contracts.ts';
+import type { EventEnvelope } from '../src/core/events.ts';
+import type { VirtualClock } from './contracts.ts';
 import { compilePattern, type EventMatcher, loadFunctionPatterns } from './event-patterns.ts';
 
 /**
@@ -12,7 +13,7 @@ import { compilePattern, type EventMatcher, loadFunctionPatterns } from './event
  * 1 and 2 minutes of virtual time, as Lambda does) and then lands in the dead-letter list.
  */
 
-export type Invoke = (event: AwsEvent, context: LambdaLikeContext) => Promise<unknown>;
+export type Invoke = (event: EventEnvelope, context: LambdaLikeContext) => Promise<unknown>;
 
 export interface LocalFunction {
   functionName: string;
@@ -39,7 +40,7 @@ export interface LambdaLikeContext {
 
 export interface Delivery {
   functionName: string;
-  event: AwsEvent;
+  event: EventEnvelope;
   attempt: number;
   at: Date;
   ok: boolean;
@@ -80,7 +81,7 @@ export class LocalEventBus {
     for (const cancel of this.cancels.splice(0)) cancel();
   }
 
-  private scheduledEvent(functionName: string): AwsEvent {
+  private scheduledEvent(functionName: string): EventEnvelope {
     return {
       version: '0',
       id: randomUUID(),
@@ -98,12 +99,12 @@ export class LocalEventBus {
   }
 
   /** Names of the functions whose rules match the event. */
-  route(event: AwsEvent): string[] {
+  route(event: EventEnvelope): string[] {
     return this.functions.filter((f) => f.matches(event)).map((f) => f.functionName);
   }
 
   /** Delivers asynchronously, like PutEvents: returns at once. */
-  put(event: AwsEvent): void {
+  put(event: EventEnvelope): void {
     for (const fn of this.functions) {
       if (fn.matches(event)) this.track(this.invoke(fn, event, 1));
     }
@@ -125,14 +126,14 @@ export class LocalEventBus {
   }
 
   /** Queues the invocation behind the function's running one (one container per function, as Lambda runs one invocation per container). */
-  private invoke(fn: LocalFunction, event: AwsEvent, attempt: number): Promise<void> {
+  private invoke(fn: LocalFunction, event: EventEnvelope, attempt: number): Promise<void> {
     const previous = this.containers.get(fn.functionName) ?? Promise.resolve();
     const next = previous.then(() => this.run(fn, event, attempt));
     this.containers.set(fn.functionName, next);
     return next;
   }
 
-  private async run(fn: LocalFunction, event: AwsEvent, attempt: number): Promise<void> {
+  private async run(fn: LocalFunction, event: EventEnvelope, attempt: number): Promise<void> {
     const context = this.contextFor(fn.functionName);
     let delivery: Delivery;
     try {

@@ -14,7 +14,7 @@ interface Timer {
 }
 
 /** Lets promise jobs and I/O callbacks queued by a timer run before the next one fires. */
-const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+const letQueuedWorkRun = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Virtual time for the local cloud.
@@ -84,7 +84,7 @@ export function createClock(mode: 'manual' | number, options: { start?: Date } =
   const runAdvance = async (ms: number) => {
     if (!(Number.isFinite(ms) && ms >= 0))
       throw new Error(`advance needs a non-negative duration, got ${ms}`);
-    await settle();
+    await letQueuedWorkRun();
     const target = nowMs() + ms;
     for (;;) {
       const next = timers[0];
@@ -93,11 +93,11 @@ export function createClock(mode: 'manual' | number, options: { start?: Date } =
       if (next.handle) clearTimeout(next.handle);
       moveTo(next.at);
       next.fn();
-      await settle();
+      await letQueuedWorkRun();
     }
     moveTo(target);
     for (const timer of timers) arm(timer);
-    await settle();
+    await letQueuedWorkRun();
   };
 
   return {

@@ -1,7 +1,9 @@
 /**
  * Contracts between the parts of the local cloud: the HTTP server, the EC2 service, the ELBv2
  * service and the virtual clock. Each service keeps its own state and speaks the AWS Query
- * protocol; the server only routes requests to them.
+ * protocol; the server only routes requests to them. The events EC2 emits have the core's shape,
+ * `EventEnvelope` (`src/core/events.ts`): the local cloud imports that type, and nothing else
+ * from `src/`.
  */
 
 /** A request of the AWS Query protocol (`Action=…&Version=…&Param.1=…`), form-decoded. */
@@ -58,17 +60,4 @@ export interface InstanceDirectory {
   vpcOfIp(ip: string): string | undefined;
   /** Subscribes to instance state transitions (e.g. to drain targets of terminated instances). */
   onStateChange(listener: (instanceId: string, state: string) => void): void;
-}
-
-/** An event exactly as EventBridge delivers it. */
-export interface AwsEvent {
-  version: '0';
-  id: string;
-  'detail-type': string;
-  source: string;
-  account: string;
-  time: string;
-  region: string;
-  resources: string[];
-  detail: Record<string, unknown>;
 }

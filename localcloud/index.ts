@@ -1,5 +1,6 @@
+import type { EventEnvelope } from '../src/core/events.ts';
 import { createClock } from './clock.ts';
-import { AwsError, type AwsEvent, type VirtualClock } from './contracts.ts';
+import { AwsError, type VirtualClock } from './contracts.ts';
 import { type LocalDynamo, startDynamo } from './dynamo.ts';
 import type { Ec2Inspection } from './ec2/inspect.ts';
 import type { InterruptOptions } from './ec2/lifecycle.ts';
@@ -9,7 +10,8 @@ import { createEc2Service, type Ec2Service } from './ec2/service.ts';
 import { createElbv2Service, type Elbv2Service, type Elbv2Timing } from './elbv2/service.ts';
 import { type LocalServer, startServer, type ThrottleOptions } from './server.ts';
 
-export type { AwsEvent, VirtualClock } from './contracts.ts';
+export type { EventEnvelope } from '../src/core/events.ts';
+export type { VirtualClock } from './contracts.ts';
 export type {
   AddressView,
   Ec2Inspection,
@@ -153,7 +155,7 @@ export class LocalCloud {
   }
 
   /** EC2's EventBridge events (`aws.ec2`), delivered asynchronously. Returns an unsubscribe function. */
-  onEvent(listener: (event: AwsEvent) => void): () => void {
+  onEvent(listener: (event: EventEnvelope) => void): () => void {
     return this.ec2Service.onEvent(listener);
   }
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AwsError, type QueryRequest, type QueryService } from './contracts.ts';
-import { escapeXml } from './xml.ts';
+import { errorDocument } from './xml.ts';
 
 /** A token bucket's size and how many tokens come back each (real) second. */
 export interface BucketSpec {
@@ -113,7 +113,7 @@ function readBody(req: IncomingMessage): Promise<string> {
 }
 
 function genericError(code: string, message: string, requestId: string): string {
-  return `<?xml version="1.0" encoding="UTF-8"?><ErrorResponse><Error><Type>Sender</Type><Code>${escapeXml(code)}</Code><Message>${escapeXml(message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`;
+  return errorDocument({ code, message, httpStatus: 400 }, requestId);
 }
 
 /**

@@ -20,7 +20,7 @@ export class XmlList {
 
 export const list = (element: string, entries: readonly XmlValue[]) => new XmlList(element, entries);
 
-export function escapeXml(text: string): string {
+function escapeXml(text: string): string {
   return text.replace(/[<>&'"]/g, (c) =>
     c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '&' ? '&amp;' : c === "'" ? '&apos;' : '&quot;',
   );
@@ -44,7 +44,25 @@ function element(name: string, value: XmlValue): string {
   return `<${name}>${content(value)}</${name}>`;
 }
 
-/** `<?xml …?><Root xmlns="…">…</Root>` */
-export function document(root: string, namespace: string, body: XmlObject): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<${root} xmlns="${namespace}">${content(body)}</${root}>`;
+/** `<?xml …?>` and `<Root xmlns="…">…</Root>`; without a namespace, no `xmlns`. */
+export function document(root: string, body: XmlObject, namespace?: string): string {
+  const open = namespace === undefined ? root : `${root} xmlns="${namespace}"`;
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<${open}>${content(body)}</${root}>`;
+}
+
+/**
+ * The Query protocol's `ErrorResponse` (ELBv2's, and the server's own before a request reaches a
+ * service): `Sender` for the caller's mistakes, `Receiver` for the service's.
+ */
+export function errorDocument(
+  error: { code: string; message: string; httpStatus: number },
+  requestId: string,
+  namespace?: string,
+): string {
+  const type = error.httpStatus >= 500 ? 'Receiver' : 'Sender';
+  return document(
+    'ErrorResponse',
+    { Error: { Type: type, Code: error.code, Message: error.message }, RequestId: requestId },
+    namespace,
+  );
 }

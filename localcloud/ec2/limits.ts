@@ -1,5 +1,7 @@
 import { AwsError, type QueryRequest } from '../contracts.ts';
+import { Params } from '../query.ts';
 import type { BucketCharge, BucketSpec } from '../server.ts';
+import { EC2_DIALECT } from './query.ts';
 
 /**
  * EC2's request throttling: one token bucket per API action (per account and Region), sized by
@@ -24,10 +26,6 @@ const LARGE_DESCRIBES = new Set(['DescribeInstances', 'DescribeVolumes', 'Descri
 
 const isNonMutating = (action: string) => /^(Describe|Get|List|Search)/.test(action);
 
-function count(params: Record<string, string>, prefix: string): number {
-  return Object.keys(params).filter((key) => new RegExp(`^${prefix}\\.\\d+$`).test(key)).length;
-}
-
 export function ec2Charges(request: QueryRequest): BucketCharge[] {
   const { action, params } = request;
   if (isNonMutating(action)) {
@@ -49,7 +47,7 @@ export function ec2Charges(request: QueryRequest): BucketCharge[] {
     charges.push({
       key: 'TerminateInstances (instances)',
       spec: { capacity: 1000, refillPerSecond: 20 },
-      cost: Math.max(1, count(params, 'InstanceId')),
+      cost: Math.max(1, new Params(params, EC2_DIALECT).strings('InstanceId').length),
     });
   }
   return charges;

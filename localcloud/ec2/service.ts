@@ -1,12 +1,13 @@
+import type { EventEnvelope } from '../../src/core/events.ts';
 import {
   AwsError,
-  type AwsEvent,
   type InstanceDirectory,
   type QueryRequest,
   type QueryService,
   type VirtualClock,
 } from '../contracts.ts';
-import { document, escapeXml } from '../xml.ts';
+import { Params } from '../query.ts';
+import { document } from '../xml.ts';
 import { type Action, createContext } from './actions/context.ts';
 import { instanceActions } from './actions/instances.ts';
 import { launchTemplateActions } from './actions/launch-templates.ts';
@@ -18,7 +19,7 @@ import { dryRunOperation } from './errors.ts';
 import { createInspection, type Ec2Inspection } from './inspect.ts';
 import { type InterruptOptions, interrupt } from './lifecycle.ts';
 import { DEFAULT_TIMINGS, type Ec2Timings } from './model.ts';
-import { Params } from './query.ts';
+import { EC2_DIALECT, isDryRun } from './query.ts';
 import { Ec2State } from './state.ts';
 
 export const EC2_API_VERSION = '2016-11-15';
@@ -49,7 +50,7 @@ export interface Ec2Service extends QueryService, InstanceDirectory {
   /** Makes an (AZ, instance type) pool (un)available; omitted fields match every AZ or type. */
   setCapacity(pool: { availabilityZone?: string; instanceType?: string }, available: boolean): void;
   /** EventBridge-shaped events from `aws.ec2`. Returns an unsubscribe function. */
-  onEvent(listener: (event: AwsEvent) => void): () => void;
+  onEvent(listener: (event: EventEnvelope) => void): () => void;
   readonly inspect: Ec2Inspection;
   /** Where a subnet is, for ELBv2's CreateLoadBalancer. */
   subnetInfo(subnetId: string): { vpcId: string; availabilityZone: string } | undefined;
@@ -60,7 +61,10 @@ export interface Ec2Service extends QueryService, InstanceDirectory {
 }
 
 export function renderEc2Error(error: AwsError, requestId: string): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${escapeXml(error.code)}</Code><Message>${escapeXml(error.message)}</Message></Error></Errors><RequestID>${requestId}</RequestID></Response>`;
+  return document('Response', {
+    Errors: { Error: { Code: error.code, Message: error.message } },
+    RequestID: requestId,
+  });
 }
 
 export function createEc2Service(options: Ec2ServiceOptions): Ec2Service {
@@ -83,10 +87,10 @@ export function createEc2Service(options: Ec2ServiceOptions): Ec2Service {
           `The action ${request.action} is not valid for this web service.`,
         );
       }
-      const params = new Params(request.params);
+      const params = new Params(request.params, EC2_DIALECT);
       const body = action(createContext(params, state));
-      if (params.dryRun) throw dryRunOperation();
-      return document(`${request.action}Response`, NAMESPACE, { requestId: request.requestId, ...body });
+      if (isDryRun(params)) throw dryRunOperation();
+      return document(`${request.action}Response`, { requestId: request.requestId, ...body }, NAMESPACE);
     },
     renderError: renderEc2Error,
 

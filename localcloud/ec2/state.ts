@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { AwsError, type AwsEvent, type VirtualClock } from '../contracts.ts';
+import type { EventEnvelope } from '../../src/core/events.ts';
+import { AwsError, type VirtualClock } from '../contracts.ts';
 import { invalidParameterValue, malformed, notFound } from './errors.ts';
 import { isWellFormedId, newId, newMacAddress } from './ids.ts';
 import { cidrContains, intToIp, ipToInt, isReserved, parseCidr } from './ipv4.ts';
@@ -71,7 +72,7 @@ export class Ec2State {
   /** subnet id → private IP → network interface id. */
   private readonly ipOwners = new Map<string, Map<string, string>>();
   private readonly capacityRules: CapacityRule[] = [];
-  private readonly eventListeners = new Set<(event: AwsEvent) => void>();
+  private readonly eventListeners = new Set<(event: EventEnvelope) => void>();
   private readonly stateListeners = new Set<(instanceId: string, state: string) => void>();
   private nextPublicIp = 1;
   private nextAutoPublicIp = 1;
@@ -459,7 +460,7 @@ export class Ec2State {
 
   // ---- events ----
 
-  onEvent(listener: (event: AwsEvent) => void): () => void {
+  onEvent(listener: (event: EventEnvelope) => void): () => void {
     this.eventListeners.add(listener);
     return () => this.eventListeners.delete(listener);
   }
@@ -471,7 +472,7 @@ export class Ec2State {
 
   /** EventBridge delivers asynchronously: listeners run as a job after the change that caused it. */
   emit(detailType: string, instanceId: string, detail: Record<string, unknown>) {
-    const event: AwsEvent = {
+    const event: EventEnvelope = {
       version: '0',
       id: randomUUID(),
       'detail-type': detailType,

@@ -28,11 +28,11 @@ export interface HealthCheckTiming {
 }
 
 /**
- * Where a target's health checks stand: at virtual ms `since` the load balancer had concluded
- * `settled`, and every check from then on has `passing` as its outcome.
+ * Where a target's health checks stand: at virtual ms `since` the load balancer's conclusion was
+ * `concluded`, and every check from then on has `passing` as its outcome.
  */
 export interface HealthTrack {
-  settled: CheckedState;
+  concluded: CheckedState;
   since: number;
   passing: boolean;
 }
@@ -41,11 +41,12 @@ export interface HealthTrack {
 export function checkedState(track: HealthTrack, elapsedMs: number, timing: HealthCheckTiming): CheckedState {
   const interval = timing.intervalSeconds * 1000;
   if (track.passing) {
-    if (track.settled === 'healthy' || elapsedMs >= timing.healthyThreshold * interval) return 'healthy';
-    return track.settled;
+    if (track.concluded === 'healthy' || elapsedMs >= timing.healthyThreshold * interval) return 'healthy';
+    return track.concluded;
   }
-  if (track.settled === 'unhealthy' || elapsedMs >= timing.unhealthyThreshold * interval) return 'unhealthy';
-  return track.settled;
+  if (track.concluded === 'unhealthy' || elapsedMs >= timing.unhealthyThreshold * interval)
+    return 'unhealthy';
+  return track.concluded;
 }
 
 /** The reported health of a registered target whose group is in use and whose checks run. */

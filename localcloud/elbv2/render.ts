@@ -2,97 +2,92 @@
  * ELBv2 resources as the Query protocol's XML members, with the element names of the SDK's model
  * (`@aws-sdk/client-elastic-load-balancing-v2`, schemas) so every field round-trips.
  */
+import { list, type XmlObject, type XmlValue } from '../xml.ts';
 import type { TargetHealth } from './health.ts';
 import type { ListenerRecord, LoadBalancerRecord, Registration, TargetGroupRecord } from './model.ts';
-import { leaf, members, node, stringMembers } from './query.ts';
+
+/** ELBv2 lists every entry as a `<member>`. */
+export const members = (entries: readonly XmlValue[]) => list('member', entries);
 
 /** A `LoadBalancer` member. */
-export function renderLoadBalancer(lb: LoadBalancerRecord, state: 'provisioning' | 'active'): string {
-  return [
-    leaf('LoadBalancerArn', lb.arn),
-    leaf('DNSName', lb.dnsName),
-    leaf('CanonicalHostedZoneId', lb.canonicalHostedZoneId),
-    leaf('CreatedTime', new Date(lb.createdAt)),
-    leaf('LoadBalancerName', lb.name),
-    leaf('Scheme', lb.scheme),
-    leaf('VpcId', lb.vpcId),
-    node('State', leaf('Code', state)),
-    leaf('Type', lb.type),
-    members(
-      'AvailabilityZones',
-      lb.subnets.map(
-        (s) =>
-          `${leaf('ZoneName', s.availabilityZone)}${leaf('SubnetId', s.subnetId)}<LoadBalancerAddresses/>`,
-      ),
+export function renderLoadBalancer(lb: LoadBalancerRecord, state: 'provisioning' | 'active'): XmlObject {
+  return {
+    LoadBalancerArn: lb.arn,
+    DNSName: lb.dnsName,
+    CanonicalHostedZoneId: lb.canonicalHostedZoneId,
+    CreatedTime: new Date(lb.createdAt),
+    LoadBalancerName: lb.name,
+    Scheme: lb.scheme,
+    VpcId: lb.vpcId,
+    State: { Code: state },
+    Type: lb.type,
+    AvailabilityZones: members(
+      lb.subnets.map((s) => ({
+        ZoneName: s.availabilityZone,
+        SubnetId: s.subnetId,
+        LoadBalancerAddresses: members([]),
+      })),
     ),
-    lb.type === 'application' ? stringMembers('SecurityGroups', lb.securityGroups) : '',
-    leaf('IpAddressType', lb.ipAddressType),
-  ].join('');
+    SecurityGroups: lb.type === 'application' ? members(lb.securityGroups) : undefined,
+    IpAddressType: lb.ipAddressType,
+  };
 }
 
 /** A `Listener` member whose default action forwards to target groups. */
-export function renderListener(listener: ListenerRecord): string {
+export function renderListener(listener: ListenerRecord): XmlObject {
   const single = listener.forwardTo.length === 1 ? listener.forwardTo[0]!.targetGroupArn : undefined;
-  const action =
-    leaf('Type', 'forward') +
-    leaf('TargetGroupArn', single) +
-    node(
-      'ForwardConfig',
-      members(
-        'TargetGroups',
-        listener.forwardTo.map((tg) => leaf('TargetGroupArn', tg.targetGroupArn) + leaf('Weight', tg.weight)),
+  const action: XmlObject = {
+    Type: 'forward',
+    TargetGroupArn: single,
+    ForwardConfig: {
+      TargetGroups: members(
+        listener.forwardTo.map((tg) => ({ TargetGroupArn: tg.targetGroupArn, Weight: tg.weight })),
       ),
-      node('TargetGroupStickinessConfig', leaf('Enabled', false)),
-    );
-  return [
-    leaf('ListenerArn', listener.arn),
-    leaf('LoadBalancerArn', listener.loadBalancerArn),
-    leaf('Port', listener.port),
-    leaf('Protocol', listener.protocol),
-    listener.certificates.length > 0
-      ? members(
-          'Certificates',
-          listener.certificates.map((arn) => leaf('CertificateArn', arn)),
-        )
-      : '',
-    leaf('SslPolicy', listener.sslPolicy),
-    members('DefaultActions', [action]),
-  ].join('');
+      TargetGroupStickinessConfig: { Enabled: false },
+    },
+  };
+  return {
+    ListenerArn: listener.arn,
+    LoadBalancerArn: listener.loadBalancerArn,
+    Port: listener.port,
+    Protocol: listener.protocol,
+    Certificates:
+      listener.certificates.length > 0
+        ? members(listener.certificates.map((arn) => ({ CertificateArn: arn })))
+        : undefined,
+    SslPolicy: listener.sslPolicy,
+    DefaultActions: members([action]),
+  };
 }
 
 /** A `TargetGroup` member. */
-export function renderTargetGroup(group: TargetGroupRecord): string {
+export function renderTargetGroup(group: TargetGroupRecord): XmlObject {
   const hc = group.healthCheck;
-  return [
-    leaf('TargetGroupArn', group.arn),
-    leaf('TargetGroupName', group.name),
-    leaf('Protocol', group.protocol),
-    leaf('ProtocolVersion', group.protocolVersion),
-    leaf('Port', group.port),
-    leaf('VpcId', group.vpcId),
-    leaf('HealthCheckProtocol', hc.protocol),
-    leaf('HealthCheckPort', hc.port),
-    leaf('HealthCheckEnabled', hc.enabled),
-    leaf('HealthCheckIntervalSeconds', hc.intervalSeconds),
-    leaf('HealthCheckTimeoutSeconds', hc.timeoutSeconds),
-    leaf('HealthyThresholdCount', hc.healthyThreshold),
-    leaf('UnhealthyThresholdCount', hc.unhealthyThreshold),
-    leaf('HealthCheckPath', hc.path),
-    hc.matcher
-      ? node('Matcher', leaf('HttpCode', hc.matcher.httpCode), leaf('GrpcCode', hc.matcher.grpcCode))
-      : '',
-    stringMembers('LoadBalancerArns', group.loadBalancerArns),
-    leaf('TargetType', group.targetType),
-    leaf('IpAddressType', group.ipAddressType),
-  ].join('');
+  return {
+    TargetGroupArn: group.arn,
+    TargetGroupName: group.name,
+    Protocol: group.protocol,
+    ProtocolVersion: group.protocolVersion,
+    Port: group.port,
+    VpcId: group.vpcId,
+    HealthCheckProtocol: hc.protocol,
+    HealthCheckPort: hc.port,
+    HealthCheckEnabled: hc.enabled,
+    HealthCheckIntervalSeconds: hc.intervalSeconds,
+    HealthCheckTimeoutSeconds: hc.timeoutSeconds,
+    HealthyThresholdCount: hc.healthyThreshold,
+    UnhealthyThresholdCount: hc.unhealthyThreshold,
+    HealthCheckPath: hc.path,
+    Matcher: hc.matcher && { HttpCode: hc.matcher.httpCode, GrpcCode: hc.matcher.grpcCode },
+    LoadBalancerArns: members(group.loadBalancerArns),
+    TargetType: group.targetType,
+    IpAddressType: group.ipAddressType,
+  };
 }
 
 /** The `Attributes` list of a target group. */
-export function renderAttributes(group: TargetGroupRecord): string {
-  return members(
-    'Attributes',
-    [...group.attributes].map(([key, value]) => leaf('Key', key) + leaf('Value', value)),
-  );
+export function renderAttributes(group: TargetGroupRecord): XmlObject {
+  return { Attributes: members([...group.attributes].map(([key, value]) => ({ Key: key, Value: value }))) };
 }
 
 /** A `TargetHealthDescription` member. */
@@ -100,21 +95,11 @@ export function renderTargetHealth(
   group: TargetGroupRecord,
   target: Pick<Registration, 'id' | 'port' | 'availabilityZone'>,
   health: TargetHealth,
-): string {
+): XmlObject {
   const checkPort = group.healthCheck.port === 'traffic-port' ? String(target.port) : group.healthCheck.port;
-  return [
-    node(
-      'Target',
-      leaf('Id', target.id),
-      leaf('Port', target.port),
-      leaf('AvailabilityZone', target.availabilityZone),
-    ),
-    leaf('HealthCheckPort', checkPort),
-    node(
-      'TargetHealth',
-      leaf('State', health.state),
-      leaf('Reason', health.reason),
-      leaf('Description', health.description),
-    ),
-  ].join('');
+  return {
+    Target: { Id: target.id, Port: target.port, AvailabilityZone: target.availabilityZone },
+    HealthCheckPort: checkPort,
+    TargetHealth: { State: health.state, Reason: health.reason, Description: health.description },
+  };
 }

@@ -3,9 +3,9 @@ import {
   DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-import type { AwsEvent } from '../../localcloud/contracts.ts';
 import type { StatefulState } from '../../localcloud/scenarios/stateful.ts';
 import type { WebFleet } from '../../localcloud/scenarios/web-fleet.ts';
+import type { EventEnvelope } from '../core/events.ts';
 import { resourceLabel } from '../core/stateful.ts';
 import { type Workflow, workflowIdFor } from '../core/workflow.ts';
 import { giveFleetState, type LocalStack, launchFleet, runUntil, startLocalStack } from './local-stack.ts';
@@ -110,7 +110,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const seenSteps = new Set<string>();
     const seenMoves = new Set<string>();
     let oldState = 'running';
-    const unsubscribe = stack.cloud.onEvent((event: AwsEvent) => {
+    const unsubscribe = stack.cloud.onEvent((event: EventEnvelope) => {
       const id = String(event.detail['instance-id'] ?? '');
       if (event['detail-type'] === 'EC2 Instance State-change Notification') {
         if (id === victim) oldState = String(event.detail['state']);

@@ -3,7 +3,6 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type Delivery, LocalEventBus, loadLocalFunctions } from '../../localcloud/bus.ts';
-import type { AwsEvent } from '../../localcloud/contracts.ts';
 import { LocalCloud } from '../../localcloud/index.ts';
 import { giveState, type StatefulState } from '../../localcloud/scenarios/stateful.ts';
 import {
@@ -13,6 +12,7 @@ import {
   type WebFleetOptions,
 } from '../../localcloud/scenarios/web-fleet.ts';
 import { createWorkflowTable, DynamoWorkflowStore } from '../aws/workflow-store.ts';
+import type { EventEnvelope } from '../core/events.ts';
 import type { WorkflowStore } from '../core/ports.ts';
 import { CliError } from './summary.ts';
 
@@ -30,7 +30,7 @@ export interface LocalStack {
   /** Every delivery so far, in order. */
   deliveries: Delivery[];
   /** Events from the local cloud reach the bus only if this says so (tests: lost events). */
-  deliverIf: (event: AwsEvent) => boolean;
+  deliverIf: (event: EventEnvelope) => boolean;
   /** Waits until no handler runs. */
   settle(): Promise<void>;
   stop(): Promise<void>;
@@ -89,7 +89,7 @@ export async function startLocalStack(options: { clock?: 'manual' | number } = {
       await cloud.stop();
     },
   };
-  const unsubscribe = cloud.onEvent((event: AwsEvent) => {
+  const unsubscribe = cloud.onEvent((event: EventEnvelope) => {
     if (stack.deliverIf(event)) bus.put(event);
   });
   return stack;

@@ -2,12 +2,17 @@ import { readFile } from 'node:fs/promises';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import type { AwsEvent } from '../../localcloud/contracts.ts';
 import { createClients } from '../aws/clients.ts';
 import { createPlanLog, type PlanEntry } from '../aws/dry-run.ts';
 import { awsHandoffDeps } from '../aws/handoff-deps.ts';
 import { readConfig } from '../config.ts';
-import { INSTANCE_ID, InvalidEventError, REPLAY_SOURCE, readEvent } from '../core/events.ts';
+import {
+  type EventEnvelope,
+  INSTANCE_ID,
+  InvalidEventError,
+  REPLAY_SOURCE,
+  readEvent,
+} from '../core/events.ts';
 import type { InstanceOutcome } from '../core/handoff.ts';
 import { type IntakeResult, takeEvents } from '../core/intake.ts';
 import type { Log, Metrics } from '../core/ports.ts';
@@ -46,7 +51,7 @@ export interface ReplayResult {
 }
 
 /** Reads and validates the event file; `--instance` points it at another instance. */
-async function loadEvent(file: string, instanceId: string | undefined): Promise<AwsEvent> {
+async function loadEvent(file: string, instanceId: string | undefined): Promise<EventEnvelope> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -55,9 +60,9 @@ async function loadEvent(file: string, instanceId: string | undefined): Promise<
       `Cannot read ${file}: ${(error as Error).message}. Pass the path of an event JSON file, e.g. events/spot-interruption-warning.json.`,
     );
   }
-  let event: AwsEvent;
+  let event: EventEnvelope;
   try {
-    event = JSON.parse(text) as AwsEvent;
+    event = JSON.parse(text) as EventEnvelope;
   } catch (error) {
     throw new CliError(`${file} is not JSON: ${(error as Error).message}.`);
   }
@@ -79,7 +84,7 @@ async function loadEvent(file: string, instanceId: string | undefined): Promise<
   return event;
 }
 
-function retarget(event: AwsEvent, instanceId: string): AwsEvent {
+function retarget(event: EventEnvelope, instanceId: string): EventEnvelope {
   const detail =
     event.detail && typeof event.detail === 'object'
       ? { ...event.detail, 'instance-id': instanceId }
@@ -208,7 +213,7 @@ async function replayDirect(options: ReplayOptions): Promise<ReplayResult> {
 }
 
 /** The event through the core, with the configuration and endpoints of the environment; a plan if dry. */
-async function throughCore(event: AwsEvent, options: ReplayOptions): Promise<ReplayResult> {
+async function throughCore(event: EventEnvelope, options: ReplayOptions): Promise<ReplayResult> {
   const config = readConfig();
   const plan = options.dryRun ? createPlanLog() : undefined;
   const deps = awsHandoffDeps({

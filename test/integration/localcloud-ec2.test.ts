@@ -37,7 +37,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createClock } from '../../localcloud/clock.ts';
 import type { QueryRequest } from '../../localcloud/contracts.ts';
 import { createEc2Service } from '../../localcloud/ec2/service.ts';
-import { type AwsEvent, LocalCloud, type LocalCloudOptions } from '../../localcloud/index.ts';
+import { type EventEnvelope, LocalCloud, type LocalCloudOptions } from '../../localcloud/index.ts';
 
 const IMAGE_ID = 'ami-0123456789abcdef0';
 
@@ -373,7 +373,7 @@ describe('local EC2 through the real EC2Client', () => {
 
     it('emits a state-change event for every transition', async () => {
       // Prepare
-      const events: AwsEvent[] = [];
+      const events: EventEnvelope[] = [];
       cloud.onEvent((event) => events.push(event));
       const launched = await launchRunning();
 
@@ -432,7 +432,7 @@ describe('local EC2 through the real EC2Client', () => {
     it('sends the rebalance recommendation, the warning, then terminates, in virtual time', async () => {
       // Prepare
       const launched = await launchRunning();
-      const events: AwsEvent[] = [];
+      const events: EventEnvelope[] = [];
       cloud.onEvent((event) => events.push(event));
 
       // Act
@@ -966,7 +966,7 @@ describe('local EC2 through the real EC2Client', () => {
           SpotOptions: { SpotInstanceType: 'persistent', InstanceInterruptionBehavior: 'stop' },
         },
       });
-      const events: AwsEvent[] = [];
+      const events: EventEnvelope[] = [];
       cloud.onEvent((event) => events.push(event));
 
       // Act

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
-import type { AwsEvent } from '../../localcloud/contracts.ts';
 import type { InstanceView } from '../../localcloud/ec2/inspect.ts';
 import type { WebFleet, WebFleetOptions } from '../../localcloud/scenarios/web-fleet.ts';
 import { type LocalStack, launchFleet, runUntil, startLocalStack } from '../../src/cli/local-stack.ts';
+import type { EventEnvelope } from '../../src/core/events.ts';
 
 /** A local stack (manual clock) with the demo fleet running and registered. */
 export interface FleetWorld {
@@ -62,7 +62,7 @@ export function ec2Event(
   detailType: string,
   detail: Record<string, unknown>,
   options: { id?: string; time?: string } = {},
-): AwsEvent {
+): EventEnvelope {
   return {
     version: '0',
     id: options.id ?? randomUUID(),

@@ -1,8 +1,9 @@
 import { AwsError } from '../../contracts.ts';
+import type { Params } from '../../query.ts';
 import type { XmlObject } from '../../xml.ts';
 import { dryRunOperation, invalidParameterValue } from '../errors.ts';
 import type { TagSpecification, Tags } from '../model.ts';
-import type { Params } from '../query.ts';
+import { isDryRun } from '../query.ts';
 import type { Ec2State } from '../state.ts';
 
 export interface ActionContext {
@@ -23,7 +24,7 @@ export function createContext(params: Params, state: Ec2State): ActionContext {
     params,
     state,
     commit() {
-      if (params.dryRun) throw dryRunOperation();
+      if (isDryRun(params)) throw dryRunOperation();
     },
   };
 }

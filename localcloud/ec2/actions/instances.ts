@@ -1,4 +1,5 @@
 import { AwsError } from '../../contracts.ts';
+import type { Params } from '../../query.ts';
 import type { XmlObject } from '../../xml.ts';
 import {
   incorrectInstanceState,
@@ -22,7 +23,7 @@ import {
   type Subnet,
   type Tags,
 } from '../model.ts';
-import { applyFilters, type Params, paginate } from '../query.ts';
+import { applyFilters, pageOf } from '../query.ts';
 import { renderReservation } from '../render.ts';
 import type { Ec2State } from '../state.ts';
 import { type Action, ok } from './context.ts';
@@ -419,7 +420,7 @@ export const instanceActions: Record<string, Action> = {
     const instances = ids.length ? instancesById(state, ids) : [...state.instances.values()];
     const filtered = applyFilters(
       instances,
-      params.filters(),
+      params,
       {
         'instance-id': (i) => i.instanceId,
         'instance-state-name': (i) => i.state,
@@ -446,9 +447,9 @@ export const instanceActions: Record<string, Action> = {
       },
       (i) => i.tags,
     );
-    const { page, nextToken } = paginate(filtered, params);
+    const page = pageOf(filtered, params);
     const reservations = new Map<string, Instance[]>();
-    for (const instance of page) {
+    for (const instance of page.items) {
       const group = reservations.get(instance.reservationId) ?? [];
       group.push(instance);
       reservations.set(instance.reservationId, group);
@@ -457,7 +458,7 @@ export const instanceActions: Record<string, Action> = {
       reservationSet: [...reservations].map(([reservationId, group]) =>
         renderReservation(state, reservationId, group),
       ),
-      nextToken,
+      nextToken: page.next,
     };
   },
 

@@ -1,4 +1,5 @@
 import { AwsError } from '../../contracts.ts';
+import type { Params } from '../../query.ts';
 import { invalidParameterCombination, invalidParameterValue, missingParameter, notFound } from '../errors.ts';
 import { isWellFormedId, newId } from '../ids.ts';
 import type {
@@ -8,7 +9,7 @@ import type {
   LaunchTemplateVersion,
   NetworkInterfaceSpec,
 } from '../model.ts';
-import { applyFilters, type Params, paginate } from '../query.ts';
+import { applyFilters, pageOf } from '../query.ts';
 import { renderLaunchTemplate, renderLaunchTemplateVersion } from '../render.ts';
 import type { Ec2State } from '../state.ts';
 import { type Action, parseTagSpecifications, tagsFor } from './context.ts';
@@ -246,15 +247,18 @@ export const launchTemplateActions: Record<string, Action> = {
     if (names.length) templates = names.map((name) => findTemplate(state, undefined, name));
     const filtered = applyFilters(
       templates,
-      params.filters(),
+      params,
       {
         'launch-template-name': (t) => t.launchTemplateName,
         'create-time': (t) => t.createTime.toISOString(),
       },
       (t) => t.tags,
     );
-    const { page, nextToken } = paginate(filtered, params, { min: 1, max: 200 });
-    return { launchTemplates: page.map((t) => renderLaunchTemplate(t, state.accountId)), nextToken };
+    const page = pageOf(filtered, params, { min: 1, max: 200 });
+    return {
+      launchTemplates: page.items.map((t) => renderLaunchTemplate(t, state.accountId)),
+      nextToken: page.next,
+    };
   },
 
   DescribeLaunchTemplateVersions({ params, state }) {
@@ -268,7 +272,7 @@ export const launchTemplateActions: Record<string, Action> = {
     );
     const filtered = applyFilters(
       versions,
-      params.filters(),
+      params,
       {
         'is-default-version': (v) => String(v.versionNumber === template.defaultVersion),
         'image-id': (v) => v.data.imageId,
@@ -276,10 +280,12 @@ export const launchTemplateActions: Record<string, Action> = {
       },
       () => new Map(),
     );
-    const { page, nextToken } = paginate(filtered, params, { min: 1, max: 200 });
+    const page = pageOf(filtered, params, { min: 1, max: 200 });
     return {
-      launchTemplateVersionSet: page.map((v) => renderLaunchTemplateVersion(template, v, state.accountId)),
-      nextToken,
+      launchTemplateVersionSet: page.items.map((v) =>
+        renderLaunchTemplateVersion(template, v, state.accountId),
+      ),
+      nextToken: page.next,
     };
   },
 };

@@ -9,7 +9,7 @@ import {
 } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Address, NetworkInterface } from '../model.ts';
-import { applyFilters, paginate } from '../query.ts';
+import { applyFilters, pageOf } from '../query.ts';
 import { renderAddress, renderInterface } from '../render.ts';
 import type { Ec2State } from '../state.ts';
 import { type Action, ok, parseTagSpecifications, tagsFor } from './context.ts';
@@ -115,7 +115,7 @@ export const networkActions: Record<string, Action> = {
       : [...state.interfaces.values()];
     const filtered = applyFilters(
       interfaces,
-      params.filters(),
+      params,
       {
         'network-interface-id': (n) => n.networkInterfaceId,
         'subnet-id': (n) => n.subnetId,
@@ -142,8 +142,11 @@ export const networkActions: Record<string, Action> = {
       },
       (n) => n.tags,
     );
-    const { page, nextToken } = paginate(filtered, params);
-    return { networkInterfaceSet: page.map((eni) => renderInterface(state, eni)), nextToken };
+    const page = pageOf(filtered, params);
+    return {
+      networkInterfaceSet: page.items.map((eni) => renderInterface(state, eni)),
+      nextToken: page.next,
+    };
   },
 
   DeleteNetworkInterface({ params, state, commit }) {
@@ -439,7 +442,7 @@ export const networkActions: Record<string, Action> = {
     if (publicIps.length) addresses = publicIps.map((ip) => addressByPublicIp(state, ip));
     const filtered = applyFilters(
       addresses,
-      params.filters(),
+      params,
       {
         'allocation-id': (a) => a.allocationId,
         'association-id': (a) => a.association?.associationId,

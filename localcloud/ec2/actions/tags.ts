@@ -1,6 +1,6 @@
 import { AwsError } from '../../contracts.ts';
 import { missingParameter } from '../errors.ts';
-import { applyFilters, paginate } from '../query.ts';
+import { applyFilters, pageOf } from '../query.ts';
 import { type Action, assertTag, ok } from './context.ts';
 
 /** CreateTags, DeleteTags, DescribeTags over every taggable resource. */
@@ -57,7 +57,7 @@ export const tagActions: Record<string, Action> = {
     );
     const filtered = applyFilters(
       rows,
-      params.filters(),
+      params,
       {
         'resource-id': (r) => r.resourceId,
         'resource-type': (r) => r.resourceType,
@@ -66,7 +66,7 @@ export const tagActions: Record<string, Action> = {
       },
       (r) => new Map([[r.key, r.value]]),
     );
-    const { page, nextToken } = paginate(filtered, params);
-    return { tagSet: page, nextToken };
+    const page = pageOf(filtered, params);
+    return { tagSet: page.items, nextToken: page.next };
   },
 };

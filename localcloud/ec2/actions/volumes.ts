@@ -8,7 +8,7 @@ import {
 } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Snapshot, Volume } from '../model.ts';
-import { applyFilters, paginate } from '../query.ts';
+import { applyFilters, pageOf } from '../query.ts';
 import { renderSnapshot, renderVolume, renderVolumeAttachment } from '../render.ts';
 import type { Ec2State } from '../state.ts';
 import { type Action, ok, parseTagSpecifications, tagsFor } from './context.ts';
@@ -91,7 +91,7 @@ export const volumeActions: Record<string, Action> = {
     const volumes = ids.length ? volumesById(state, ids) : [...state.volumes.values()];
     const filtered = applyFilters(
       volumes,
-      params.filters(),
+      params,
       {
         'volume-id': (v) => v.volumeId,
         status: (v) => v.state,
@@ -109,8 +109,8 @@ export const volumeActions: Record<string, Action> = {
       },
       (v) => v.tags,
     );
-    const { page, nextToken } = paginate(filtered, params);
-    return { volumeSet: page.map((volume) => renderVolume(state, volume)), nextToken };
+    const page = pageOf(filtered, params);
+    return { volumeSet: page.items.map((volume) => renderVolume(state, volume)), nextToken: page.next };
   },
 
   AttachVolume({ params, state, commit }) {
@@ -239,7 +239,7 @@ export const volumeActions: Record<string, Action> = {
       snapshots = [];
     const filtered = applyFilters(
       snapshots,
-      params.filters(),
+      params,
       {
         'snapshot-id': (s) => s.snapshotId,
         'volume-id': (s) => s.volumeId,
@@ -251,8 +251,11 @@ export const volumeActions: Record<string, Action> = {
       },
       (s) => s.tags,
     );
-    const { page, nextToken } = paginate(filtered, params);
-    return { snapshotSet: page.map((snapshot) => renderSnapshot(state, snapshot)), nextToken };
+    const page = pageOf(filtered, params);
+    return {
+      snapshotSet: page.items.map((snapshot) => renderSnapshot(state, snapshot)),
+      nextToken: page.next,
+    };
   },
 
   DeleteSnapshot({ params, state, commit }) {

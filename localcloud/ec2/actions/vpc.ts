@@ -1,7 +1,7 @@
 import { AwsError } from '../../contracts.ts';
 import { invalidParameterValue } from '../errors.ts';
 import { cidrsOverlap, cidrWithin, parseCidr } from '../ipv4.ts';
-import { applyFilters, paginate } from '../query.ts';
+import { applyFilters, pageOf } from '../query.ts';
 import { renderSubnet, renderVpc, zoneId } from '../render.ts';
 import { type Action, parseTagSpecifications, tagsFor } from './context.ts';
 
@@ -21,7 +21,7 @@ export const vpcActions: Record<string, Action> = {
     const vpcs = ids.length ? ids.map((id) => state.vpc(id)) : [...state.vpcs.values()];
     const filtered = applyFilters(
       vpcs,
-      params.filters(),
+      params,
       {
         'vpc-id': (v) => v.vpcId,
         'cidr-block': (v) => v.cidrBlock,
@@ -32,8 +32,8 @@ export const vpcActions: Record<string, Action> = {
       },
       (v) => v.tags,
     );
-    const { page, nextToken } = paginate(filtered, params);
-    return { vpcSet: page.map((vpc) => renderVpc(state, vpc)), nextToken };
+    const page = pageOf(filtered, params);
+    return { vpcSet: page.items.map((vpc) => renderVpc(state, vpc)), nextToken: page.next };
   },
 
   CreateVpc({ params, state, commit }) {
@@ -51,7 +51,7 @@ export const vpcActions: Record<string, Action> = {
     const subnets = ids.length ? ids.map((id) => state.subnet(id)) : [...state.subnets.values()];
     const filtered = applyFilters(
       subnets,
-      params.filters(),
+      params,
       {
         'subnet-id': (s) => s.subnetId,
         'vpc-id': (s) => s.vpcId,
@@ -65,8 +65,8 @@ export const vpcActions: Record<string, Action> = {
       },
       (s) => s.tags,
     );
-    const { page, nextToken } = paginate(filtered, params);
-    return { subnetSet: page.map((subnet) => renderSubnet(state, subnet)), nextToken };
+    const page = pageOf(filtered, params);
+    return { subnetSet: page.items.map((subnet) => renderSubnet(state, subnet)), nextToken: page.next };
   },
 
   CreateSubnet({ params, state, commit }) {
@@ -99,7 +99,7 @@ export const vpcActions: Record<string, Action> = {
     const zones = names.length ? names : state.availabilityZones;
     const filtered = applyFilters(
       zones,
-      params.filters(),
+      params,
       {
         'zone-name': (z) => z,
         'zone-id': (z) => zoneId(state.region, z),
