@@ -58,8 +58,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const stack = await startLocalStack({ clock: options.speed });
   try {
     const clients = {
-      ec2: new EC2Client({ region: stack.cloud.region }),
-      elbv2: new ElasticLoadBalancingV2Client({ region: stack.cloud.region }),
+      ec2: new EC2Client(stack.cloud.clientConfig()),
+      elbv2: new ElasticLoadBalancingV2Client(stack.cloud.clientConfig()),
     };
     print(
       `Local cloud at ${stack.cloud.endpoint} (EC2, ELBv2, DynamoDB), clock ${options.speed === 'manual' ? 'manual' : `×${options.speed}`}.`,
@@ -166,7 +166,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       VIRTUAL_LIMIT_MS,
       'the handoff to complete and the old instance to terminate',
     );
-    await stack.settle(); // the last events' handlers, before the last lines
+    await stack.handlersIdle(); // the last events' handlers, before the last lines
     await showSteps();
     showTargets();
     unsubscribe();

@@ -13,8 +13,9 @@ import { type IntakeResult, takeEvents } from '../core/intake.ts';
 import type { Log, Metrics } from '../core/ports.ts';
 import { workflowIdFor } from '../core/workflow.ts';
 import type { Scenario } from './demo.ts';
+import { CliError } from './errors.ts';
 import { giveFleetState, launchFleet, runUntil, startLocalStack } from './local-stack.ts';
-import { CliError, summarize, type WorkflowSummary } from './summary.ts';
+import { summarize, type WorkflowSummary } from './summary.ts';
 
 export type ReplayTarget = 'local' | 'aws' | 'bus';
 
@@ -126,8 +127,8 @@ async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
   const stack = await startLocalStack({ clock: 'manual' });
   try {
     const clients = {
-      ec2: new EC2Client({ region: stack.cloud.region }),
-      elbv2: new ElasticLoadBalancingV2Client({ region: stack.cloud.region }),
+      ec2: new EC2Client(stack.cloud.clientConfig()),
+      elbv2: new ElasticLoadBalancingV2Client(stack.cloud.clientConfig()),
     };
     const stateful = options.scenario === 'stateful';
     const raw = await loadEvent(options.file, options.instanceId);
@@ -172,7 +173,7 @@ async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
     );
     const firstDelivery = stack.deliveries.length;
     stack.bus.put(event);
-    await stack.settle();
+    await stack.handlersIdle();
     const own = stack.deliveries.slice(firstDelivery).filter((d) => d.event.id === event.id);
     const failed = own.find((d) => !d.ok);
     if (failed) throw new CliError(`${failed.functionName} failed: ${failed.error?.message}`);
