@@ -33,6 +33,8 @@ export interface LocalStack {
   store: WorkflowStore;
   /** The configuration the functions run with. */
   config: Config;
+  /** How the functions' SDK clients reach the local cloud (`createClients(stack.clients)`). */
+  clients: CreateClientsOptions;
   /** Time moves only when advanced (tests); otherwise it follows real time × speed. */
   manualClock: boolean;
   /** Every delivery so far, in order. */
@@ -117,6 +119,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     bus,
     store,
     config,
+    clients,
     manualClock,
     deliveries,
     deliverIf: () => true,

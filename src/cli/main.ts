@@ -10,7 +10,8 @@ const USAGE = `Usage: handoff <command> [options]
 
 Commands:
   demo                       Run the local cloud, interrupt a managed Spot instance, show the handoff.
-      --speed N              Local-cloud seconds per real second (default 10).
+      --speed N              Local-cloud seconds per real second (default 10), or max: as fast
+                             as the handlers allow (time stands still while one runs).
       --rebalance            Send a rebalance recommendation before the warning.
       --scenario S           basic (default) or stateful: the instance has a data volume, a
                              secondary interface and private IP, and an Elastic IP to hand over.
@@ -85,10 +86,10 @@ async function demo(rest: string[], io: Io): Promise<number> {
     },
     strict: true,
   });
-  const speed = values.speed === undefined ? 10 : Number(values.speed);
-  if (!Number.isFinite(speed) || speed <= 0 || speed > 1000) {
+  const speed = values.speed === 'max' ? 'manual' : values.speed === undefined ? 10 : Number(values.speed);
+  if (speed !== 'manual' && (!Number.isFinite(speed) || speed <= 0 || speed > 1000)) {
     throw new CliError(
-      `--speed ${String(values.speed)} is not valid: give a number of local-cloud seconds per real second, 1 to 1000.`,
+      `--speed ${String(values.speed)} is not valid: give a number of local-cloud seconds per real second, 1 to 1000, or max.`,
       2,
     );
   }

@@ -3,10 +3,10 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { AwsEvent } from '../../localcloud/contracts.ts';
-import { createClients } from '../aws/clients.ts';
+import { type CreateClientsOptions, createClients } from '../aws/clients.ts';
 import { awsHandoffDeps } from '../aws/handoff-deps.ts';
 import { createPlanLog, type PlanEntry } from '../aws/plan.ts';
-import { readConfig } from '../config.ts';
+import { type Config, readConfig } from '../config.ts';
 import { INSTANCE_ID, InvalidEventError, REPLAY_SOURCE, readEvent } from '../core/events.ts';
 import type { InstanceOutcome } from '../core/handoff.ts';
 import { type IntakeResult, takeEvents } from '../core/intake.ts';
@@ -166,7 +166,8 @@ async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
       options.print(
         `Planning ${event['detail-type']} ${event.id} for ${instanceId} (dry run: nothing changes).`,
       );
-      return { ...(await throughCore(event, options)), target: 'local', functions };
+      const local = { config: stack.config, clients: stack.clients };
+      return { ...(await throughCore(event, options, local)), target: 'local', functions };
     }
     options.print(
       `Delivering ${event['detail-type']} ${event.id} for ${instanceId} to ${functions.join(', ')}.`,
@@ -205,16 +206,20 @@ async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
 
 /** Through the core with the SDK's credentials and endpoints (AWS, LocalStack, moto, …). */
 async function replayDirect(options: ReplayOptions): Promise<ReplayResult> {
-  return throughCore(await loadEvent(options.file, options.instanceId), options);
+  const event = await loadEvent(options.file, options.instanceId);
+  return throughCore(event, options, { config: readConfig(), clients: {} });
 }
 
-/** The event through the core, with the configuration and endpoints of the environment; a plan if dry. */
-async function throughCore(event: AwsEvent, options: ReplayOptions): Promise<ReplayResult> {
-  const config = readConfig();
+/** The event through the core, with this configuration and these endpoints; a plan if dry. */
+async function throughCore(
+  event: AwsEvent,
+  options: ReplayOptions,
+  target: { config: Config; clients: CreateClientsOptions },
+): Promise<ReplayResult> {
   const plan = options.dryRun ? createPlanLog() : undefined;
   const deps = awsHandoffDeps({
-    config,
-    clients: createClients(),
+    config: target.config,
+    clients: createClients(target.clients),
     log: consoleLog(options.print),
     metrics: noMetrics,
     dryRunPlan: plan,
