@@ -3,7 +3,12 @@ import type { LogLevel } from '@aws-lambda-powertools/logger/types';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { Context } from 'aws-lambda';
-import { type Delivery, LocalEventBus, loadLocalFunctions } from '../../localcloud/bus.ts';
+import {
+  type Delivery,
+  LocalEventBus,
+  type LocalFunction,
+  loadLocalFunctions,
+} from '../../localcloud/bus.ts';
 import type { AwsEvent } from '../../localcloud/contracts.ts';
 import { LocalCloud } from '../../localcloud/index.ts';
 import { giveState, type StatefulState } from '../../localcloud/scenarios/stateful.ts';
@@ -98,19 +103,24 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
 
   const { dynamodb, documentClient } = createClients(clients);
-  await createWorkflowTable(dynamodb, config.tableName);
+  let functions: LocalFunction[];
+  try {
+    await createWorkflowTable(dynamodb, config.tableName);
+    functions = loadLocalFunctions((functionName) => {
+      if (!Object.hasOwn(functionHandlers, functionName)) {
+        throw new Error(
+          `serverless.yml declares the function ${functionName}, which src/runtime/functions.ts does not build: add it to functionHandlers.`,
+        );
+      }
+      const handler = functionHandlers[functionName as FunctionName](createContainer(container));
+      return (event, context) => handler(event, context as Context);
+    }, ROOT);
+  } catch (error) {
+    dynamodb.destroy();
+    await cloud.stop();
+    throw error;
+  }
   const store = new DynamoWorkflowStore({ client: documentClient, tableName: config.tableName });
-
-  const functions = loadLocalFunctions((functionName) => {
-    const build = functionHandlers[functionName as FunctionName];
-    if (!build) {
-      throw new Error(
-        `serverless.yml declares the function ${functionName}, which src/runtime/functions.ts does not build: add it to functionHandlers.`,
-      );
-    }
-    const handler = build(createContainer(container));
-    return (event, context) => handler(event, context as Context);
-  }, ROOT);
   const bus = new LocalEventBus(functions, cloud.clock, cloud.region, cloud.accountId);
   const deliveries: Delivery[] = [];
   bus.onDelivery((delivery) => deliveries.push(delivery));
