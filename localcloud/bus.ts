@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parse } from 'yaml';
 import type { EventEnvelope } from '../src/core/events.ts';
 import type { VirtualClock } from './contracts.ts';
@@ -168,12 +167,11 @@ export class LocalEventBus {
 const RATE = /^rate\((\d+) (minute|minutes|hour|hours)\)$/;
 
 interface FunctionSettings {
-  handler: string;
   everyMs?: number;
   retries: number;
 }
 
-/** Declarations of `serverless.yml` the bus needs beyond the patterns: handlers, schedules and retries. */
+/** Declarations of `serverless.yml` the bus needs beyond the patterns: schedules and retries. */
 function functionSettings(path: string): Map<string, FunctionSettings> {
   const document = parse(readFileSync(path, 'utf8')) as {
     functions?: Record<string, Record<string, unknown>>;
@@ -193,36 +191,23 @@ function functionSettings(path: string): Map<string, FunctionSettings> {
         );
       if (match) everyMs = Number(match[1]) * (match[2]!.startsWith('hour') ? 3_600_000 : 60_000);
     }
-    settings.set(name, { handler: String(definition['handler']), everyMs, retries });
+    settings.set(name, { everyMs, retries });
   }
   return settings;
 }
 
-/**
- * The functions declared in serverless.yml, with their real handler modules. Import this only after
- * the environment (endpoints, table name) is set: handlers build their clients on first use.
- */
-export async function loadLocalFunctions(root: string = process.cwd()): Promise<LocalFunction[]> {
+/** The handler of the function serverless.yml names so, built by the caller: the bus runs handlers, it does not load them. */
+export type BuildHandler = (functionName: string) => Invoke;
+
+/** The functions declared in serverless.yml (under `root`), each with the handler `build` gives it. */
+export function loadLocalFunctions(build: BuildHandler, root: string = process.cwd()): LocalFunction[] {
   const path = resolve(root, 'serverless.yml');
   const patterns = loadFunctionPatterns(path);
-  const settings = functionSettings(path);
-  return Promise.all(
-    [...settings].map(async ([functionName, { handler, everyMs, retries }]) => {
-      const dot = handler.lastIndexOf('.');
-      const modulePath = resolve(root, `${handler.slice(0, dot)}.ts`);
-      const exportName = handler.slice(dot + 1);
-      const module = (await import(pathToFileURL(modulePath).href)) as Record<string, unknown>;
-      const exported = module[exportName];
-      if (typeof exported !== 'function') {
-        throw new Error(
-          `serverless.yml names ${handler}, but ${modulePath} exports no function "${exportName}".`,
-        );
-      }
-      const matchers = patterns
-        .filter((p) => p.functionName === functionName)
-        .map((p) => compilePattern(p.pattern));
-      const matches: EventMatcher = (event) => matchers.some((m) => m(event));
-      return { functionName, matches, everyMs, retries, invoke: exported as Invoke };
-    }),
-  );
+  return [...functionSettings(path)].map(([functionName, { everyMs, retries }]) => {
+    const matchers = patterns
+      .filter((p) => p.functionName === functionName)
+      .map((p) => compilePattern(p.pattern));
+    const matches: EventMatcher = (event) => matchers.some((m) => m(event));
+    return { functionName, matches, everyMs, retries, invoke: build(functionName) };
+  });
 }

@@ -1,4 +1,5 @@
-import { eventFunction } from '../shared/middleware.ts';
+import { functionHandlers } from '../../src/runtime/functions.ts';
+import { container } from '../shared/runtime.ts';
 
 /** `EC2 Instance State-change Notification`: the replacement runs, the old instance stops. */
-export const handler = eventFunction(['state-change']);
+export const handler = functionHandlers['state-change'](container);

@@ -22,13 +22,17 @@ export interface CreateClientsOptions {
   region?: string;
   /** Where `AWS_MAX_ATTEMPTS` is read; default `process.env`. */
   env?: Record<string, string | undefined>;
+  /** Per service (the local cloud's); default: the SDK's own resolution (`AWS_ENDPOINT_URL_*`). */
+  endpoints?: Partial<Record<Exclude<keyof AwsClients, 'documentClient'>, string>>;
+  /** Default: the SDK's credential chain. */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
 }
 
 /**
  * The SDK clients, to be built once per container at cold start and shared by every invocation.
  * Standard retry mode (backoff with jitter, throttles retried) with `AWS_MAX_ATTEMPTS` attempts,
  * default 5. Endpoints follow the SDK's own `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>`
- * handling, which is how the local cloud is reached.
+ * handling unless `endpoints` names them (the local cloud, without touching the environment).
  * @example
  * const clients = createClients();
  * const compute = new Ec2Compute({ client: clients.ec2 });
@@ -38,16 +42,19 @@ export function createClients(options: CreateClientsOptions = {}): AwsClients {
     ...(options.region ? { region: options.region } : {}),
     retryMode: 'standard',
     maxAttempts: maxAttempts(options.env ?? process.env),
+    ...(options.credentials ? { credentials: options.credentials } : {}),
   };
-  const dynamodb = new DynamoDBClient(config);
+  const at = (endpoint: string | undefined) => (endpoint ? { ...config, endpoint } : config);
+  const endpoints = options.endpoints ?? {};
+  const dynamodb = new DynamoDBClient(at(endpoints.dynamodb));
   return {
-    ec2: new EC2Client(config),
-    elbv2: new ElasticLoadBalancingV2Client(config),
+    ec2: new EC2Client(at(endpoints.ec2)),
+    elbv2: new ElasticLoadBalancingV2Client(at(endpoints.elbv2)),
     dynamodb,
     documentClient: DynamoDBDocumentClient.from(dynamodb, {
       marshallOptions: { removeUndefinedValues: true },
     }),
-    eventBridge: new EventBridgeClient(config),
+    eventBridge: new EventBridgeClient(at(endpoints.eventBridge)),
   };
 }
 

@@ -14,7 +14,7 @@ import { summarize, type WorkflowSummary } from './summary.ts';
 export type Scenario = 'basic' | 'stateful';
 
 export interface DemoOptions {
-  /** Virtual seconds per real second; `manual` drives the clock as fast as the work allows (tests). */
+  /** Virtual seconds per real second; `manual` steps the clock on whenever no handler runs (`--speed max`). */
   speed: number | 'manual';
   /** Send a rebalance recommendation before the warning. */
   rebalance: boolean;
@@ -58,11 +58,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const stack = await startLocalStack({ clock: options.speed });
   try {
     const clients = {
-      ec2: new EC2Client({ region: stack.cloud.region }),
-      elbv2: new ElasticLoadBalancingV2Client({ region: stack.cloud.region }),
+      ec2: new EC2Client(stack.cloud.clientConfig()),
+      elbv2: new ElasticLoadBalancingV2Client(stack.cloud.clientConfig()),
     };
     print(
-      `Local cloud at ${stack.cloud.endpoint} (EC2, ELBv2, DynamoDB), clock ${options.speed === 'manual' ? 'manual' : `×${options.speed}`}.`,
+      `Local cloud at ${stack.cloud.endpoint} (EC2, ELBv2, DynamoDB), clock ${options.speed === 'manual' ? 'as fast as the handlers allow' : `×${options.speed}`}.`,
     );
 
     // The fleet: what a user already runs.
@@ -166,7 +166,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       VIRTUAL_LIMIT_MS,
       'the handoff to complete and the old instance to terminate',
     );
-    await stack.settle(); // the last events' handlers, before the last lines
+    await stack.handlersIdle(); // the last events' handlers, before the last lines
     await showSteps();
     showTargets();
     unsubscribe();

@@ -1,8 +1,14 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { fileURLToPath } from 'node:url';
+import type { LogLevel } from '@aws-lambda-powertools/logger/types';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { type Delivery, LocalEventBus, loadLocalFunctions } from '../../localcloud/bus.ts';
+import type { Context } from 'aws-lambda';
+import {
+  type Delivery,
+  LocalEventBus,
+  type LocalFunction,
+  loadLocalFunctions,
+} from '../../localcloud/bus.ts';
 import { LocalCloud } from '../../localcloud/index.ts';
 import { giveState, type StatefulState } from '../../localcloud/scenarios/stateful.ts';
 import {
@@ -11,64 +17,109 @@ import {
   type WebFleet,
   type WebFleetOptions,
 } from '../../localcloud/scenarios/web-fleet.ts';
+import { type CreateClientsOptions, createClients } from '../aws/clients.ts';
 import { createWorkflowTable, DynamoWorkflowStore } from '../aws/workflow-store.ts';
+import { type Config, readConfig } from '../config.ts';
 import type { EventEnvelope } from '../core/events.ts';
-import type { WorkflowStore } from '../core/ports.ts';
-import { CliError } from './summary.ts';
+import type { Clock, WorkflowStore } from '../core/ports.ts';
+import { type ContainerOptions, createContainer } from '../runtime/container.ts';
+import { type FunctionName, functionHandlers } from '../runtime/functions.ts';
+import { CliError } from './errors.ts';
 
 /**
  * Everything a local run needs in one process: the local cloud (EC2 + ELBv2 + dynalite), the
- * workflow table, the real Lambda handlers from serverless.yml, and the bus between them.
+ * workflow table, the functions of serverless.yml built as Lambda builds them (one container each,
+ * over the local cloud's endpoints and clock), and the bus between them.
  */
 export interface LocalStack {
   cloud: LocalCloud;
   bus: LocalEventBus;
   store: WorkflowStore;
-  tableName: string;
+  /** The configuration the functions run with. */
+  config: Config;
+  /** How the functions' SDK clients reach the local cloud (`createClients(stack.clients)`). */
+  clients: CreateClientsOptions;
   /** Time moves only when advanced (tests); otherwise it follows real time × speed. */
   manualClock: boolean;
   /** Every delivery so far, in order. */
   deliveries: Delivery[];
   /** Events from the local cloud reach the bus only if this says so (tests: lost events). */
   deliverIf: (event: EventEnvelope) => boolean;
-  /** Waits until no handler runs. */
-  settle(): Promise<void>;
+  /** Resolves once no handler is running (retries scheduled for later are not waited for). */
+  handlersIdle(): Promise<void>;
   stop(): Promise<void>;
 }
 
 export const LOCAL_TABLE = 'spot-handoff-local';
 
-export async function startLocalStack(options: { clock?: 'manual' | number } = {}): Promise<LocalStack> {
-  const cloud = await LocalCloud.start({ clock: options.clock ?? 'manual' });
-  const env = cloud.env();
-  Object.assign(process.env, env, {
-    HANDOFF_TABLE_NAME: process.env['HANDOFF_TABLE_NAME'] ?? LOCAL_TABLE,
-    POWERTOOLS_SERVICE_NAME: 'spot-handoff',
-    POWERTOOLS_METRICS_NAMESPACE: 'SpotHandoff',
-    POWERTOOLS_TRACE_ENABLED: 'false',
-    POWERTOOLS_METRICS_DISABLED: process.env['POWERTOOLS_METRICS_DISABLED'] ?? 'true',
-    POWERTOOLS_LOG_LEVEL: process.env['POWERTOOLS_LOG_LEVEL'] ?? 'WARN',
-    AWS_XRAY_CONTEXT_MISSING: 'IGNORE_ERROR',
+/** The repository: serverless.yml is read from here, wherever the command runs (`src/cli/` or `dist/cli/`). */
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+type Env = Record<string, string | undefined>;
+
+export interface LocalStackOptions {
+  /** `manual` (default): time moves only when advanced. A number: local-cloud seconds per real second. */
+  clock?: 'manual' | number;
+  /**
+   * Read, never written: `HANDOFF_*` settings (the table defaults to {@link LOCAL_TABLE}),
+   * `POWERTOOLS_LOG_LEVEL` (default WARN) and `POWERTOOLS_METRICS_DISABLED=false` to print metrics.
+   * Default: this process's environment.
+   */
+  env?: Env;
+}
+
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const env = options.env ?? process.env;
+  const manualClock = (options.clock ?? 'manual') === 'manual';
+  const config = readConfig({
+    ...env,
+    HANDOFF_TABLE_NAME: env['HANDOFF_TABLE_NAME'] || LOCAL_TABLE,
     // A manual clock does not move while a handler waits: attachments are verified by the sweep.
     // A scaled one does: a second of waiting is `speed` seconds of local-cloud time.
-    HANDOFF_ATTACH_WAIT_SECONDS: options.clock === undefined || options.clock === 'manual' ? '0' : '3',
+    HANDOFF_ATTACH_WAIT_SECONDS: manualClock ? '0' : '3',
   });
-  // Handlers build their clients once per container; a new local cloud is a new container.
-  // (Imported only now: Powertools reads its settings from the environment when it is loaded.)
-  const { resetContainers } = await import('../../functions/shared/runtime.ts');
-  resetContainers({
-    clock: {
-      now: () => cloud.clock.now(),
-      // Real time: a manual clock would not move while the handler waits (it waits 0 s then).
-      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  const cloud = await LocalCloud.start({ clock: options.clock ?? 'manual' });
+  const clients: CreateClientsOptions = {
+    region: cloud.region,
+    endpoints: { ec2: cloud.endpoint, elbv2: cloud.endpoint, dynamodb: cloud.dynamoEndpoint },
+    credentials: cloud.clientConfig().credentials,
+    env,
+  };
+  const clock: Clock = {
+    now: () => cloud.clock.now(),
+    // Real time: a manual clock would not move while the handler waits (it waits 0 s then).
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  };
+  const container: ContainerOptions = {
+    config: () => config,
+    clients,
+    clock,
+    powertools: {
+      logLevel: (env['POWERTOOLS_LOG_LEVEL'] as LogLevel | undefined) ?? 'WARN',
+      publishMetrics: env['POWERTOOLS_METRICS_DISABLED'] === 'false',
+      tracing: false,
     },
-  });
-  const tableName = process.env['HANDOFF_TABLE_NAME']!;
-  const dynamodb = new DynamoDBClient({ region: cloud.region });
-  await createWorkflowTable(dynamodb, tableName);
-  const store = new DynamoWorkflowStore({ client: DynamoDBDocumentClient.from(dynamodb), tableName });
+  };
 
-  const functions = await loadLocalFunctions();
+  const { dynamodb, documentClient } = createClients(clients);
+  let functions: LocalFunction[];
+  try {
+    await createWorkflowTable(dynamodb, config.tableName);
+    functions = loadLocalFunctions((functionName) => {
+      if (!Object.hasOwn(functionHandlers, functionName)) {
+        throw new Error(
+          `serverless.yml declares the function ${functionName}, which src/runtime/functions.ts does not build: add it to functionHandlers.`,
+        );
+      }
+      const handler = functionHandlers[functionName as FunctionName](createContainer(container));
+      return (event, context) => handler(event, context as Context);
+    }, ROOT);
+  } catch (error) {
+    dynamodb.destroy();
+    await cloud.stop();
+    throw error;
+  }
+  const store = new DynamoWorkflowStore({ client: documentClient, tableName: config.tableName });
   const bus = new LocalEventBus(functions, cloud.clock, cloud.region, cloud.accountId);
   const deliveries: Delivery[] = [];
   bus.onDelivery((delivery) => deliveries.push(delivery));
@@ -76,11 +127,12 @@ export async function startLocalStack(options: { clock?: 'manual' | number } = {
     cloud,
     bus,
     store,
-    tableName,
-    manualClock: (options.clock ?? 'manual') === 'manual',
+    config,
+    clients,
+    manualClock,
     deliveries,
     deliverIf: () => true,
-    settle: () => bus.idle(),
+    handlersIdle: () => bus.idle(),
     async stop() {
       unsubscribe();
       bus.close();
@@ -141,7 +193,7 @@ export async function runUntil(
 ): Promise<void> {
   const deadline = stack.cloud.clock.now().getTime() + limitMs;
   for (;;) {
-    await stack.settle();
+    await stack.handlersIdle();
     if (await done()) return;
     if (stack.cloud.clock.now().getTime() >= deadline) {
       throw new CliError(`Timed out after ${limitMs / 1000} s of local-cloud time waiting for ${what}.`);

@@ -1,18 +1,17 @@
 import { parseArgs } from 'node:util';
-import { createClients } from '../aws/clients.ts';
 import type { PlanEntry } from '../aws/dry-run.ts';
-import { DynamoWorkflowStore } from '../aws/workflow-store.ts';
 import { ConfigError, readConfig } from '../config.ts';
-import { workflowIdFor } from '../core/workflow.ts';
-import { runDemo } from './demo.ts';
-import { runReplay } from './replay.ts';
-import { CliError, describeWorkflow, summarize } from './summary.ts';
+import { CliError } from './errors.ts';
+
+// Each command loads what it needs (the SDK, the local cloud) when it runs: `handoff help` loads
+// nothing but this file.
 
 const USAGE = `Usage: handoff <command> [options]
 
 Commands:
   demo                       Run the local cloud, interrupt a managed Spot instance, show the handoff.
-      --speed N              Local-cloud seconds per real second (default 10).
+      --speed N              Local-cloud seconds per real second (default 10), or max: as fast
+                             as the handlers allow (time stands still while one runs).
       --rebalance            Send a rebalance recommendation before the warning.
       --scenario S           basic (default) or stateful: the instance has a data volume, a
                              secondary interface and private IP, and an Elastic IP to hand over.
@@ -87,10 +86,10 @@ async function demo(rest: string[], io: Io): Promise<number> {
     },
     strict: true,
   });
-  const speed = values.speed === undefined ? 10 : Number(values.speed);
-  if (!Number.isFinite(speed) || speed <= 0 || speed > 1000) {
+  const speed = values.speed === 'max' ? 'manual' : values.speed === undefined ? 10 : Number(values.speed);
+  if (speed !== 'manual' && (!Number.isFinite(speed) || speed <= 0 || speed > 1000)) {
     throw new CliError(
-      `--speed ${String(values.speed)} is not valid: give a number of local-cloud seconds per real second, 1 to 1000.`,
+      `--speed ${String(values.speed)} is not valid: give a number of local-cloud seconds per real second, 1 to 1000, or max.`,
       2,
     );
   }
@@ -99,6 +98,7 @@ async function demo(rest: string[], io: Io): Promise<number> {
     throw new CliError(`--scenario ${scenario} is not known: use basic or stateful.`, 2);
   }
   const json = values.json === true;
+  const { runDemo } = await import('./demo.ts');
   const result = await runDemo({
     speed,
     scenario,
@@ -144,6 +144,7 @@ async function replay(rest: string[], io: Io): Promise<number> {
   const json = values.json === true;
   const dryRun = values['dry-run'] === true;
   const target = values.bus !== undefined ? 'bus' : values.aws || (dryRun && !values.local) ? 'aws' : 'local';
+  const { runReplay } = await import('./replay.ts');
   const result = await runReplay({
     file,
     instanceId: values.instance,
@@ -191,6 +192,12 @@ async function status(rest: string[], io: Io): Promise<number> {
   const limit = values.limit === undefined ? 20 : Number(values.limit);
   if (!Number.isInteger(limit) || limit <= 0)
     throw new CliError(`--limit ${String(values.limit)} is not a positive whole number.`, 2);
+  const [{ createClients }, { DynamoWorkflowStore }, { workflowIdFor }, summary] = await Promise.all([
+    import('../aws/clients.ts'),
+    import('../aws/workflow-store.ts'),
+    import('../core/workflow.ts'),
+    import('./summary.ts'),
+  ]);
   const config = readConfig();
   const store = new DynamoWorkflowStore({
     client: createClients().documentClient,
@@ -204,9 +211,9 @@ async function status(rest: string[], io: Io): Promise<number> {
       ].filter((w) => w !== undefined)
     : await store.list({ limit });
   if (id && workflows.length === 0) throw new CliError(`No workflow for ${id} in table ${config.tableName}.`);
-  if (values.json) io.out(JSON.stringify({ workflows: workflows.map(summarize) }, null, 2));
+  if (values.json) io.out(JSON.stringify({ workflows: workflows.map(summary.summarize) }, null, 2));
   else if (workflows.length === 0) io.out(`No workflows in table ${config.tableName}.`);
-  else for (const w of workflows) io.out(describeWorkflow(w));
+  else for (const w of workflows) io.out(summary.describeWorkflow(w));
   return 0;
 }
 

@@ -2,24 +2,20 @@ import { readFile } from 'node:fs/promises';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { createClients } from '../aws/clients.ts';
+import { type CreateClientsOptions, createClients } from '../aws/clients.ts';
 import { createPlanLog, type PlanEntry } from '../aws/dry-run.ts';
 import { awsHandoffDeps } from '../aws/handoff-deps.ts';
-import { readConfig } from '../config.ts';
-import {
-  type EventEnvelope,
-  INSTANCE_ID,
-  InvalidEventError,
-  REPLAY_SOURCE,
-  readEvent,
-} from '../core/events.ts';
+import { type Config, readConfig } from '../config.ts';
+import type { EventEnvelope } from '../core/events.ts';
+import { INSTANCE_ID, InvalidEventError, REPLAY_SOURCE, readEvent } from '../core/events.ts';
 import type { InstanceOutcome } from '../core/handoff.ts';
 import { type IntakeResult, takeEvents } from '../core/intake.ts';
 import type { Log, Metrics } from '../core/ports.ts';
 import { workflowIdFor } from '../core/workflow.ts';
 import type { Scenario } from './demo.ts';
+import { CliError } from './errors.ts';
 import { giveFleetState, launchFleet, runUntil, startLocalStack } from './local-stack.ts';
-import { CliError, summarize, type WorkflowSummary } from './summary.ts';
+import { summarize, type WorkflowSummary } from './summary.ts';
 
 export type ReplayTarget = 'local' | 'aws' | 'bus';
 
@@ -131,8 +127,8 @@ async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
   const stack = await startLocalStack({ clock: 'manual' });
   try {
     const clients = {
-      ec2: new EC2Client({ region: stack.cloud.region }),
-      elbv2: new ElasticLoadBalancingV2Client({ region: stack.cloud.region }),
+      ec2: new EC2Client(stack.cloud.clientConfig()),
+      elbv2: new ElasticLoadBalancingV2Client(stack.cloud.clientConfig()),
     };
     const stateful = options.scenario === 'stateful';
     const raw = await loadEvent(options.file, options.instanceId);
@@ -170,14 +166,15 @@ async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
       options.print(
         `Planning ${event['detail-type']} ${event.id} for ${instanceId} (dry run: nothing changes).`,
       );
-      return { ...(await throughCore(event, options)), target: 'local', functions };
+      const local = { config: stack.config, clients: stack.clients };
+      return { ...(await throughCore(event, options, local)), target: 'local', functions };
     }
     options.print(
       `Delivering ${event['detail-type']} ${event.id} for ${instanceId} to ${functions.join(', ')}.`,
     );
     const firstDelivery = stack.deliveries.length;
     stack.bus.put(event);
-    await stack.settle();
+    await stack.handlersIdle();
     const own = stack.deliveries.slice(firstDelivery).filter((d) => d.event.id === event.id);
     const failed = own.find((d) => !d.ok);
     if (failed) throw new CliError(`${failed.functionName} failed: ${failed.error?.message}`);
@@ -209,16 +206,20 @@ async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
 
 /** Through the core with the SDK's credentials and endpoints (AWS, LocalStack, moto, …). */
 async function replayDirect(options: ReplayOptions): Promise<ReplayResult> {
-  return throughCore(await loadEvent(options.file, options.instanceId), options);
+  const event = await loadEvent(options.file, options.instanceId);
+  return throughCore(event, options, { config: readConfig(), clients: {} });
 }
 
-/** The event through the core, with the configuration and endpoints of the environment; a plan if dry. */
-async function throughCore(event: EventEnvelope, options: ReplayOptions): Promise<ReplayResult> {
-  const config = readConfig();
+/** The event through the core, with this configuration and these endpoints; a plan if dry. */
+async function throughCore(
+  event: EventEnvelope,
+  options: ReplayOptions,
+  target: { config: Config; clients: CreateClientsOptions },
+): Promise<ReplayResult> {
   const plan = options.dryRun ? createPlanLog() : undefined;
   const deps = awsHandoffDeps({
-    config,
-    clients: createClients(),
+    config: target.config,
+    clients: createClients(target.clients),
     log: consoleLog(options.print),
     metrics: noMetrics,
     dryRunPlan: plan,

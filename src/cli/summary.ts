@@ -67,14 +67,3 @@ export function describeWorkflow(w: Workflow): string {
   const replacement = w.replacement?.instanceId ? ` → ${w.replacement.instanceId}` : '';
   return `${w.workflowId}  ${w.status}${w.outcome ? ` (${w.outcome})` : ''}${replacement}  ${w.reason ?? ''}`.trimEnd();
 }
-
-/** A failure the user can act on: printed as one line, exit code 1 (2 for usage). */
-export class CliError extends Error {
-  override name = 'CliError';
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
-  }
-}

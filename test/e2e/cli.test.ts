@@ -16,7 +16,9 @@ import { handoff, jsonOf, REPO, type Run, scratchDir, userEnv, writeJson } from 
 
 /**
  * The `handoff` command as a user runs it: `node bin/handoff.js …` in a child process, judged by its
- * exit code, its output and, where it changes things, by what exists afterwards.
+ * exit code, its output and, where it changes things, by what exists afterwards. Every run waits
+ * for results, never for the clock: demos run with `--speed max` (local-cloud time moves only while
+ * no handler runs), replays on a manual clock, so a loaded machine makes them slower, never wrong.
  */
 
 const WARNING_FILE = 'events/spot-interruption-warning.json';
@@ -32,7 +34,7 @@ function expectOneLineError(expect: ExpectStatic, run: Run, code: number, ...men
 
 describe('handoff demo', () => {
   it('--json: one JSON document saying the interrupted instance was replaced and the replacement serves', async () => {
-    const run = await handoff(['demo', '--json', '--speed', '100']);
+    const run = await handoff(['demo', '--json', '--speed', 'max']);
 
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toBe('');
@@ -55,7 +57,7 @@ describe('handoff demo', () => {
   });
 
   it('prints the handoff as it happens: the warning, drain, launch, register, then Done', async () => {
-    const run = await handoff(['demo', '--speed', '100']);
+    const run = await handoff(['demo', '--speed', 'max']);
 
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toBe('');
@@ -74,7 +76,7 @@ describe('handoff demo', () => {
 
 describe('handoff demo --scenario stateful', () => {
   it('--json: every volume, interface, IP and Elastic IP is on the replacement, in the same AZ, registered after the handover', async () => {
-    const run = await handoff(['demo', '--scenario', 'stateful', '--json', '--speed', '100']);
+    const run = await handoff(['demo', '--scenario', 'stateful', '--json', '--speed', 'max']);
 
     expect(run.code, run.stderr).toBe(0);
     const result = jsonOf<DemoResult>(run);

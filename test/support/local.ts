@@ -12,7 +12,7 @@ export interface FleetWorld {
   fleet: WebFleet;
   ec2: EC2Client;
   elbv2: ElasticLoadBalancingV2Client;
-  /** Moves virtual time on (1 s steps, handlers settled between) until `done` holds. */
+  /** Moves virtual time on (1 s steps, handlers idle between) until `done` holds. */
   until(done: () => Promise<boolean> | boolean, what: string, limitMs?: number): Promise<void>;
   /** Lets `ms` of virtual time pass. */
   pass(ms: number): Promise<void>;
@@ -26,8 +26,8 @@ export interface FleetWorld {
 export async function fleetWorld(options: WebFleetOptions = {}): Promise<FleetWorld> {
   const stack = await startLocalStack({ clock: 'manual' });
   // Clients retry like any SDK client: the local cloud's token buckets are real-time, as AWS's are.
-  const ec2 = new EC2Client({ region: stack.cloud.region });
-  const elbv2 = new ElasticLoadBalancingV2Client({ region: stack.cloud.region });
+  const ec2 = new EC2Client(stack.cloud.clientConfig());
+  const elbv2 = new ElasticLoadBalancingV2Client(stack.cloud.clientConfig());
   const until = (done: () => Promise<boolean> | boolean, what: string, limitMs = 5 * 60_000) =>
     runUntil(stack, done, limitMs, what);
   const instances = () => stack.cloud.ec2.instances();

@@ -3,11 +3,11 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import type { InstanceOutcome } from '../../src/core/handoff.ts';
-import { type IntakeResult, takeEvents } from '../../src/core/intake.ts';
-import { sweepOpenWorkflows } from '../../src/core/sweep.ts';
-import type { SignalKind } from '../../src/core/workflow.ts';
-import { type Container, createContainer } from './runtime.ts';
+import type { InstanceOutcome } from '../core/handoff.ts';
+import { type IntakeResult, takeEvents } from '../core/intake.ts';
+import { sweepOpenWorkflows } from '../core/sweep.ts';
+import type { SignalKind } from '../core/workflow.ts';
+import type { Container } from './container.ts';
 
 /** The Powertools chain every function shares: tracing, logger context, metrics flushed per invocation. */
 function powertools<R>({ tracer, logger, metrics }: Container) {
@@ -18,15 +18,25 @@ function powertools<R>({ tracer, logger, metrics }: Container) {
 }
 
 /** A function that takes EventBridge events of the given kinds. */
-export function eventFunction(accepts: readonly SignalKind[]) {
-  const container = createContainer();
+function eventFunction(accepts: readonly SignalKind[], container: Container) {
   return powertools<IntakeResult>(container).handler(async (event) =>
     takeEvents([event], accepts, container.deps()),
   );
 }
 
 /** The scheduled sweep over open workflows. */
-export function sweepFunction() {
-  const container = createContainer();
+function sweepFunction(container: Container) {
   return powertools<InstanceOutcome[]>(container).handler(async () => sweepOpenWorkflows(container.deps()));
 }
+
+/**
+ * Each function of serverless.yml, by its name there, built over a container: Lambda builds one in
+ * `functions/<name>/handler.ts`, a local run builds every one over the local cloud.
+ */
+export const functionHandlers = {
+  interruption: (container: Container) => eventFunction(['warning', 'rebalance'], container),
+  'state-change': (container: Container) => eventFunction(['state-change'], container),
+  sweeper: (container: Container) => sweepFunction(container),
+};
+
+export type FunctionName = keyof typeof functionHandlers;

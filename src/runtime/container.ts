@@ -1,0 +1,121 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { LogLevel } from '@aws-lambda-powertools/logger/types';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import { type AwsClients, type CreateClientsOptions, createClients } from '../aws/clients.ts';
+import { awsHandoffDeps } from '../aws/handoff-deps.ts';
+import type { Config } from '../config.ts';
+import type { Clock, HandoffDeps, Log, Metrics as MetricsPort } from '../core/ports.ts';
+
+/**
+ * A function's container: Powertools (logger, metrics, tracer) and, built on first use, the
+ * configuration, one SDK client per service wrapped by the tracer, and the adapters the core talks
+ * through. Lambda builds one per function from its environment (`functions/shared/runtime.ts`); a
+ * local run builds one per function from the local cloud's endpoints and clock. Nothing here reads
+ * or writes the environment except Powertools' own defaults where an option is left out.
+ */
+
+const SERVICE = 'spot-handoff';
+const NAMESPACE = 'SpotHandoff';
+
+export interface Container {
+  logger: Logger;
+  metrics: Metrics;
+  tracer: Tracer;
+  /** The handoff's dependencies, built on first use (so a configuration error fails the invocation loudly). */
+  deps(): HandoffDeps;
+}
+
+export interface ContainerOptions {
+  /** Read on first use: in Lambda a bad variable fails the invocation, naming it, not the import. */
+  config: () => Config;
+  /** Endpoints, credentials and Region of the SDK clients; default: the SDK's own resolution. */
+  clients?: CreateClientsOptions;
+  /** Default: the system clock (in Lambda, EC2's own time). A local run passes the local cloud's. */
+  clock?: Clock;
+  /** Powertools settings; each one left out follows its `POWERTOOLS_*` variable. */
+  powertools?: {
+    logLevel?: LogLevel;
+    /** `false`: metrics are counted but never written (a local run's stdout is the command's). */
+    publishMetrics?: boolean;
+    tracing?: boolean;
+  };
+}
+
+export function createContainer(options: ContainerOptions): Container {
+  const settings = options.powertools ?? {};
+  const logger = new Logger({
+    serviceName: SERVICE,
+    ...(settings.logLevel ? { logLevel: settings.logLevel } : {}),
+  });
+  const metrics =
+    settings.publishMetrics === false
+      ? new UnpublishedMetrics({ namespace: NAMESPACE, serviceName: SERVICE })
+      : new Metrics({ namespace: NAMESPACE, serviceName: SERVICE });
+  const tracer = new Tracer({
+    serviceName: SERVICE,
+    ...(settings.tracing === undefined ? {} : { enabled: settings.tracing }),
+  });
+  let deps: HandoffDeps | undefined;
+  return {
+    logger,
+    metrics,
+    tracer,
+    deps() {
+      deps ??= handoffDeps(options, { logger, metrics, tracer });
+      return deps;
+    },
+  };
+}
+
+/** The core's dependencies over the container's clients and Powertools: the one place they are assembled. */
+function handoffDeps(
+  options: ContainerOptions,
+  { logger, metrics, tracer }: Omit<Container, 'deps'>,
+): HandoffDeps {
+  const config = options.config();
+  const clients: AwsClients = createClients(options.clients);
+  tracer.captureAWSv3Client(clients.ec2);
+  tracer.captureAWSv3Client(clients.elbv2);
+  tracer.captureAWSv3Client(clients.dynamodb);
+  return awsHandoffDeps({
+    config,
+    clients,
+    log: powertoolsLog(logger),
+    metrics: powertoolsMetrics(metrics),
+    clock: options.clock,
+  });
+}
+
+/** Powertools metrics that are counted and cleared per invocation but never written to stdout. */
+class UnpublishedMetrics extends Metrics {
+  override publishStoredMetrics(): this {
+    this.clearMetrics();
+    this.clearDimensions();
+    this.clearMetadata();
+    return this;
+  }
+
+  override captureColdStartMetric(): void {}
+}
+
+export function powertoolsLog(base: Logger): Log {
+  return {
+    debug: (message, fields) => base.debug(message, fields ?? {}),
+    info: (message, fields) => base.info(message, fields ?? {}),
+    warn: (message, fields) => base.warn(message, fields ?? {}),
+    error: (message, fields) => base.error(message, fields ?? {}),
+    with: (keys) => {
+      const child = base.createChild();
+      child.appendPersistentKeys(keys);
+      return powertoolsLog(child);
+    },
+  };
+}
+
+export function powertoolsMetrics(base: Metrics): MetricsPort {
+  return {
+    count: (name, value = 1) => base.addMetric(name, MetricUnit.Count, value),
+    handoffSeconds: (seconds) => base.addMetric('HandoffSeconds', MetricUnit.Seconds, seconds),
+  };
+}
