@@ -45,7 +45,8 @@ function checkTagKey(name, key) {
 function instanceRoleResources(names) {
   return names.map((name) => {
     if (ROLE_ARN.test(name)) return name;
-    if (ROLE_NAME.test(name)) return { 'Fn::Sub': `arn:\${AWS::Partition}:iam::\${AWS::AccountId}:role/${name}` };
+    if (ROLE_NAME.test(name))
+      return { 'Fn::Sub': `arn:\${AWS::Partition}:iam::\${AWS::AccountId}:role/${name}` };
     throw new Error(
       `Param instanceRoleArns: ${JSON.stringify(name)} is neither an IAM role ARN (arn:aws:iam::123456789012:role/name) nor a role name; wildcards are not allowed. List the instance profile roles of your launch templates, comma-separated.`,
     );
@@ -65,7 +66,8 @@ function checkTargetGroupArns(arns) {
 function fill(node, placeholders) {
   if (node === '{ownTagKeys}') return [...OWN_TAG_KEYS];
   if (Array.isArray(node)) return node.map((item) => fill(item, placeholders));
-  if (typeof node === 'string') return placeholders.reduce((text, [from, to]) => text.replaceAll(from, to), node);
+  if (typeof node === 'string')
+    return placeholders.reduce((text, [from, to]) => text.replaceAll(from, to), node);
   if (node === null || typeof node !== 'object') return node;
   return Object.fromEntries(
     Object.entries(node).map(([key, value]) => [fill(key, placeholders), fill(value, placeholders)]),

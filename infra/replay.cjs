@@ -22,7 +22,8 @@ const functionLogicalId = (name) =>
 
 function enabledParam(value) {
   if (value === true || value === 'true') return true;
-  if (value === false || value === 'false' || value === undefined || value === null || value === '') return false;
+  if (value === false || value === 'false' || value === undefined || value === null || value === '')
+    return false;
   throw new Error(`Param replayEnabled ${JSON.stringify(value)} is not valid: use true or false.`);
 }
 
@@ -51,7 +52,7 @@ function eventBridgeRules(serverlessFile) {
   const document = parse(readFileSync(serverlessFile, 'utf8'));
   return Object.entries(document.functions ?? {}).flatMap(([functionName, definition]) =>
     (definition.events ?? [])
-      .filter((event) => event && event.eventBridge && event.eventBridge.pattern)
+      .filter((event) => event?.eventBridge?.pattern)
       .map((event) => ({ functionName, ...event.eventBridge })),
   );
 }
@@ -78,7 +79,12 @@ function replayResources(options) {
       Properties: {
         EventBusName: { Ref: 'ReplayEventBus' },
         StatementId: 'AllowNamedPrincipals',
-        Statement: { Effect: 'Allow', Principal: { AWS: principals }, Action: 'events:PutEvents', Resource: busArn },
+        Statement: {
+          Effect: 'Allow',
+          Principal: { AWS: principals },
+          Action: 'events:PutEvents',
+          Resource: busArn,
+        },
       },
     },
     // Same-account principals need no resource policy to put events; this Deny stops them.
@@ -140,7 +146,8 @@ function replayResources(options) {
     Resources: resources,
     Outputs: {
       ReplayEventBusName: {
-        Description: 'Event bus for replayed events (handoff replay --bus NAME); only the named principals may put events',
+        Description:
+          'Event bus for replayed events (handoff replay --bus NAME); only the named principals may put events',
         Value: { Ref: 'ReplayEventBus' },
       },
       ReplayEventBusArn: {
