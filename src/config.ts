@@ -29,6 +29,16 @@ export interface Config {
   attachWaitSeconds: number;
   /** Seconds after the old instance stops by which the handover and registration are due (`HANDOFF_HANDOVER_TIMEOUT_SECONDS`). */
   handoverTimeoutSeconds: number;
+  /** The deployment's account when the invocation does not say it (`HANDOFF_ACCOUNT_ID`; Lambda: its function ARN). */
+  accountId?: string;
+  /** The deployment's Region when the invocation does not say it (`AWS_REGION`; Lambda: its function ARN). */
+  region?: string;
+  /** Other accounts whose events are acted on (`HANDOFF_TRUSTED_ACCOUNTS`, comma-separated; default none). */
+  trustedAccounts: string[];
+  /** Seconds after its `time` an event still starts a workflow (`HANDOFF_EVENT_MAX_AGE_SECONDS`). */
+  eventMaxAgeSeconds: number;
+  /** Seconds an event may be dated ahead of now, for clock skew (`HANDOFF_EVENT_MAX_FUTURE_SECONDS`). */
+  eventMaxFutureSeconds: number;
 }
 
 export const TAG_PREFIX = 'spot-handoff:';
@@ -62,6 +72,21 @@ export function handoffTags({
 }
 
 type Env = Record<string, string | undefined>;
+
+const ACCOUNT_ID = /^\d{12}$/;
+
+function accountIds(env: Env, name: string): string[] {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return [];
+  const ids = raw.split(',').map((id) => id.trim());
+  const bad = ids.find((id) => !ACCOUNT_ID.test(id));
+  if (bad !== undefined) {
+    throw new ConfigError(
+      `${name}=${JSON.stringify(raw)} is not valid: ${JSON.stringify(bad)} is not a 12-digit AWS account id; use comma-separated account ids.`,
+    );
+  }
+  return ids;
+}
 
 function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
   const raw = env[name];
@@ -109,5 +134,10 @@ export function readConfig(env: Env = process.env): Config {
     retentionDays: wholeNumber(env, 'HANDOFF_RETENTION_DAYS', 30, 1, 3650),
     attachWaitSeconds: wholeNumber(env, 'HANDOFF_ATTACH_WAIT_SECONDS', 10, 0, 40),
     handoverTimeoutSeconds: wholeNumber(env, 'HANDOFF_HANDOVER_TIMEOUT_SECONDS', 600, 60, 86_400),
+    accountId: accountIds(env, 'HANDOFF_ACCOUNT_ID')[0],
+    region: env['AWS_REGION'] || undefined,
+    trustedAccounts: accountIds(env, 'HANDOFF_TRUSTED_ACCOUNTS'),
+    eventMaxAgeSeconds: wholeNumber(env, 'HANDOFF_EVENT_MAX_AGE_SECONDS', 600, 60, 86_400),
+    eventMaxFutureSeconds: wholeNumber(env, 'HANDOFF_EVENT_MAX_FUTURE_SECONDS', 60, 0, 3_600),
   };
 }

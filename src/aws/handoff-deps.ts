@@ -16,6 +16,8 @@ export interface AwsHandoffOptions {
   dryRunPlan?: PlanLog;
   /** Default: the system clock (in Lambda, EC2's own time). */
   clock?: Clock;
+  /** The invocation's: every SDK call ends when it aborts (shortly before the Lambda timeout). */
+  abortSignal?: AbortSignal;
 }
 
 const systemClock = {
@@ -31,13 +33,19 @@ export function awsHandoffDeps({
   metrics,
   dryRunPlan,
   clock,
+  abortSignal,
 }: AwsHandoffOptions): HandoffDeps {
   const dryRun = dryRunPlan !== undefined;
-  const store = new DynamoWorkflowStore({ client: clients.documentClient, tableName: config.tableName });
+  const store = new DynamoWorkflowStore({
+    client: clients.documentClient,
+    tableName: config.tableName,
+    abortSignal,
+  });
+  const ec2 = { client: clients.ec2, dryRun, plan: dryRunPlan, abortSignal };
   return {
-    compute: new Ec2Compute({ client: clients.ec2, dryRun, plan: dryRunPlan }),
-    loadBalancing: new Elbv2LoadBalancing({ client: clients.elbv2, dryRun, plan: dryRunPlan }),
-    stateful: new Ec2StatefulResources({ client: clients.ec2, dryRun, plan: dryRunPlan }),
+    compute: new Ec2Compute(ec2),
+    loadBalancing: new Elbv2LoadBalancing({ client: clients.elbv2, dryRun, plan: dryRunPlan, abortSignal }),
+    stateful: new Ec2StatefulResources(ec2),
     store: dryRunPlan
       ? new DryRunWorkflowStore({ plan: dryRunPlan, readThrough: store, tableName: config.tableName })
       : store,
@@ -56,5 +64,12 @@ export function handoffSettings(config: Config): HandoffSettings {
     retentionDays: config.retentionDays,
     attachWaitMs: config.attachWaitSeconds * 1000,
     handoverTimeoutMs: config.handoverTimeoutSeconds * 1000,
+    events: {
+      accountId: config.accountId,
+      region: config.region,
+      trustedAccounts: config.trustedAccounts,
+      maxAgeMs: config.eventMaxAgeSeconds * 1000,
+      maxFutureMs: config.eventMaxFutureSeconds * 1000,
+    },
   };
 }

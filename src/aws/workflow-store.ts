@@ -10,6 +10,7 @@ import {
   GetCommand,
   PutCommand,
   type PutCommandInput,
+  QueryCommand,
   ScanCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { WorkflowStore } from '../core/ports.ts';
@@ -25,11 +26,21 @@ import { errorCode, isConditionalCheckFailed, ReplacementClaimedError } from './
  * | workflow    | `workflow#<id>`        | `workflow`      | every {@link Workflow} field; `expiresAt` TTL |
  * | replacement | `replacement#<id>`     | `replacement`   | `workflowId`                                 |
  *
- * Only single-item conditional puts, consistent gets and scans, so the same code runs on AWS,
- * DynamoDB Local and dynalite.
+ * While a workflow is in progress its item also carries `openPartition` (always `open`) and
+ * `openSince` (its `startedAt`): the sparse global secondary index {@link OPEN_INDEX} holds only
+ * those items, so the sweep finds the open workflows, oldest first, at a cost that grows with them
+ * and not with the table.
+ *
+ * Only single-item conditional puts, consistent gets, scans and index queries, so the same code
+ * runs on AWS, DynamoDB Local and dynalite.
  */
 
 export const TTL_ATTRIBUTE = 'expiresAt';
+/** The sparse index of in-progress workflows (`infra/table.yml`). */
+export const OPEN_INDEX = 'open-workflows';
+const OPEN_PARTITION = 'openPartition';
+const OPEN_SINCE = 'openSince';
+const OPEN = 'open';
 const WORKFLOW_KIND = 'workflow';
 const REPLACEMENT_KIND = 'replacement';
 
@@ -40,6 +51,8 @@ export interface DynamoWorkflowStoreOptions {
   /** One client per container. Undefined values are removed by the store, whatever the client's marshalling options. */
   client: DynamoDBDocumentClient;
   tableName: string;
+  /** Aborts calls in flight, e.g. shortly before the Lambda timeout. */
+  abortSignal?: AbortSignal;
 }
 
 /**
@@ -53,10 +66,13 @@ export interface DynamoWorkflowStoreOptions {
 export class DynamoWorkflowStore implements WorkflowStore {
   readonly #client: DynamoDBDocumentClient;
   readonly #tableName: string;
+  /** The options of every `client.send`: the abort signal. */
+  readonly #call: { abortSignal: AbortSignal | undefined };
 
   constructor(options: DynamoWorkflowStoreOptions) {
     this.#client = options.client;
     this.#tableName = options.tableName;
+    this.#call = { abortSignal: options.abortSignal };
   }
 
   async get(workflowId: string): Promise<Workflow | undefined> {
@@ -66,6 +82,7 @@ export class DynamoWorkflowStore implements WorkflowStore {
         Key: { pk: workflowKey(workflowId) },
         ConsistentRead: true,
       }),
+      this.#call,
     );
     return output.Item === undefined ? undefined : toWorkflow(output.Item);
   }
@@ -82,6 +99,7 @@ export class DynamoWorkflowStore implements WorkflowStore {
     try {
       await this.#client.send(
         new PutCommand(replacementPut(this.#tableName, replacementId, workflowId, expiresAt)),
+        this.#call,
       );
     } catch (error) {
       if (!isConditionalCheckFailed(error)) throw error;
@@ -97,6 +115,7 @@ export class DynamoWorkflowStore implements WorkflowStore {
         Key: { pk: replacementKey(replacementId) },
         ConsistentRead: true,
       }),
+      this.#call,
     );
     const workflowId: unknown = output.Item?.['workflowId'];
     return typeof workflowId === 'string' ? workflowId : undefined;
@@ -122,6 +141,7 @@ export class DynamoWorkflowStore implements WorkflowStore {
           },
           ExclusiveStartKey: exclusiveStartKey,
         }),
+        this.#call,
       );
       for (const item of page.Items ?? []) workflows.push(toWorkflow(item));
       exclusiveStartKey = page.LastEvaluatedKey;
@@ -129,10 +149,34 @@ export class DynamoWorkflowStore implements WorkflowStore {
     return newestFirst(workflows, options.limit);
   }
 
+  /** Queries the sparse index: only in-progress workflows are read, oldest first, a page at a time. */
+  async *openWorkflows(pageSize = 100): AsyncIterable<Workflow[]> {
+    let exclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.#client.send(
+        new QueryCommand({
+          TableName: this.#tableName,
+          IndexName: OPEN_INDEX,
+          KeyConditionExpression: '#partition = :open',
+          ExpressionAttributeNames: { '#partition': OPEN_PARTITION },
+          ExpressionAttributeValues: { ':open': OPEN },
+          ScanIndexForward: true,
+          Limit: pageSize,
+          ExclusiveStartKey: exclusiveStartKey,
+        }),
+        this.#call,
+      );
+      // The index is eventually consistent: an item may still show a workflow that has just closed.
+      const open = (page.Items ?? []).map(toWorkflow).filter((w) => w.status === 'in-progress');
+      if (open.length > 0) yield open;
+      exclusiveStartKey = page.LastEvaluatedKey;
+    } while (exclusiveStartKey !== undefined);
+  }
+
   /** True when written, false when the condition did not hold. */
   async #put(input: PutCommandInput): Promise<boolean> {
     try {
-      await this.#client.send(new PutCommand(input));
+      await this.#client.send(new PutCommand(input), this.#call);
       return true;
     } catch (error) {
       if (isConditionalCheckFailed(error)) return false;
@@ -217,6 +261,11 @@ export class DryRunWorkflowStore implements WorkflowStore {
     return newestFirst([...merged.values()], options.limit);
   }
 
+  async *openWorkflows(pageSize = 100): AsyncIterable<Workflow[]> {
+    const open = (await this.list({ status: 'in-progress' })).reverse();
+    for (let start = 0; start < open.length; start += pageSize) yield open.slice(start, start + pageSize);
+  }
+
   #write(workflow: Workflow, write: 'create' | 'update'): void {
     this.#workflows.set(workflow.workflowId, withoutUndefined(workflow));
     this.#plan.record({
@@ -230,7 +279,7 @@ export class DryRunWorkflowStore implements WorkflowStore {
 
 /**
  * Creates the workflow table for local runs and tests (on AWS the stack creates it): on-demand,
- * `pk` string hash key, TTL on `expiresAt`. An existing table is fine; an endpoint without TTL
+ * `pk` string hash key, the sparse index {@link OPEN_INDEX}, TTL on `expiresAt`. An existing table is fine; an endpoint without TTL
  * support (dynalite) is fine. Waits until the table is ACTIVE.
  */
 export async function createWorkflowTable(client: DynamoDBClient, tableName: string): Promise<void> {
@@ -239,8 +288,22 @@ export async function createWorkflowTable(client: DynamoDBClient, tableName: str
       new CreateTableCommand({
         TableName: tableName,
         BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: OPEN_PARTITION, AttributeType: 'S' },
+          { AttributeName: OPEN_SINCE, AttributeType: 'S' },
+        ],
         KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: OPEN_INDEX,
+            KeySchema: [
+              { AttributeName: OPEN_PARTITION, KeyType: 'HASH' },
+              { AttributeName: OPEN_SINCE, KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
       }),
     );
   } catch (error) {
@@ -276,7 +339,15 @@ export async function createWorkflowTable(client: DynamoDBClient, tableName: str
  * stored version is the one before `workflow.version`.
  */
 function workflowPut(tableName: string, workflow: Workflow, write: 'create' | 'update'): PutCommandInput {
-  const Item = { ...withoutUndefined(workflow), pk: workflowKey(workflow.workflowId), kind: WORKFLOW_KIND };
+  const Item = {
+    ...withoutUndefined(workflow),
+    pk: workflowKey(workflow.workflowId),
+    kind: WORKFLOW_KIND,
+    // Only an in-progress workflow is in the open index (a put replaces the whole item).
+    ...(workflow.status === 'in-progress'
+      ? { [OPEN_PARTITION]: OPEN, [OPEN_SINCE]: sortableTime(workflow.startedAt) }
+      : {}),
+  };
   if (write === 'create')
     return { TableName: tableName, Item, ConditionExpression: 'attribute_not_exists(pk)' };
   return {
@@ -308,9 +379,15 @@ function replacementPut(
   };
 }
 
+/** An ISO time that sorts as a string (always with milliseconds); kept as is if it is not a time. */
+function sortableTime(time: string): string {
+  const ms = Date.parse(time);
+  return Number.isNaN(ms) ? time : new Date(ms).toISOString();
+}
+
 /** A workflow item without the table's own attributes. */
 function toWorkflow(item: Record<string, unknown>): Workflow {
-  const { pk: _pk, kind: _kind, ...workflow } = item;
+  const { pk: _pk, kind: _kind, [OPEN_PARTITION]: _open, [OPEN_SINCE]: _since, ...workflow } = item;
   return workflow as unknown as Workflow;
 }
 

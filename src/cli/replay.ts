@@ -80,6 +80,11 @@ async function loadEvent(file: string, instanceId: string | undefined): Promise<
   return event;
 }
 
+/** A replay happens now: an event dated when it was captured would be untimely (see the trust model). */
+function asOfNow(event: EventEnvelope, now: Date): EventEnvelope {
+  return { ...event, time: now.toISOString().replace(/\.\d{3}Z$/, 'Z') };
+}
+
 function retarget(event: EventEnvelope, instanceId: string): EventEnvelope {
   const detail =
     event.detail && typeof event.detail === 'object'
@@ -150,7 +155,7 @@ async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
         `${instanceId} is stateful: volume ${state.volumeId}, interface ${state.networkInterfaceId}, secondary IP ${state.secondaryPrivateIp}, Elastic IP ${state.publicIp}.`,
       );
     }
-    const event = options.instanceId ? raw : retarget(raw, instanceId);
+    const event = asOfNow(options.instanceId ? raw : retarget(raw, instanceId), stack.cloud.clock.now());
     if (!options.instanceId)
       options.print(
         `The local cloud has a fresh fleet; the event now names ${instanceId} (use --instance to choose).`,
@@ -224,7 +229,14 @@ async function throughCore(
     metrics: noMetrics,
     dryRunPlan: plan,
   });
-  const result = await takeEvents([event], ['warning', 'rebalance', 'state-change'], deps);
+  // The operator replays with their own credentials: the event's account and Region are taken as
+  // the deployment's, and it happens now.
+  const result = await takeEvents(
+    [asOfNow(event, deps.clock.now())],
+    ['warning', 'rebalance', 'state-change'],
+    deps,
+    { account: event.account, region: event.region },
+  );
   const { outcomes, workflows, ignored } = outcomesOf([result]);
   return {
     ok: true,

@@ -149,6 +149,13 @@ async function untilWritten(
   }
   for (let race = 0; race < MAX_WRITE_RACES; race++) {
     const stored = await deps.store.get(workflowId);
+    if (!stored && old === undefined) {
+      // Nothing is recorded for what does not exist (a made-up id, or one EC2 has forgotten).
+      deps.metrics.count('UnknownInstanceEvents');
+      const reason = 'EC2 does not know this instance and no workflow exists for it: nothing recorded.';
+      log.warn(reason, { signals: group.signals.map((s) => s.kind) });
+      return { instanceId, result: 'no-op', reason };
+    }
     if (
       !stored &&
       !group.signals.some((s) => s.instanceId === instanceId && startsWorkflow(s, old, deps.settings))

@@ -22,8 +22,9 @@ const instanceId = z.string().regex(INSTANCE_ID, 'must be an EC2 instance id suc
 
 /** The EventBridge envelope every event shares. */
 export const EventEnvelopeSchema = z.object({
-  version: z.string(),
-  id: z.string().min(1),
+  /** Real deliveries carry `"0"`; AWS's documented state-change example has none. */
+  version: z.string().optional(),
+  id: z.string().min(1).max(256),
   'detail-type': z.string().min(1),
   source: z.string().min(1),
   account: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
@@ -47,6 +48,8 @@ interface SignalBase {
   eventId: string;
   /** When AWS says it happened. */
   time: string;
+  /** Came in as a replay (source `spot-handoff.replay`), not from EC2. */
+  replayed?: boolean;
 }
 
 /** What an event tells us, reduced to what the workflow needs. */
@@ -97,7 +100,11 @@ const HANDLED_SOURCES = new Set(['aws.ec2', REPLAY_SOURCE]);
 export function readEvent(raw: unknown): ReadEvent {
   const event = parse(EventEnvelopeSchema, raw, []);
   if (!HANDLED_SOURCES.has(event.source)) return { ignored: `source ${event.source} is not handled` };
-  const base = { eventId: event.id, time: event.time };
+  const base = {
+    eventId: event.id,
+    time: event.time,
+    ...(event.source === REPLAY_SOURCE ? { replayed: true } : {}),
+  };
   switch (event['detail-type']) {
     case DETAIL_TYPES.warning: {
       const detail = parse(WarningDetailSchema, event.detail, ['detail']);

@@ -120,6 +120,7 @@ function openWorkflow(
     instanceId,
     version: 0,
     status: 'in-progress',
+    ...(first?.replayed ? { replayed: true } : {}),
     startedAt: now,
     updatedAt: now,
     eventIds: [],

@@ -42,7 +42,7 @@ export function startsWorkflow(
   }
 }
 
-/** EC2 reclaims a Spot instance two minutes after its interruption warning. */
+/** EC2 reclaims a Spot instance two minutes after its interruption warning (hibernation: at once). */
 export const WARNING_LEAD_MS = 120_000;
 
 /** The deadline of a step, if one applies. */
@@ -72,7 +72,9 @@ export function absorb(workflow: Workflow, signals: readonly Signal[], settings:
     if (signal.kind === 'warning') {
       workflow.signals.warning = true;
       workflow.signals.instanceAction = signal.instanceAction;
-      const reclaimAt = new Date(Date.parse(signal.time) + WARNING_LEAD_MS).toISOString();
+      // Hibernation has no lead time (AWS documents none): EC2 may reclaim the instance at once.
+      const lead = signal.instanceAction === 'hibernate' ? 0 : WARNING_LEAD_MS;
+      const reclaimAt = new Date(Date.parse(signal.time) + lead).toISOString();
       workflow.deadlines = { ...workflow.deadlines, reclaimAt: workflow.deadlines?.reclaimAt ?? reclaimAt };
     }
     if (signal.kind === 'rebalance' && settings.rebalanceAction === 'prelaunch')

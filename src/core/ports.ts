@@ -16,6 +16,7 @@ import type {
   Target,
   VolumeFacts,
 } from './facts.ts';
+import type { EventTrustSettings } from './trust.ts';
 import type { Workflow, WorkflowStatus } from './workflow.ts';
 
 export type * from './facts.ts';
@@ -80,7 +81,13 @@ export type MetricName =
   | 'ReplacementsLaunched'
   | 'ReplacementLaunchFailures'
   | 'ElbApiCalls'
-  | 'WriteConflicts';
+  | 'WriteConflicts'
+  /** Not this deployment's own (size, depth, account, Region): nothing done. */
+  | 'RefusedEvents'
+  /** Dated far from now: only an existing workflow may advance. */
+  | 'UntimelyEvents'
+  /** For an instance EC2 does not know, with no workflow: nothing written. */
+  | 'UnknownInstanceEvents';
 
 /** Metrics we publish (CloudWatch EMF through Powertools in Lambda). */
 export interface Metrics {
@@ -148,6 +155,11 @@ export interface WorkflowStore {
   workflowOfReplacement(replacementId: string): Promise<string | undefined>;
   /** Workflows, newest first (for `handoff status`). */
   list(options?: { status?: WorkflowStatus; limit?: number }): Promise<Workflow[]>;
+  /**
+   * The in-progress workflows, oldest first, a page at a time (for the sweep). Reads only open
+   * workflows, however many finished ones the store holds.
+   */
+  openWorkflows(pageSize?: number): AsyncIterable<Workflow[]>;
 }
 
 /**
@@ -195,6 +207,8 @@ export interface HandoffSettings {
   attachWaitMs: number;
   /** How long after the old instance stops the handover and registration are due. */
   handoverTimeoutMs: number;
+  /** Which events are this deployment's own, and how near now they must be dated. */
+  events: EventTrustSettings;
 }
 
 /** Everything the handoff talks through, and its settings. */

@@ -3,6 +3,19 @@ import { guardStatefulInstances } from './guard.ts';
 import { handOff, type InstanceOutcome } from './handoff.ts';
 import { overdue } from './plan.ts';
 import type { HandoffDeps } from './ports.ts';
+import type { Workflow } from './workflow.ts';
+
+/** Open workflows advanced side by side in one batch. */
+export const SWEEP_PAGE_SIZE = 25;
+
+/** Time kept free at the end of an invocation: a page is started only with more than this left. */
+const SWEEP_RESERVE_MS = 15_000;
+
+export interface SweepOptions {
+  /** Milliseconds left in the invocation (Lambda's `getRemainingTimeInMillis`); default: no limit. */
+  remainingMs?: () => number;
+  pageSize?: number;
+}
 
 /**
  * The periodic sweep: first the guard (stateful instances' data survives termination ahead of any
@@ -10,21 +23,65 @@ import type { HandoffDeps } from './ports.ts';
  * event, a launch that found no capacity, or an attachment still in progress never leaves a
  * workflow stuck. Safe to run any time: every step is idempotent.
  */
-export async function sweepOpenWorkflows(deps: HandoffDeps, limit = 100): Promise<InstanceOutcome[]> {
+export async function sweepOpenWorkflows(
+  deps: HandoffDeps,
+  options: SweepOptions = {},
+): Promise<InstanceOutcome[]> {
   // A failing guard must not stop the sweep, nor the sweep the guard; the invocation still fails
   // afterwards (for the alarm), with every failure.
-  const [guarded, swept] = await Promise.allSettled([guardStatefulInstances(deps), sweep(deps, limit)]);
-  throwTogether(
-    [guarded, swept].flatMap((part) => (part.status === 'rejected' ? [part.reason] : [])),
-    'parts of the sweep',
-  );
-  return swept.status === 'fulfilled' ? swept.value : [];
+  const [guarded, swept] = await Promise.allSettled([guardStatefulInstances(deps), sweep(deps, options)]);
+  const failures = [guarded, swept].flatMap((part) => (part.status === 'rejected' ? [part.reason] : []));
+  if (swept.status === 'fulfilled') failures.push(...swept.value.failures);
+  throwTogether(failures, 'parts of the sweep');
+  return swept.status === 'fulfilled' ? swept.value.outcomes : [];
 }
 
-/** Every open workflow, re-examined; the overdue ones reported. */
-async function sweep(deps: HandoffDeps, limit: number): Promise<InstanceOutcome[]> {
-  const open = await deps.store.list({ status: 'in-progress', limit });
-  deps.metrics.count('WorkflowsSwept', open.length);
+/**
+ * Every open workflow, oldest first, a page at a time while the invocation has time; the overdue
+ * ones reported. What is left when time runs short is the next sweep's (every minute), oldest
+ * first again, so no workflow waits behind newer ones. One page's failure does not stop the next.
+ */
+async function sweep(
+  deps: HandoffDeps,
+  { remainingMs = () => Number.POSITIVE_INFINITY, pageSize = SWEEP_PAGE_SIZE }: SweepOptions,
+): Promise<{ outcomes: InstanceOutcome[]; failures: unknown[] }> {
+  const outcomes: InstanceOutcome[] = [];
+  const failures: unknown[] = [];
+  let swept = 0;
+  for await (const page of deps.store.openWorkflows(pageSize)) {
+    if (remainingMs() < SWEEP_RESERVE_MS + deps.settings.attachWaitMs) {
+      deps.log.warn('Sweep stopped for want of time: the next sweep continues, oldest first.', {
+        swept,
+        remainingMs: remainingMs(),
+      });
+      break;
+    }
+    swept += page.length;
+    reportOverdue(page, deps);
+    const time = deps.clock.now().toISOString();
+    deps.log.info(`Sweeping ${page.length} open workflows.`, { workflows: page.map((w) => w.workflowId) });
+    try {
+      outcomes.push(
+        ...(await handOff(
+          page.map((w) => ({
+            kind: 'sweep' as const,
+            instanceId: w.instanceId,
+            eventId: `sweep-${time}`,
+            time,
+          })),
+          deps,
+          { failOnLaunchError: false },
+        )),
+      );
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+  deps.metrics.count('WorkflowsSwept', swept);
+  return { outcomes, failures };
+}
+
+function reportOverdue(open: readonly Workflow[], deps: HandoffDeps): void {
   const now = deps.clock.now();
   const late = open.flatMap((w) => {
     const step = overdue(w, now);
@@ -36,12 +93,4 @@ async function sweep(deps: HandoffDeps, limit: number): Promise<InstanceOutcome[
       .with({ workflowId, instanceId })
       .warn(`Overdue: ${step} has passed its deadline; see the workflow's reason.`);
   }
-  const time = deps.clock.now().toISOString();
-  if (open.length > 0)
-    deps.log.info(`Sweeping ${open.length} open workflows.`, { workflows: open.map((w) => w.workflowId) });
-  return handOff(
-    open.map((w) => ({ kind: 'sweep' as const, instanceId: w.instanceId, eventId: `sweep-${time}`, time })),
-    deps,
-    { failOnLaunchError: false },
-  );
 }

@@ -201,6 +201,8 @@ export interface Workflow {
   finishedAt?: string;
   /** Epoch seconds; DynamoDB TTL deletes finished workflows after the retention period. */
   expiresAt?: number;
+  /** Started by a replayed event (source `spot-handoff.replay`), not by EC2. */
+  replayed?: boolean;
   /** Event ids seen, so duplicates are recognised. */
   eventIds: string[];
   signals: { rebalance: boolean; warning: boolean; instanceAction?: string };

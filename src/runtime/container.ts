@@ -22,8 +22,12 @@ export interface Container {
   logger: Logger;
   metrics: Metrics;
   tracer: Tracer;
-  /** The handoff's dependencies, built on first use (so a configuration error fails the invocation loudly). */
-  deps(): HandoffDeps;
+  /**
+   * The handoff's dependencies. The configuration and the SDK clients are built on first use (so a
+   * configuration error fails the invocation loudly) and shared; the adapters are bound to the
+   * invocation's abort signal, so every SDK call of an invocation ends when it is aborted.
+   */
+  deps(invocation?: { abortSignal?: AbortSignal }): HandoffDeps;
 }
 
 export interface ContainerOptions {
@@ -56,35 +60,31 @@ export function createContainer(options: ContainerOptions): Container {
     serviceName: SERVICE,
     ...(settings.tracing === undefined ? {} : { enabled: settings.tracing }),
   });
-  let deps: HandoffDeps | undefined;
+  let built: { config: Config; clients: AwsClients } | undefined;
   return {
     logger,
     metrics,
     tracer,
-    deps() {
-      deps ??= handoffDeps(options, { logger, metrics, tracer });
-      return deps;
+    deps(invocation = {}) {
+      built ??= { config: options.config(), clients: tracedClients(options.clients, tracer) };
+      return awsHandoffDeps({
+        ...built,
+        log: powertoolsLog(logger),
+        metrics: powertoolsMetrics(metrics),
+        clock: options.clock,
+        abortSignal: invocation.abortSignal,
+      });
     },
   };
 }
 
-/** The core's dependencies over the container's clients and Powertools: the one place they are assembled. */
-function handoffDeps(
-  options: ContainerOptions,
-  { logger, metrics, tracer }: Omit<Container, 'deps'>,
-): HandoffDeps {
-  const config = options.config();
-  const clients: AwsClients = createClients(options.clients);
+/** One SDK client per service for the container's life, wrapped by the tracer. */
+function tracedClients(options: CreateClientsOptions | undefined, tracer: Tracer): AwsClients {
+  const clients = createClients(options);
   tracer.captureAWSv3Client(clients.ec2);
   tracer.captureAWSv3Client(clients.elbv2);
   tracer.captureAWSv3Client(clients.dynamodb);
-  return awsHandoffDeps({
-    config,
-    clients,
-    log: powertoolsLog(logger),
-    metrics: powertoolsMetrics(metrics),
-    clock: options.clock,
-  });
+  return clients;
 }
 
 /** Powertools metrics that are counted and cleared per invocation but never written to stdout. */

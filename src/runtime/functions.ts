@@ -6,12 +6,20 @@ import type { Context } from 'aws-lambda';
 import type { InstanceOutcome } from '../core/handoff.ts';
 import { type IntakeResult, takeEvents } from '../core/intake.ts';
 import { sweepOpenWorkflows } from '../core/sweep.ts';
+import { deploymentOf } from '../core/trust.ts';
 import type { SignalKind } from '../core/workflow.ts';
 import type { Container } from './container.ts';
 
+/**
+ * How long before the Lambda timeout the handler's abort signal fires: every SDK call in flight
+ * ends, the invocation fails (and is retried, or left to the sweep) with what it saved kept, and
+ * the metrics and logs are still flushed. Every step being idempotent, nothing is lost or done twice.
+ */
+export const ABORT_BEFORE_TIMEOUT_MS = 3_000;
+
 /** The Powertools chain every function shares: tracing, logger context, metrics flushed per invocation. */
 function powertools<R>({ tracer, logger, metrics }: Container) {
-  return middy<unknown, R, Error, Context>()
+  return middy<unknown, R, Error, Context>({ timeoutEarlyInMillis: ABORT_BEFORE_TIMEOUT_MS })
     .use(captureLambdaHandler(tracer))
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics, { captureColdStartMetric: true }));
@@ -19,14 +27,20 @@ function powertools<R>({ tracer, logger, metrics }: Container) {
 
 /** A function that takes EventBridge events of the given kinds. */
 function eventFunction(accepts: readonly SignalKind[], container: Container) {
-  return powertools<IntakeResult>(container).handler(async (event) =>
-    takeEvents([event], accepts, container.deps()),
-  );
+  return powertools<IntakeResult>(container).handler(async (event, context, { signal }) => {
+    const deps = container.deps({ abortSignal: signal });
+    const deployment = deploymentOf(context.invokedFunctionArn, deps.settings.events);
+    return takeEvents([event], accepts, deps, deployment);
+  });
 }
 
 /** The scheduled sweep over open workflows. */
 function sweepFunction(container: Container) {
-  return powertools<InstanceOutcome[]>(container).handler(async () => sweepOpenWorkflows(container.deps()));
+  return powertools<InstanceOutcome[]>(container).handler(async (_event, context, { signal }) =>
+    sweepOpenWorkflows(container.deps({ abortSignal: signal }), {
+      remainingMs: () => context.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY,
+    }),
+  );
 }
 
 /**

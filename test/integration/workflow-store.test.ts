@@ -162,6 +162,27 @@ describe('DynamoWorkflowStore on dynalite', () => {
     expect(newest.map((w) => w.instanceId)).toEqual(['i-2']);
   });
 
+  it('finds the open workflows through the sparse index, oldest first, page by page, none other', async () => {
+    const minute = (m: number) => `2026-01-01T12:${String(m).padStart(2, '0')}:00.000Z`;
+    for (let m = 0; m < 7; m++) await store.create(workflow(`i-open${m}`, { startedAt: minute(59 - m) }));
+    await store.create(workflow('i-done', { startedAt: minute(0), status: 'completed' }));
+    await store.create(workflow('i-standby', { startedAt: minute(1), status: 'standby' }));
+    await store.linkReplacement('i-new', 'wf-i-open0', 1770000000);
+    // A workflow that closes leaves the index.
+    await store.update(workflow('i-open6', { version: 2, startedAt: minute(53), status: 'completed' }));
+
+    const pages: string[][] = [];
+    for await (const page of store.openWorkflows(2)) pages.push(page.map((w) => w.instanceId));
+
+    expect(pages.flat()).toEqual(['i-open5', 'i-open4', 'i-open3', 'i-open2', 'i-open1', 'i-open0']);
+    expect(pages.every((page) => page.length <= 2)).toBe(true);
+    const item = await client.send(
+      new GetItemCommand({ TableName: tableName, Key: { pk: { S: 'workflow#wf-i-open0' } } }),
+    );
+    expect(item.Item?.['openSince']).toEqual({ S: minute(59) });
+    expect((await store.get('wf-i-open0'))!).not.toHaveProperty('openSince');
+  });
+
   it('creates the table idempotently on an endpoint without TTL support', async () => {
     await expect(createWorkflowTable(client, tableName)).resolves.toBeUndefined();
   });

@@ -245,6 +245,13 @@ export class MemoryStore implements WorkflowStore {
       .sort((a, b) => b.startedAt.localeCompare(a.startedAt))
       .slice(0, options.limit ?? 100);
   }
+  async *openWorkflows(pageSize = 100) {
+    const open = [...this.items.values()]
+      .filter((w) => w.status === 'in-progress')
+      .sort((a, b) => a.startedAt.localeCompare(b.startedAt))
+      .map((w) => structuredClone(w));
+    for (let start = 0; start < open.length; start += pageSize) yield open.slice(start, start + pageSize);
+  }
 }
 
 export const silentLog: Log = {
@@ -327,6 +334,13 @@ export function fakeWorld({ tags, ...settings }: FakeSettings = {}): FakeWorld {
       retentionDays: 30,
       attachWaitMs: 10_000,
       handoverTimeoutMs: 600_000,
+      events: {
+        accountId: '123456789012',
+        region: 'us-east-1',
+        trustedAccounts: [],
+        maxAgeMs: 600_000,
+        maxFutureMs: 60_000,
+      },
       ...settings,
     },
   };

@@ -198,7 +198,7 @@ describe('DryRunWorkflowStore', () => {
 describe('createWorkflowTable', () => {
   const active = { Table: { TableName: 'workflows', TableStatus: 'ACTIVE' as const } };
 
-  it('creates an on-demand table keyed by pk and turns TTL on for expiresAt', async () => {
+  it('creates an on-demand table keyed by pk, with the sparse open-workflows index, and turns TTL on for expiresAt', async () => {
     dynamoMock.on(CreateTableCommand).resolves({});
     dynamoMock.on(DescribeTableCommand).resolves(active);
     dynamoMock
@@ -211,8 +211,22 @@ describe('createWorkflowTable', () => {
     expect(dynamoMock.commandCalls(CreateTableCommand)[0]?.args[0].input).toEqual({
       TableName: 'workflows',
       BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'openPartition', AttributeType: 'S' },
+        { AttributeName: 'openSince', AttributeType: 'S' },
+      ],
       KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'open-workflows',
+          KeySchema: [
+            { AttributeName: 'openPartition', KeyType: 'HASH' },
+            { AttributeName: 'openSince', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
     });
     expect(dynamoMock.commandCalls(UpdateTimeToLiveCommand)[0]?.args[0].input).toEqual({
       TableName: 'workflows',

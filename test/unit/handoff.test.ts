@@ -119,16 +119,15 @@ describe('a Spot interruption warning', () => {
     expect(world.ec2.replacementsOf(old.instanceId)).toHaveLength(1);
   });
 
-  it('records an instance EC2 no longer knows, without failing', async () => {
+  it('records nothing for an instance EC2 does not know, without failing, and counts it', async () => {
     const world = fakeWorld();
 
-    await handOff([warning('i-0000000000000dead')], world.deps);
+    const [outcome] = await handOff([warning('i-0000000000000dead')], world.deps);
 
-    expect(await world.store.get('wf-i-0000000000000dead')).toMatchObject({
-      status: 'completed',
-      outcome: 'instance-gone',
-    });
+    expect(outcome).toMatchObject({ result: 'no-op' });
+    expect(await world.store.get('wf-i-0000000000000dead')).toBeUndefined();
     expect(world.ec2.instances.size).toBe(0);
+    expect(world.metrics.counts.get('UnknownInstanceEvents')).toBe(1);
   });
 
   it('drains but does not replace an instance without a launch template, and says why', async () => {

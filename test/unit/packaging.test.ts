@@ -280,7 +280,7 @@ describe('delivery and the dead-letter queue', () => {
 });
 
 describe('state table', () => {
-  it('is on demand, keyed by pk, with PITR, TTL on expiresAt, SSE, and retained', () => {
+  it('is on demand, keyed by pk, with the sparse open-workflows index, PITR, TTL on expiresAt, SSE, and retained', () => {
     const table = resources['StateTable']!;
     expect(table['Type']).toBe('AWS::DynamoDB::Table');
     expect(table['DeletionPolicy']).toBe('Retain');
@@ -288,7 +288,21 @@ describe('state table', () => {
     expect(props('StateTable')).toMatchObject({
       BillingMode: 'PAY_PER_REQUEST',
       KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'openPartition', AttributeType: 'S' },
+        { AttributeName: 'openSince', AttributeType: 'S' },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'open-workflows',
+          KeySchema: [
+            { AttributeName: 'openPartition', KeyType: 'HASH' },
+            { AttributeName: 'openSince', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
       SSESpecification: { SSEEnabled: true },
@@ -395,7 +409,11 @@ describe('IAM', () => {
 
   it('reaches the table and the DLQ only', () => {
     const dynamo = statements.filter((s) => list(s.Action).some((a) => a.startsWith('dynamodb:')));
-    expect(dynamo.map((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': ['StateTable', 'Arn'] }]);
+    expect(dynamo.map((s) => s.Resource)).toEqual([
+      { 'Fn::GetAtt': ['StateTable', 'Arn'] },
+      { 'Fn::Sub': '${StateTable.Arn}/index/open-workflows' },
+    ]);
+    expect(dynamo[1]!.Action).toBe('dynamodb:Query');
     expect(list(dynamo[0]!.Action).sort()).toEqual(
       [
         'dynamodb:GetItem',
