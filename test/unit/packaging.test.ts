@@ -411,7 +411,7 @@ describe('IAM', () => {
     const dynamo = statements.filter((s) => list(s.Action).some((a) => a.startsWith('dynamodb:')));
     expect(dynamo.map((s) => s.Resource)).toEqual([
       { 'Fn::GetAtt': ['StateTable', 'Arn'] },
-      { 'Fn::Sub': '${StateTable.Arn}/index/open-workflows' },
+      { 'Fn::Sub': `\${StateTable.Arn}/index/open-workflows` },
     ]);
     expect(dynamo[1]!.Action).toBe('dynamodb:Query');
     expect(list(dynamo[0]!.Action).sort()).toEqual(
