@@ -14,7 +14,9 @@ Commands:
                              as the handlers allow (time stands still while one runs).
       --rebalance            Send a rebalance recommendation before the warning.
       --scenario S           basic (default) or stateful: the instance has a data volume, a
-                             secondary interface and private IP, and an Elastic IP to hand over.
+                             secondary interface and private IP, and an Elastic IP to hand over;
+                             or chaos: 6 of 8 instances interrupted under API faults, throttling,
+                             duplicate, out-of-order and lost events and crashes between steps.
   replay <event.json>        Run one event through the handlers.
       --instance ID          Point the event at this instance.
                              Default target: the local cloud (a fresh demo fleet).
@@ -94,10 +96,21 @@ async function demo(rest: string[], io: Io): Promise<number> {
     );
   }
   const scenario = values.scenario ?? 'basic';
-  if (scenario !== 'basic' && scenario !== 'stateful') {
-    throw new CliError(`--scenario ${scenario} is not known: use basic or stateful.`, 2);
+  if (scenario !== 'basic' && scenario !== 'stateful' && scenario !== 'chaos') {
+    throw new CliError(`--scenario ${scenario} is not known: use basic, stateful or chaos.`, 2);
   }
   const json = values.json === true;
+  if (scenario === 'chaos') {
+    if (values.rebalance) throw new CliError('--rebalance does not apply to --scenario chaos.', 2);
+    const { runChaos } = await import('./chaos.ts');
+    const result = await runChaos({ speed, print: printer(json, io) });
+    if (json) io.out(JSON.stringify(result, null, 2));
+    if (!result.ok)
+      io.err(
+        `handoff: chaos left ${result.doubleLaunches} double launches, ${result.lostResources.length} lost resources and ${result.unaccounted.length} unaccounted workflows; see the report.`,
+      );
+    return result.ok ? 0 : 1;
+  }
   const { runDemo } = await import('./demo.ts');
   const result = await runDemo({
     speed,
