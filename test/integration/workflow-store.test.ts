@@ -183,6 +183,19 @@ describe('DynamoWorkflowStore on dynalite', () => {
     expect((await store.get('wf-i-open0'))!).not.toHaveProperty('openSince');
   });
 
+  it("ends its calls when the invocation's signal aborts, writing nothing", async () => {
+    const invocation = new AbortController();
+    const aborting = new DynamoWorkflowStore({
+      client: DynamoDBDocumentClient.from(client),
+      tableName,
+      abortSignal: invocation.signal,
+    });
+    invocation.abort();
+
+    await expect(aborting.create(workflow('i-late'))).rejects.toMatchObject({ name: 'AbortError' });
+    expect(await store.get('wf-i-late')).toBeUndefined();
+  });
+
   it('creates the table idempotently on an endpoint without TTL support', async () => {
     await expect(createWorkflowTable(client, tableName)).resolves.toBeUndefined();
   });
