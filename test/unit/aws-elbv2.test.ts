@@ -17,8 +17,8 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { Elbv2LoadBalancing } from '../../src/aws/elbv2.ts';
 import { createPlanLog } from '../../src/aws/dry-run.ts';
+import { Elbv2LoadBalancing } from '../../src/aws/elbv2.ts';
 import type { InstanceFacts, Target } from '../../src/core/ports.ts';
 
 const elbMock = mockClient(ElasticLoadBalancingV2Client);

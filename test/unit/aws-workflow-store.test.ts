@@ -10,8 +10,8 @@ import {
 import { DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ReplacementClaimedError } from '../../src/aws/errors.ts';
 import { createPlanLog } from '../../src/aws/dry-run.ts';
+import { ReplacementClaimedError } from '../../src/aws/errors.ts';
 import {
   createWorkflowTable,
   DryRunWorkflowStore,
