@@ -412,6 +412,10 @@ describe('dashboard', () => {
       expect(line.slice(2, -1)).toEqual(Object.entries(catalog.DIMENSIONS).flat());
     }
     expect(new Set(shown.map((line) => line[1]))).toEqual(new Set(catalog.METRICS.map((m) => m.name)));
+    // A dashboard of up to 50 metrics is one of an account's free ones.
+    expect(body().widgets.flatMap((widget) => widget.properties.metrics ?? []).length).toBeLessThanOrEqual(
+      50,
+    );
   });
 
   it("shows every alarm, the dead-letter queue, and each function's errors, throttles, invocations and duration", () => {
@@ -649,6 +653,18 @@ describe('metrics', () => {
       ).toContain(name);
     }
     for (const metric of catalog.METRICS) expect(code.has(metric.name), metric.name).toBe(!metric.planned);
+  });
+
+  it('are each named in the README, the ones not published yet among those it says so of', () => {
+    // Prepare
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const notYet = /Not published yet, reserved[\s\S]*?\n\n/.exec(readme)?.[0] ?? '';
+
+    // Assess
+    for (const metric of catalog.METRICS) {
+      expect(readme, metric.name).toContain(`\`${metric.name}\``);
+      expect(notYet.includes(`\`${metric.name}\``), metric.name).toBe(metric.planned === true);
+    }
   });
 
   it('gives durations in seconds and everything else as counts', () => {
