@@ -151,14 +151,16 @@ function main(): void {
   if (argv.includes('--no-load-time')) return;
   const directory = mkdtempSync(join(tmpdir(), 'handoff-bundles-'));
   try {
-    console.log(`\nmodule load, median of ${runs} fresh processes (wall clock, spawn to exit)`);
-    console.log('function          load ms   bare node ms   above bare ms');
+    console.log(`\nmodule load, median of ${runs} fresh processes: wall clock (spawn to exit) | CPU time`);
+    console.log(
+      'function          load ms   bare node ms   above bare ms |  load CPU ms   bare CPU ms   above bare',
+    );
     for (const [name, bundle] of bundles) {
       const modulePath = join(directory, `${name}.mjs`);
       writeFileSync(modulePath, bundle);
       const load = measureModuleLoad(modulePath, { runs });
       console.log(
-        `${name.padEnd(16)}  ${String(load.moduleMs).padStart(7)}   ${String(load.bareMs).padStart(12)}   ${String(load.overBareMs).padStart(13)}`,
+        `${name.padEnd(16)}  ${String(load.moduleMs).padStart(7)}   ${String(load.bareMs).padStart(12)}   ${String(load.overBareMs).padStart(13)} | ${String(load.moduleCpuMs).padStart(12)}   ${String(load.bareCpuMs).padStart(11)}   ${String(load.overBareCpuMs).padStart(10)}`,
       );
     }
   } finally {
