@@ -159,16 +159,19 @@ export class PriceBook {
   }
 
   /**
-   * The pool's price changes from `start` to `end`, and the last change before `start` (the
-   * price in effect when the window opens), newest first, as DescribeSpotPriceHistory lists them.
+   * The pool's price in effect at `start` and its changes up to `end`, newest first, as
+   * DescribeSpotPriceHistory lists them (EC2 adds the last change before the window).
    */
   spotChanges(instanceType: string, availabilityZone: string, start?: Date, end?: Date): SpotPriceChange[] {
     const changes = this.history(instanceType, availabilityZone);
+    const inEffect = start ? changes.filter((c) => c.timestamp <= start).at(-1) : undefined;
     const inWindow = changes.filter(
-      (c) => (start === undefined || c.timestamp >= start) && (end === undefined || c.timestamp <= end),
+      (c) =>
+        c !== inEffect &&
+        (start === undefined || c.timestamp > start) &&
+        (end === undefined || c.timestamp <= end),
     );
-    const before = start ? changes.filter((c) => c.timestamp < start).at(-1) : undefined;
-    return [...(before ? [before] : []), ...inWindow].reverse();
+    return [...(inEffect ? [inEffect] : []), ...inWindow].reverse();
   }
 }
 
