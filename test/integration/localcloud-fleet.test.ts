@@ -18,6 +18,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalCloud } from '../../localcloud/index.ts';
+import { failureOf } from '../support/failure.ts';
 
 const IMAGE_ID = 'ami-0123456789abcdef0';
 
@@ -85,15 +86,6 @@ async function instancesOfFleet(fleetId: string): Promise<Instance[]> {
 /** `type@zone` of every instance, sorted. */
 const poolsOf = (instances: Instance[]) =>
   instances.map((i) => `${i.InstanceType}@${i.Placement!.AvailabilityZone}`).sort();
-
-async function failureOf(call: Promise<unknown>): Promise<unknown> {
-  try {
-    await call;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('Expected the call to fail, but it succeeded');
-}
 
 describe('local EC2 capacity, prices and fleets through the real EC2Client', () => {
   beforeEach(() => startCloud());
@@ -256,6 +248,53 @@ describe('local EC2 capacity, prices and fleets through the real EC2Client', () 
 
       // Assess
       expect(poolsOf(await instancesOfFleet(out.FleetId!))).toEqual(Array(4).fill(`c5.large@${zones[1]}`));
+    });
+
+    it('diversified: spreads the Spot target over every pool', async () => {
+      // Act
+      const out = await ec2.send(
+        fleet([pool('m5.large', 0), pool('m5.large', 1), pool('m5.large', 2)], {
+          TargetCapacitySpecification: { TotalTargetCapacity: 6, DefaultTargetCapacityType: 'spot' },
+          SpotOptions: { AllocationStrategy: 'diversified' },
+        }),
+      );
+
+      // Assess
+      expect(poolsOf(await instancesOfFleet(out.FleetId!))).toEqual(
+        zones.flatMap((zone) => [`m5.large@${zone}`, `m5.large@${zone}`]),
+      );
+    });
+
+    it('selects instance types by InstanceRequirements and launches nothing below MinTargetCapacity', async () => {
+      // Prepare
+      const requirements = {
+        VCpuCount: { Min: 4, Max: 4 },
+        MemoryMiB: { Min: 16_384 },
+        AllowedInstanceTypes: ['m5.*', 'm6i.*', 'r5.*'],
+      };
+
+      // Act
+      const chosen = await ec2.send(
+        fleet([{ SubnetId: subnets[0]!.SubnetId!, InstanceRequirements: requirements }], {
+          TargetCapacitySpecification: { TotalTargetCapacity: 2, DefaultTargetCapacityType: 'spot' },
+          SpotOptions: { AllocationStrategy: 'lowest-price' },
+        }),
+      );
+      cloud.setCapacity({ market: 'spot' }, 1);
+      const tooFew = await ec2.send(
+        fleet([pool('c5.large', 0), pool('c5.large', 1)], {
+          TargetCapacitySpecification: { TotalTargetCapacity: 2, DefaultTargetCapacityType: 'spot' },
+          SpotOptions: { SingleAvailabilityZone: true, MinTargetCapacity: 2 },
+        }),
+      );
+
+      // Assess
+      const types = (await instancesOfFleet(chosen.FleetId!)).map((i) => i.InstanceType);
+      expect(types).toHaveLength(2);
+      for (const type of types) expect(['m5.xlarge', 'm6i.xlarge', 'r5.xlarge']).toContain(type);
+      expect(tooFew.Instances ?? []).toEqual([]);
+      expect(new Set(tooFew.Errors!.map((e) => e.ErrorCode))).toEqual(new Set(['UnfulfillableCapacity']));
+      expect(await instancesOfFleet(tooFew.FleetId!)).toEqual([]);
     });
 
     it('launches On-Demand by Priority and Spot beside it, each with its lifecycle', async () => {

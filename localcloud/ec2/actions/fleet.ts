@@ -19,6 +19,7 @@ import { tagSet } from '../render.ts';
 import type { Ec2State } from '../state.ts';
 import { type Action, parseTagSpecifications, tagsFor } from './context.ts';
 import {
+  capacityError,
   clientToken,
   type FleetLaunchOptions,
   fingerprint,
@@ -429,7 +430,7 @@ class FleetRun {
       }
       this.spent[candidate.market] += instances.length * candidate.price;
       if (instances.length < affordable) {
-        this.fail(outcome, new AwsError('InsufficientInstanceCapacity', capacityMessage(candidate.market)));
+        this.fail(outcome, capacityError(this.state, candidate.pool));
       }
       return instances.length * candidate.weight;
     } catch (error) {
@@ -483,11 +484,6 @@ class FleetRun {
     }
   }
 }
-
-const capacityMessage = (market: Market) =>
-  market === 'spot'
-    ? 'There is no Spot capacity available that matches your request.'
-    : 'We currently do not have sufficient capacity to fulfill your request.';
 
 const unfulfillableMessage =
   "At this time there isn't enough spare capacity to fulfill your request. You can wait a few minutes to see whether capacity becomes available, or create a more flexible request.";
