@@ -519,6 +519,34 @@ describe('local EC2 capacity, prices and fleets through the real EC2Client', () 
       expect(cloud.capacityOf(onDemandPool)).toBe(0);
     });
 
+    it('refuses Spot dearer than On-Demand when no MaxPrice is given (EC2 pays up to On-Demand)', async () => {
+      // Prepare
+      cloud.setOnDemandPrice('m5.large', 0.1);
+      cloud.setSpotPrice({ instanceType: 'm5.large', availabilityZone: zones[0] }, 0.12);
+
+      // Act
+      const refused = await failureOf(
+        ec2.send(
+          new RunInstancesCommand({
+            MinCount: 1,
+            MaxCount: 1,
+            ImageId: IMAGE_ID,
+            InstanceType: 'm5.large',
+            SubnetId: subnets[0]!.SubnetId!,
+            InstanceMarketOptions: { MarketType: 'spot' },
+          }),
+        ),
+      );
+
+      // Assess
+      expect(refused).toMatchObject({
+        name: 'SpotMaxPriceTooLow',
+        message:
+          'Your Spot request price of 0.100000 is lower than the minimum required Spot request fulfillment price of 0.120000.',
+      });
+      expect(cloud.ec2.instances()).toEqual([]);
+    });
+
     it('keeps a reclaimed Spot slot: an interruption does not give capacity back', async () => {
       // Prepare
       const spotPool = { instanceType: 'm5.large', availabilityZone: zones[0]!, market: 'spot' as const };

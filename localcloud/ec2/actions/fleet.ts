@@ -470,17 +470,14 @@ class FleetRun {
       if (!live.length) break;
       const ranked = this.rank(market, live, remaining);
       const turn = ranked.slice(0, this.spread(market, live.length));
-      let progressed = false;
       for (const candidate of turn) {
         if (remaining <= 0) break;
         const count = turn.length === 1 ? Math.ceil(remaining / candidate.weight) : 1;
         const units = this.launch(candidate, count);
         if (units < count * candidate.weight) failed.add(candidate);
-        if (units > 0) progressed = true;
         remaining -= units;
         this.fulfilled[market] += units;
       }
-      if (!progressed && turn.every((c) => !failed.has(c))) break; // the price cap stopped the fleet
     }
   }
 }

@@ -323,16 +323,18 @@ export function planLaunch(state: Ec2State, params: Params, fleet?: FleetLaunchO
 /**
  * Fits the plan to its pool, as EC2 does: as many instances as the pool has room for, up to
  * MaxCount, or `InsufficientInstanceCapacity` below MinCount; a Spot launch whose maximum price
- * is under the pool's Spot price fails with `SpotMaxPriceTooLow`.
+ * (default: the On-Demand price) is under the pool's Spot price fails with `SpotMaxPriceTooLow`.
  */
 export function reserveCapacity(state: Ec2State, plan: LaunchPlan) {
   const { pool } = plan;
-  if (pool.market === 'spot' && plan.spot?.maxPrice !== undefined) {
+  if (pool.market === 'spot') {
+    // Without a MaxPrice, EC2 pays up to the On-Demand price.
+    const maxPrice = plan.spot?.maxPrice ?? formatPrice(state.prices.onDemandPrice(pool.instanceType));
     const spotPrice = state.prices.spotPrice(pool.instanceType, pool.availabilityZone);
-    if (Number(plan.spot.maxPrice) < spotPrice) {
+    if (Number(maxPrice) < spotPrice) {
       throw new AwsError(
         'SpotMaxPriceTooLow',
-        `Your Spot request price of ${plan.spot.maxPrice} is lower than the minimum required Spot request fulfillment price of ${formatPrice(spotPrice)}.`,
+        `Your Spot request price of ${maxPrice} is lower than the minimum required Spot request fulfillment price of ${formatPrice(spotPrice)}.`,
       );
     }
   }
