@@ -4,7 +4,7 @@
  * says so once in a {@link QueryDialect}.
  *
  * @example
- * const params = new Params({ 'Targets.member.1.Id': 'i-0abc', 'Targets.member.1.Port': '80' }, ELBV2);
+ * const params = new Params({ 'Targets.member.1.Id': 'i-0abc', 'Targets.member.1.Port': '80' }, ELBV2_DIALECT);
  * params.structs('Targets').map((target) => target.int('Port', { min: 1, max: 65535 })); // [80]
  */
 import type { AwsError } from './contracts.ts';

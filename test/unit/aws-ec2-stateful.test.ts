@@ -105,16 +105,16 @@ async function snapshot(volumeId: string, tags: Record<string, string> = {}): Pr
 }
 
 /** Lets EC2's transitions (launch, create, attach, detach, snapshot) finish. */
-const settle = () => cloud.cloud.clock.advance(60_000);
+const finishTransitions = () => cloud.cloud.clock.advance(60_000);
 
 async function startWorld(): Promise<World> {
   const subnet = cloud.subnets[0]!;
   const availabilityZone = subnet.AvailabilityZone!;
   const [oldId, newId] = [await launch(subnet.SubnetId!), await launch(subnet.SubnetId!)];
   const originVolume = await createVolume(availabilityZone, { size: 100 });
-  await settle();
+  await finishTransitions();
   const originSnapshotId = await snapshot(originVolume);
-  await settle();
+  await finishTransitions();
   const dataVolumeId = await createVolume(availabilityZone, { snapshotId: originSnapshotId });
   const freeVolumeId = await createVolume(availabilityZone);
   const eni = await cloud.client.send(
@@ -126,7 +126,7 @@ async function startWorld(): Promise<World> {
       ],
     }),
   );
-  await settle();
+  await finishTransitions();
   const movingInterfaceId = eni.NetworkInterface!.NetworkInterfaceId!;
   const ips = eni.NetworkInterface!.PrivateIpAddresses!;
   await cloud.client.send(
@@ -139,7 +139,7 @@ async function startWorld(): Promise<World> {
       DeviceIndex: 1,
     }),
   );
-  await settle();
+  await finishTransitions();
   await cloud.client.send(
     new ModifyInstanceAttributeCommand({
       InstanceId: oldId,
@@ -311,7 +311,7 @@ describe('Ec2StatefulResources against the local cloud', () => {
   describe('describeSnapshots', () => {
     it('maps the account’s snapshots and leaves out an unknown one, by filtering on snapshot-id', async () => {
       const snapshotId = await snapshot(w.dataVolumeId, { 'spot-handoff:workflow': 'wf-1' });
-      await settle();
+      await finishTransitions();
       cloud.sent.resetHistory();
       const adapter = resources();
 
@@ -342,11 +342,11 @@ describe('Ec2StatefulResources against the local cloud', () => {
     it('keeps the block devices in one call and each interface attachment, found by its attachment id', async () => {
       // Prepare
       const logs = await createVolume(w.availabilityZone);
-      await settle();
+      await finishTransitions();
       await cloud.client.send(
         new AttachVolumeCommand({ VolumeId: logs, InstanceId: w.oldId, Device: '/dev/sdg' }),
       );
-      await settle();
+      await finishTransitions();
       await cloud.client.send(
         new ModifyInstanceAttributeCommand({
           InstanceId: w.oldId,
@@ -505,7 +505,7 @@ describe('Ec2StatefulResources against the local cloud', () => {
       await adapter.detachVolume(w.dataVolumeId, w.oldId);
 
       await adapter.detachVolume(w.dataVolumeId, w.oldId);
-      await settle();
+      await finishTransitions();
       await adapter.detachVolume(w.dataVolumeId, w.oldId);
 
       expect(volumeView(w.dataVolumeId)?.state).toBe('available');
@@ -525,7 +525,7 @@ describe('Ec2StatefulResources against the local cloud', () => {
   describe('attachInterface', () => {
     it('attaches the interface at the device index', async () => {
       await resources().detachInterface(w.movingAttachmentId);
-      await settle();
+      await finishTransitions();
 
       await resources().attachInterface(w.movingInterfaceId, w.newId, 1);
 
@@ -554,7 +554,7 @@ describe('Ec2StatefulResources against the local cloud', () => {
 
     it('rethrows when another interface holds the device index', async () => {
       await resources().detachInterface(w.movingAttachmentId);
-      await settle();
+      await finishTransitions();
 
       await expect(resources().attachInterface(w.movingInterfaceId, w.newId, 0)).rejects.toMatchObject({
         name: 'InvalidParameterValue',
@@ -567,7 +567,7 @@ describe('Ec2StatefulResources against the local cloud', () => {
       const adapter = resources();
 
       await adapter.detachInterface(w.movingAttachmentId);
-      await settle();
+      await finishTransitions();
       await adapter.detachInterface(w.movingAttachmentId);
 
       expect(interfaceView(w.movingInterfaceId)?.attachment).toBeUndefined();
@@ -659,7 +659,7 @@ describe('Ec2StatefulResources against the local cloud', () => {
 
     it('passes over another workflow’s snapshot', async () => {
       const other = await snapshot(w.dataVolumeId, { 'spot-handoff:workflow': 'wf-0' });
-      await settle();
+      await finishTransitions();
       cloud.sent.resetHistory();
 
       const created = await resources().snapshotFor(w.dataVolumeId, workflowTags);
@@ -670,7 +670,7 @@ describe('Ec2StatefulResources against the local cloud', () => {
 
     it('prefers a completed snapshot of the workflow', async () => {
       const done = await snapshot(w.dataVolumeId, { 'spot-handoff:workflow': 'wf-1' });
-      await settle();
+      await finishTransitions();
       await snapshot(w.dataVolumeId, { 'spot-handoff:workflow': 'wf-1' });
 
       const found = await resources().snapshotFor(w.dataVolumeId, workflowTags);
@@ -790,7 +790,7 @@ describe('Ec2StatefulResources against the local cloud', () => {
       const plan = createPlanLog();
       if (name === 'attachInterface') {
         await resources().detachInterface(w.movingAttachmentId);
-        await settle();
+        await finishTransitions();
         cloud.sent.resetHistory();
       }
       const before = ec2State();

@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { handoffTags, TAG_PREFIX, WORKFLOW_TAG } from '../../src/config.ts';
+import { handoffTags } from '../../src/config.ts';
 
-const TAGS = handoffTags({ managedTagKey: `${TAG_PREFIX}managed`, statefulTagKey: `${TAG_PREFIX}stateful` });
+const TAGS = handoffTags({ managedTagKey: 'spot-handoff:managed', statefulTagKey: 'spot-handoff:stateful' });
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MANAGED = 'spot-handoff:managed';
 const STATEFUL = 'spot-handoff:stateful';
@@ -267,7 +267,7 @@ describe('the role, as packaged', () => {
 
   it('writes, after creation, exactly the bookkeeping keys the handoff sets', () => {
     expect([...iam.OWN_TAG_KEYS].sort()).toEqual(
-      [WORKFLOW_TAG, TAGS.ready, TAGS.leftAvailable, `${TAG_PREFIX}migrated-to`].sort(),
+      [TAGS.workflow, TAGS.ready, TAGS.leftAvailable, TAGS.migratedTo].sort(),
     );
   });
 
