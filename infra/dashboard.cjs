@@ -119,6 +119,8 @@ function widgets({ service, stage, functionNames }) {
     graph('Events received and refused', [
       ours('EventsReceived'),
       ours('RefusedEvents'),
+      ours('UntimelyEvents'),
+      ours('UnknownInstanceEvents'),
       ours('InvalidEvents'),
       ours('IgnoredEvents'),
       ours('UnmanagedInstancesSkipped'),

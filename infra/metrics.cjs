@@ -28,7 +28,12 @@ const DIMENSIONS = { service: SERVICE };
 const METRICS = [
   // Events in
   { name: 'EventsReceived', unit: 'Count', description: 'Events a function received.' },
-  { name: 'InvalidEvents', unit: 'Count', description: 'Events that did not parse (logged, not retried).' },
+  {
+    name: 'InvalidEvents',
+    unit: 'Count',
+    description:
+      'Events that did not parse: logged naming the field; the invocation fails (Lambda retries it twice, then the dead-letter queue).',
+  },
   {
     name: 'IgnoredEvents',
     unit: 'Count',
