@@ -1,4 +1,8 @@
+import { NO_GROUPS, type Policy, PolicyError, parsePolicy } from './core/policy.ts';
 import type { HandoffTags } from './core/ports.ts';
+
+/** The replacement policy embedded in the bundle when the deployment was packaged (JSON), if any. */
+declare const __HANDOFF_POLICY__: string | undefined;
 
 /**
  * Configuration, read once from the environment, typed, and loud about what is wrong.
@@ -29,6 +33,10 @@ export interface Config {
   attachWaitSeconds: number;
   /** Seconds after the old instance stops by which the handover and registration are due (`HANDOFF_HANDOVER_TIMEOUT_SECONDS`). */
   handoverTimeoutSeconds: number;
+  /** Tag key whose value names an instance's group (`HANDOFF_GROUP_TAG_KEY`). */
+  groupTagKey: string;
+  /** Replacement policies per group: `policy.yml`, embedded when packaged (or `HANDOFF_POLICY`, JSON). */
+  policy: Policy;
 }
 
 export const TAG_PREFIX = 'spot-handoff:';
@@ -50,6 +58,7 @@ export function handoffTags({
     sourceVolume: `${TAG_PREFIX}source-volume`,
     restoredFrom: `${TAG_PREFIX}restored-from`,
     migratedTo: `${TAG_PREFIX}migrated-to`,
+    fleetToken: `${TAG_PREFIX}fleet-token`,
     options: {
       volumes: `${TAG_PREFIX}volumes`,
       networkInterfaces: `${TAG_PREFIX}network-interfaces`,
@@ -109,5 +118,26 @@ export function readConfig(env: Env = process.env): Config {
     retentionDays: wholeNumber(env, 'HANDOFF_RETENTION_DAYS', 30, 1, 3650),
     attachWaitSeconds: wholeNumber(env, 'HANDOFF_ATTACH_WAIT_SECONDS', 10, 0, 40),
     handoverTimeoutSeconds: wholeNumber(env, 'HANDOFF_HANDOVER_TIMEOUT_SECONDS', 600, 60, 86_400),
+    groupTagKey: tagKey(env, 'HANDOFF_GROUP_TAG_KEY', `${TAG_PREFIX}group`),
+    policy: readPolicy(env),
   };
+}
+
+/** The policy embedded at packaging time, else `HANDOFF_POLICY` (JSON), else no groups; validated either way. */
+function readPolicy(env: Env): Policy {
+  const raw =
+    env['HANDOFF_POLICY'] || (typeof __HANDOFF_POLICY__ === 'string' ? __HANDOFF_POLICY__ : undefined);
+  if (!raw) return NO_GROUPS;
+  try {
+    return parsePolicy(JSON.parse(raw));
+  } catch (error) {
+    if (error instanceof PolicyError) {
+      throw new ConfigError(`${error.message}\nFix policy.yml (or HANDOFF_POLICY) and package again.`, {
+        cause: error,
+      });
+    }
+    throw new ConfigError(`The replacement policy is not JSON: ${String(error)}. Package policy.yml again.`, {
+      cause: error,
+    });
+  }
 }

@@ -1,6 +1,8 @@
 import { handoffTags } from '../../src/config.ts';
 import type {
   Compute,
+  FleetRequest,
+  FleetResult,
   HandoffDeps,
   HandoffSettings,
   HandoffTags,
@@ -113,6 +115,38 @@ export class FakeEc2 implements Compute {
     });
     this.tokens.set(request.clientToken, instance.instanceId);
     return { ok: true, instanceId: instance.instanceId };
+  }
+
+  /** A fleet as the fake has capacity: none when `noCapacity`, else every instance in the first override. */
+  async launchFleet(request: FleetRequest): Promise<FleetResult> {
+    const first = request.overrides[0]!;
+    if (this.noCapacity) {
+      return {
+        instances: [],
+        errors: [{ ...first, lifecycle: 'on-demand', code: 'InsufficientInstanceCapacity', message: 'none' }],
+      };
+    }
+    const instances = Array.from({ length: request.total }, (_, i) => {
+      const token = `${request.clientToken}#${i}`;
+      const instanceId =
+        this.tokens.get(token) ??
+        this.add({
+          state: 'pending',
+          subnetId: first.subnetId,
+          instanceType: first.instanceType,
+          availabilityZone: first.availabilityZone,
+          launchTemplate: request.launchTemplate,
+          tags: request.tags,
+        }).instanceId;
+      this.tokens.set(token, instanceId);
+      const lifecycle = i < request.onDemand ? ('on-demand' as const) : ('spot' as const);
+      return { instanceId, lifecycle, ...first };
+    });
+    return { instances, errors: [] };
+  }
+
+  async terminate(instanceIds: readonly string[]): Promise<void> {
+    for (const id of instanceIds) if (this.instances.has(id)) this.setState(id, 'terminated');
   }
 
   setState(id: string, state: InstanceState, reason?: string): void {
