@@ -13,7 +13,7 @@ import {
   ScanCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { WorkflowStore } from '../core/ports.ts';
-import type { Workflow, WorkflowStatus } from '../core/workflow.ts';
+import type { OrphanRecord, Workflow, WorkflowStatus } from '../core/workflow.ts';
 import type { PlanLog } from './dry-run.ts';
 import { errorCode, isConditionalCheckFailed, ReplacementClaimedError } from './errors.ts';
 
@@ -31,6 +31,7 @@ import { errorCode, isConditionalCheckFailed, ReplacementClaimedError } from './
 
 export const TTL_ATTRIBUTE = 'expiresAt';
 const WORKFLOW_KIND = 'workflow';
+const ORPHAN_KIND = 'orphan';
 const REPLACEMENT_KIND = 'replacement';
 
 const workflowKey = (workflowId: string): string => `workflow#${workflowId}`;
@@ -129,6 +130,29 @@ export class DynamoWorkflowStore implements WorkflowStore {
     return newestFirst(workflows, options.limit);
   }
 
+  async recordOrphan(orphan: OrphanRecord): Promise<void> {
+    await this.#client.send(new PutCommand(orphanPut(this.#tableName, orphan)));
+  }
+
+  async orphans(): Promise<OrphanRecord[]> {
+    const found: OrphanRecord[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.#client.send(
+        new ScanCommand({
+          TableName: this.#tableName,
+          FilterExpression: '#kind = :kind',
+          ExpressionAttributeNames: { '#kind': 'kind' },
+          ExpressionAttributeValues: { ':kind': ORPHAN_KIND },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const { pk: _pk, kind: _kind, ...orphan } of page.Items ?? []) found.push(orphan as OrphanRecord);
+      start = page.LastEvaluatedKey;
+    } while (start !== undefined);
+    return found.sort((a, b) => (a.at < b.at ? 1 : -1));
+  }
+
   /** True when written, false when the condition did not hold. */
   async #put(input: PutCommandInput): Promise<boolean> {
     try {
@@ -159,6 +183,7 @@ export class DryRunWorkflowStore implements WorkflowStore {
   readonly #tableName: string;
   readonly #workflows = new Map<string, Workflow>();
   readonly #replacements = new Map<string, string>();
+  readonly #orphans = new Map<string, OrphanRecord>();
 
   constructor(options: DryRunWorkflowStoreOptions) {
     this.#plan = options.plan;
@@ -215,6 +240,23 @@ export class DryRunWorkflowStore implements WorkflowStore {
       }
     }
     return newestFirst([...merged.values()], options.limit);
+  }
+
+  async recordOrphan(orphan: OrphanRecord): Promise<void> {
+    this.#orphans.set(orphan.instanceId, orphan);
+    this.#plan.record({
+      service: 'dynamodb',
+      action: 'PutItem',
+      params: orphanPut(this.#tableName, orphan),
+      outcome: 'skipped',
+    });
+  }
+
+  async orphans(): Promise<OrphanRecord[]> {
+    const stored = (await this.#readThrough?.orphans()) ?? [];
+    const merged = new Map(stored.map((o) => [o.instanceId, o]));
+    for (const o of this.#orphans.values()) merged.set(o.instanceId, o);
+    return [...merged.values()].sort((a, b) => (a.at < b.at ? 1 : -1));
   }
 
   #write(workflow: Workflow, write: 'create' | 'update'): void {
@@ -336,4 +378,11 @@ function withoutUndefined<T>(value: T): T {
     return copy as T;
   }
   return value;
+}
+
+function orphanPut(tableName: string, orphan: OrphanRecord): PutCommandInput {
+  return {
+    TableName: tableName,
+    Item: { ...withoutUndefined(orphan), pk: `orphan#${orphan.instanceId}`, kind: ORPHAN_KIND },
+  };
 }

@@ -125,8 +125,7 @@ export class GroupFleets {
       (w) => w.signals.warning && w.replacement?.attempt === 1 && !w.replacement.fleet,
     );
     // The record first: a crash after the request leaves each member knowing its fleet.
-    for (const w of workflows)
-      w.replacement = { ...w.replacement!, fleet: { token, members: ids, requestedAt } };
+    for (const w of workflows) w.replacement!.fleet = { token, members: ids, requestedAt };
     const saved = await Promise.all(members.map((m) => m.save()));
     const shares = new Map<string, FleetShare>();
     if (!saved.some(Boolean)) {

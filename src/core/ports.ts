@@ -21,7 +21,7 @@ import type {
 } from './facts.ts';
 import type { GroupFleets } from './fleet-launch.ts';
 import type { Policy } from './policy.ts';
-import type { Workflow, WorkflowStatus } from './workflow.ts';
+import type { OrphanRecord, Workflow, WorkflowStatus } from './workflow.ts';
 
 export type * from './facts.ts';
 
@@ -195,6 +195,10 @@ export interface WorkflowStore {
   workflowOfReplacement(replacementId: string): Promise<string | undefined>;
   /** Workflows, newest first (for `handoff status`). */
   list(options?: { status?: WorkflowStatus; limit?: number }): Promise<Workflow[]>;
+  /** Records what the sweep did with an orphan (item `orphan#<instanceId>`); idempotent. */
+  recordOrphan(orphan: OrphanRecord): Promise<void>;
+  /** The orphans recorded, newest first (for `handoff report`). */
+  orphans(): Promise<OrphanRecord[]>;
 }
 
 /**
