@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { groupOf, PolicyError, parsePolicy } from '../../src/core/policy.ts';
 
@@ -83,5 +84,19 @@ describe('groupOf', () => {
     [{}, undefined],
   ])('finds the group of tags %j: %s', (tags, name) => {
     expect(groupOf(tags, 'spot-handoff:group', policy)?.name).toBe(name);
+  });
+});
+
+describe('packaging (infra/policy.cjs)', () => {
+  const { policyJson } = createRequire(import.meta.url)('../../infra/policy.cjs') as {
+    policyJson(file: string): string | undefined;
+  };
+
+  it('validates the packaged policy.yml and embeds it as JSON with its defaults', () => {
+    expect(parsePolicy(JSON.parse(policyJson('policy.yml')!))).toEqual(JSON.parse(policyJson('policy.yml')!));
+  });
+
+  it('embeds nothing when the file does not exist', () => {
+    expect(policyJson('no-such-policy.yml')).toBeUndefined();
   });
 });
