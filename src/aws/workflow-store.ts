@@ -135,21 +135,8 @@ export class DynamoWorkflowStore implements WorkflowStore {
   }
 
   async orphans(): Promise<OrphanRecord[]> {
-    const found: OrphanRecord[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.#client.send(
-        new ScanCommand({
-          TableName: this.#tableName,
-          FilterExpression: '#kind = :kind',
-          ExpressionAttributeNames: { '#kind': 'kind' },
-          ExpressionAttributeValues: { ':kind': ORPHAN_KIND },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const { pk: _pk, kind: _kind, ...orphan } of page.Items ?? []) found.push(orphan as OrphanRecord);
-      start = page.LastEvaluatedKey;
-    } while (start !== undefined);
+    const items = await itemsOfKind(this.#client, this.#tableName, ORPHAN_KIND);
+    const found = items.map(({ pk: _pk, kind: _kind, ...orphan }) => orphan as unknown as OrphanRecord);
     return found.sort((a, b) => (a.at < b.at ? 1 : -1));
   }
 
@@ -385,4 +372,28 @@ function orphanPut(tableName: string, orphan: OrphanRecord): PutCommandInput {
     TableName: tableName,
     Item: { ...withoutUndefined(orphan), pk: `orphan#${orphan.instanceId}`, kind: ORPHAN_KIND },
   };
+}
+
+/** Every item of one `kind` in the table (a Scan with a filter, every page). */
+export async function itemsOfKind(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  kind: string,
+): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await client.send(
+      new ScanCommand({
+        TableName: tableName,
+        FilterExpression: '#kind = :kind',
+        ExpressionAttributeNames: { '#kind': 'kind' },
+        ExpressionAttributeValues: { ':kind': kind },
+        ExclusiveStartKey: start,
+      }),
+    );
+    items.push(...(page.Items ?? []));
+    start = page.LastEvaluatedKey;
+  } while (start !== undefined);
+  return items;
 }
