@@ -6,6 +6,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalCloud } from '../../localcloud/index.ts';
+import { giveState } from '../../localcloud/scenarios/stateful.ts';
 import { createClients } from '../../src/aws/clients.ts';
 import { awsHandoffDeps } from '../../src/aws/handoff-deps.ts';
 import { createWorkflowTable } from '../../src/aws/workflow-store.ts';
@@ -16,6 +17,7 @@ import { type GroupPolicyInput, parsePolicy } from '../../src/core/policy.ts';
 import type { HandoffDeps, Log, Metrics } from '../../src/core/ports.ts';
 import { sweepOpenWorkflows } from '../../src/core/sweep.ts';
 import { type Workflow, workflowIdFor } from '../../src/core/workflow.ts';
+import { type FleetWorld, fleetWorld } from '../support/local.ts';
 
 /**
  * Where replacements go, through the local cloud's capacity pools, prices, Reserved Instances
@@ -337,5 +339,53 @@ describe('the replacement of an instance with no group', () => {
     expect(record!.replacement!.choiceReason).toMatch(
       /^Spot m5\.large in \S+ had no capacity \(\w+\); On-Demand fallback of its own type$/,
     );
+  });
+});
+
+describe('a stateful instance of a group', () => {
+  let stack: FleetWorld | undefined;
+  afterEach(async () => {
+    await stack?.stop();
+    stack = undefined;
+  });
+
+  it('gets a replacement of another type in its volumes’ AZ, which receives its volume and interface', async () => {
+    const policy = parsePolicy({
+      groups: { web: { instanceTypes: [{ type: 'm5.large' }, { type: 'c5.large' }] } },
+    });
+    stack = await fleetWorld({ tags: { 'spot-handoff:stateful': 'true', [GROUP]: 'web' } }, { policy });
+    const victim = stack.fleet.instanceIds[0]!;
+    const state = await giveState(stack.ec2, victim, stack.until);
+    await stack.pass(5_000);
+
+    stack.stack.cloud.interrupt(victim);
+    await stack.until(
+      async () => (await stack!.stack.store.get(workflowIdFor(victim)))?.status === 'completed',
+      'the stateful handoff',
+      10 * 60_000,
+    );
+
+    const [replacement] = stack.instances().filter((i) => i.tags['spot-handoff:replaces'] === victim);
+    expect(replacement).toMatchObject({
+      state: 'running',
+      instanceType: 'c5.large',
+      availabilityZone: state.availabilityZone,
+    });
+    const ec2 = stack.stack.cloud.ec2;
+    expect(ec2.volumes().find((v) => v.volumeId === state.volumeId)?.attachment).toMatchObject({
+      instanceId: replacement!.instanceId,
+      state: 'attached',
+    });
+    expect(
+      ec2.interfaces().find((e) => e.networkInterfaceId === state.networkInterfaceId)?.attachment,
+    ).toMatchObject({
+      instanceId: replacement!.instanceId,
+    });
+    const workflow = (await stack.stack.store.get(workflowIdFor(victim)))!;
+    expect(workflow.replacement).toMatchObject({
+      capacityType: 'spot',
+      pool: { instanceType: 'c5.large', availabilityZone: state.availabilityZone },
+    });
+    expect(workflow.handover!.resources.every((r) => r.status === 'attached')).toBe(true);
   });
 });
