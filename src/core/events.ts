@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { INSTANCE_STATES, type InstanceState } from './facts.ts';
 
 /**

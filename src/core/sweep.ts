@@ -1,6 +1,7 @@
+import type { InstanceOutcome } from './batch.ts';
 import { throwTogether } from './concurrency.ts';
 import { guardStatefulInstances } from './guard.ts';
-import { handOff, type InstanceOutcome } from './handoff.ts';
+import { handOff } from './handoff.ts';
 import { sweepOrphans } from './orphans.ts';
 import { overdue } from './plan.ts';
 import type { HandoffDeps } from './ports.ts';

@@ -38,11 +38,22 @@ const eventFunctions = Object.fromEntries(
 const params = (serverless['params'] as { default: Record<string, string | number> }).default;
 const custom = serverless['custom'] as Json;
 
-/** `resources:` is a list of `${file(infra/….yml)}` fragments that osls merges. */
-const fragments = (serverless['resources'] as string[]).map((include) => {
+const replay = createRequire(import.meta.url)(join(ROOT, 'infra/replay.cjs')) as {
+  replayResources: (options: Json) => Json;
+  eventBridgeRules: (serverlessFile: string) => (Json & { functionName: string; name: string })[];
+};
+
+/**
+ * `resources:` is a list of `${file(infra/…)}` fragments that osls merges. The YAML ones are read
+ * here, infra/replay.cjs is built with the default params; the other JavaScript ones (dashboard,
+ * game day) are built from the params, and test/unit/operations.test.ts reads them from the
+ * packaged template.
+ */
+const fragments = (serverless['resources'] as string[]).flatMap((include) => {
   const path = /^\$\{file\((.+)\)\}$/.exec(include)?.[1];
   if (!path) throw new Error(`resources entry ${include} is not a \${file(…)} include`);
-  return readYaml(path);
+  if (path === 'infra/replay.cjs') return [replay.replayResources({ enabled: params['replayEnabled'] })];
+  return path.endsWith('.yml') ? [readYaml(path)] : [];
 });
 const resources = Object.assign({}, ...fragments.map((fragment) => fragment['Resources'])) as Record<
   string,
@@ -55,7 +66,7 @@ const outputs = Object.assign({}, ...fragments.map((fragment) => fragment['Outpu
 const props = (logicalId: string) => resources[logicalId]?.['Properties'] as Json;
 
 const iam = createRequire(import.meta.url)(join(ROOT, 'infra/iam.cjs')) as {
-  statements: (managedTagKey: string) => Statement[];
+  statements: (managedTagKey: string, options?: Json) => Statement[];
 };
 const MANAGED = 'spot-handoff:managed';
 const statements = iam.statements(MANAGED);
@@ -145,14 +156,37 @@ describe('events and routing', () => {
     },
   );
 
-  it.each(Object.values(EXPECTED_EVENTS).flat())('routes a replay of %s like the original', (name) => {
-    // Prepare
-    const original = sampleEvent(name);
-    const replayed = { ...original, source: 'spot-handoff.replay' };
+  it.each(Object.values(EXPECTED_EVENTS).flat())(
+    'routes a replay of %s nowhere on the default bus, and like the original on the replay bus',
+    (name) => {
+      // Prepare
+      const original = sampleEvent(name);
+      const replayed = { ...original, source: 'spot-handoff.replay' };
+      const replayBus = replay.replayResources({
+        enabled: 'true',
+        principalArns: 'arn:aws:iam::123456789012:role/ops',
+        busName: 'replay',
+        rules: replay.eventBridgeRules(join(ROOT, 'serverless.yml')),
+      })['Resources'] as Record<string, Json>;
+      const replayRoutes = Object.values(replayBus)
+        .filter((resource) => resource['Type'] === 'AWS::Events::Rule')
+        .map((rule) => rule['Properties'] as Json);
 
-    // Act / Assess
-    expect(routedTo(replayed)).toEqual(routedTo(original));
-  });
+      // Act
+      const onReplayBus = replayRoutes
+        .filter((rule) => matchesPattern(rule['EventPattern'] as Json, replayed))
+        .map((rule) => JSON.stringify((rule['Targets'] as Json[]).map((target) => target['Arn'])));
+
+      // Assess
+      expect(routedTo(replayed)).toEqual([]);
+      expect(onReplayBus).toEqual(
+        routedTo(original).map((fn) => JSON.stringify([{ 'Fn::GetAtt': [lambdaLogicalId(fn), 'Arn'] }])),
+      );
+      expect(replayRoutes.filter((rule) => matchesPattern(rule['EventPattern'] as Json, original))).toEqual(
+        [],
+      );
+    },
+  );
 
   it('ignores the same detail-types from any other source', () => {
     for (const name of Object.values(EXPECTED_EVENTS).flat()) {
@@ -271,12 +305,7 @@ describe('environment', () => {
   const resolved = Object.fromEntries(
     Object.entries(environment).map(([name, value]) => {
       if (typeof value !== 'string') return [name, 'resolved-by-cloudformation'];
-      const text = value
-        .replace(/\$\{self:custom\.rebalanceActions\.\$\{param:(\w+)\}\}/, (_, key: string) =>
-          String(params[key]),
-        )
-        .replace(/\$\{param:(\w+)\}/g, (_, key: string) => String(params[key]));
-      return [name, text];
+      return [name, value.replace(/\$\{param:(\w+)\}/g, (_, key: string) => String(params[key]))];
     }),
   ) as Record<string, string>;
 
@@ -304,104 +333,46 @@ describe('environment', () => {
     expect(config).toEqual(builtIn);
   });
 
-  it('allows exactly the rebalance actions the configuration allows', () => {
-    const allowed = Object.keys(custom['rebalanceActions'] as Json);
-    for (const action of allowed) {
-      expect(readConfig({ HANDOFF_TABLE_NAME: 't', HANDOFF_REBALANCE_ACTION: action }).rebalanceAction).toBe(
-        action,
-      );
+  it('passes each param the configuration reader checks at packaging to the variable it reads', () => {
+    // Prepare
+    const { READ_BY_FUNCTIONS } = createRequire(import.meta.url)(join(ROOT, 'infra/params.cjs')) as {
+      READ_BY_FUNCTIONS: Record<string, string>;
+    };
+
+    // Assess
+    expect(Object.keys(READ_BY_FUNCTIONS).length).toBeGreaterThan(0);
+    for (const [param, variable] of Object.entries(READ_BY_FUNCTIONS)) {
+      expect(environment[variable], variable).toBe(`\${param:${param}}`);
     }
-    expect(allowed.sort()).toEqual(['ignore', 'prelaunch']);
+    expect(custom['deploymentParams']).toBe(`\${file(infra/params.cjs)}`);
   });
 });
 
 describe('IAM', () => {
-  const ec2Mutations = (statement: Statement) =>
-    list(statement.Action).filter(
-      (action) => action.startsWith('ec2:') && !action.startsWith('ec2:Describe'),
-    );
-  const conditionKeys = (statement: Statement) =>
-    Object.values(statement.Condition ?? {}).flatMap((operator) => Object.keys(operator));
+  // What the packaged role may do, statement by statement, is tested in test/unit/iam.test.ts.
   const resourceText = (statement: Statement) => JSON.stringify(statement.Resource);
-  const isGated = (statement: Statement) =>
-    conditionKeys(statement).some(
-      (key) =>
-        key === `aws:RequestTag/${MANAGED}` ||
-        key === `ec2:ResourceTag/${MANAGED}` ||
-        key === 'ec2:CreateAction' ||
-        (key === 'aws:TagKeys' && list(statement.Action).every((a) => a === 'ec2:CreateTags')),
-    );
-  /**
-   * Resource types of which every call of the action needs at least one (per the EC2 service
-   * authorization reference). A statement without a condition may grant an action on other
-   * resources only if these are granted solely under the managed-tag condition.
-   */
-  const GATES: Record<string, string[]> = {
-    'ec2:RunInstances': ['instance'],
-    'ec2:AttachVolume': ['instance'],
-    'ec2:DetachVolume': ['instance'],
-    'ec2:AttachNetworkInterface': ['instance'],
-    'ec2:DetachNetworkInterface': ['instance'],
-    'ec2:ModifyInstanceAttribute': ['instance'],
-    'ec2:AssociateAddress': ['network-interface'],
-    'ec2:CreateSnapshot': ['snapshot'],
-    'ec2:CreateVolume': ['volume'],
-  };
 
-  it('is read from infra/iam.cjs', () => {
+  it('is read from infra/iam.cjs, with the params it needs declared', () => {
     expect((provider['iam'] as { role: Json }).role['statements']).toBe(`\${file(infra/iam.cjs)}`);
+    for (const name of ['managedTagKey', 'statefulTagKey', 'instanceRoleArns', 'targetGroupArns']) {
+      expect(params, name).toHaveProperty(name);
+    }
+    expect(params['instanceRoleArns']).toBe('');
+    expect(params['targetGroupArns']).toBe('');
   });
 
   it('grants no wildcard actions', () => {
     for (const statement of statements) {
-      expect(statement.Effect).toBe('Allow');
       for (const action of list(statement.Action)) expect(action, statement.Sid).not.toContain('*');
     }
   });
 
-  it('grants "*" resources only to calls without resource-level permissions', () => {
+  it('grants "*" resources only to calls without resource-level permissions, or in denials', () => {
     for (const statement of statements.filter((s) => resourceText(s).includes('"*"'))) {
+      if (statement.Effect === 'Deny') continue;
       for (const action of list(statement.Action))
         expect(action, statement.Sid).toMatch(/^[a-z0-9-]+:Describe/);
     }
-  });
-
-  it('gates every EC2 mutation by the managed tag or the creating action', () => {
-    for (const statement of statements.filter((s) => ec2Mutations(s).length > 0)) {
-      if (isGated(statement)) continue;
-      // An ungated statement: each action must need a resource that only gated statements grant.
-      for (const action of ec2Mutations(statement)) {
-        const gates = GATES[action];
-        expect(gates, `${statement.Sid} grants ${action} without a tag condition`).toBeDefined();
-        const grantsGate = (s: Statement) =>
-          list(s.Action).includes(action) && gates!.some((gate) => resourceText(s).includes(`:${gate}/`));
-        expect(statements.filter(grantsGate).every(isGated), `${action} on ${gates} must be gated`).toBe(
-          true,
-        );
-        expect(statements.some(grantsGate), `${action} is never granted on ${gates}`).toBe(true);
-        expect(
-          gates!.some((gate) => resourceText(statement).includes(`:${gate}/`)),
-          statement.Sid,
-        ).toBe(false);
-      }
-    }
-  });
-
-  it("tags while creating, and afterwards writes only spot-handoff's own tag keys; passes roles only to EC2", () => {
-    const tagging = statements.filter((s) => list(s.Action).includes('ec2:CreateTags'));
-    expect(tagging.length).toBe(2);
-    for (const s of tagging) {
-      const atCreation = s.Condition?.['StringEquals']?.['ec2:CreateAction'];
-      const ownKeys = (s.Condition?.['ForAllValues:StringLike'] as Record<string, unknown> | undefined)?.[
-        'aws:TagKeys'
-      ];
-      expect(atCreation ?? ownKeys, s.Sid).toBeDefined();
-      if (atCreation) expect(atCreation).toContain('RunInstances');
-      else expect(ownKeys).toBe('spot-handoff:*');
-    }
-    const passing = statements.filter((s) => list(s.Action).includes('iam:PassRole'));
-    expect(passing.length).toBe(1);
-    expect(passing[0]?.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } });
   });
 
   it('launches only instances tagged managed', () => {
@@ -412,12 +383,14 @@ describe('IAM', () => {
     expect(launches[0]?.Condition).toEqual({ StringEquals: { [`aws:RequestTag/${MANAGED}`]: 'true' } });
   });
 
-  it('uses the configured managed tag key in conditions', () => {
-    const custom = JSON.stringify(iam.statements('team:spot'));
-    expect(custom).toContain('"ec2:ResourceTag/team:spot"');
+  it('uses the configured managed and stateful tag keys in conditions', () => {
+    const custom = JSON.stringify(iam.statements('team:spot', { statefulTagKey: 'team:stateful' }));
+    expect(custom).toContain('"aws:ResourceTag/team:spot"');
     expect(custom).toContain('"aws:RequestTag/team:spot"');
+    expect(custom).toContain('"team:stateful"');
     expect(custom).not.toContain(MANAGED);
-    expect(custom).not.toContain('{managedTagKey}');
+    expect(custom).not.toContain('spot-handoff:stateful');
+    expect(custom).not.toMatch(/\{\w+\}/);
     expect(() => iam.statements('aws:reserved')).toThrow();
   });
 

@@ -1,0 +1,7 @@
+import type { Plugin } from 'esbuild';
+
+export declare const SDK_SCHEMA_MODULE: RegExp;
+export declare function literalSchemaKeys(source: string): { contents: string; keysRewritten: number };
+export declare function slimSdkSchemas(): Plugin;
+declare const plugins: Plugin[];
+export default plugins;

@@ -1,0 +1,63 @@
+/**
+ * esbuild plugins for the functions' bundles: serverless-esbuild loads this file through the
+ * `plugins` option of `custom.esbuild` in serverless.yml (its default export), and any other build
+ * (tests, benchmarks) can import `slimSdkSchemas` from here.
+ *
+ * Plain JavaScript because serverless-esbuild `require`s it from the packaging process.
+ */
+
+import { readFile } from 'node:fs/promises';
+
+/**
+ * The SDK v3 clients keep the whole API model of a service in one module
+ * (`dist-es/schemas/schemas_0.js`: for EC2, 1.3 MB of shapes for every operation). Its shapes are
+ * arrays whose member traits are object literals with computed keys: `{ [_xN]: _rSes }`, where
+ * `_xN` is a top-level `const _xN = "xmlName"`. esbuild treats a computed key as a possible side
+ * effect, so it keeps every shape, used or not. Writing the key as the literal it stands for
+ * (`{ "xmlName": _rSes }`) builds the same object and lets tree shaking drop every shape that no
+ * imported command reaches: the used operations are whatever the bundle imports, derived by
+ * esbuild itself. Nothing else in the module changes.
+ */
+export const SDK_SCHEMA_MODULE = /[\\/]@aws-sdk[\\/][^\\/]+[\\/]dist-es[\\/]schemas[\\/]schemas_\d+\.js$/;
+
+/** `const _xN = "xmlName";` at the top level of a schema module. */
+const STRING_CONSTANT = /^const (_\w+) = "([^"\\]*)";$/gm;
+/** `[_xN]:` — a computed property key naming one identifier. */
+const COMPUTED_KEY = /\[(_\w+)\]:/g;
+
+/**
+ * The schema module's source with every computed key that names one of its string constants
+ * written as that string. Identifiers that are not such constants are left as they are.
+ * @param {string} source
+ * @returns {{ contents: string, keysRewritten: number }}
+ */
+export function literalSchemaKeys(source) {
+  const constants = new Map();
+  for (const [, name, value] of source.matchAll(STRING_CONSTANT)) constants.set(name, value);
+  let keysRewritten = 0;
+  const contents = source.replace(COMPUTED_KEY, (key, name) => {
+    const value = constants.get(name);
+    if (value === undefined) return key;
+    keysRewritten++;
+    return `${JSON.stringify(value)}:`;
+  });
+  return { contents, keysRewritten };
+}
+
+/**
+ * The plugin that applies `literalSchemaKeys` to every AWS SDK client's schema module.
+ * @returns {import('esbuild').Plugin}
+ */
+export function slimSdkSchemas() {
+  return {
+    name: 'slim-sdk-schemas',
+    setup(build) {
+      build.onLoad({ filter: SDK_SCHEMA_MODULE }, async ({ path }) => ({
+        contents: literalSchemaKeys(await readFile(path, 'utf8')).contents,
+        loader: 'js',
+      }));
+    },
+  };
+}
+
+export default [slimSdkSchemas()];
