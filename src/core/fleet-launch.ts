@@ -160,7 +160,10 @@ export class GroupFleets {
       })),
       deps.clock.now(),
     );
+    // Tags go on at launch (afterwards the role may write only its bookkeeping keys): those every
+    // member's old instance carries alike, then the fleet's own.
     const tags = {
+      ...commonTags(workflows.map((w) => w.instance?.tags ?? {})),
       [deps.settings.tags.managed]: 'true',
       ...(deps.settings.groupTagKey ? { [deps.settings.groupTagKey]: group.name } : {}),
       [deps.settings.tags.fleetToken]: token,
@@ -284,4 +287,12 @@ function unique<T extends PoolFacts>(pools: readonly T[]): T[] {
     seen.add(key);
     return true;
   });
+}
+
+/** The tags (key and value) every one of the given sets carries. */
+export function commonTags(sets: readonly Record<string, string>[]): Record<string, string> {
+  const [first, ...rest] = sets;
+  return Object.fromEntries(
+    Object.entries(first ?? {}).filter(([key, value]) => rest.every((tags) => tags[key] === value)),
+  );
 }

@@ -1,5 +1,5 @@
 import type { InstanceFacts } from './facts.ts';
-import { replacementTags } from './plan.ts';
+import { bookkeepingTags } from './plan.ts';
 import type { HandoffDeps } from './ports.ts';
 import type { OrphanRecord, Workflow } from './workflow.ts';
 
@@ -78,7 +78,7 @@ async function adopt(workflow: Workflow, instance: InstanceFacts, deps: HandoffD
   if (!(await deps.store.update(adopted))) return false;
   const expiresAt = Math.floor(deps.clock.now().getTime() / 1000) + retentionDays * 86_400;
   await deps.store.linkReplacement(instance.instanceId, workflow.workflowId, expiresAt);
-  await deps.stateful.tag([instance.instanceId], replacementTags(adopted, tags));
+  await deps.stateful.tag([instance.instanceId], bookkeepingTags(adopted, tags));
   Object.assign(workflow, adopted);
   return true;
 }

@@ -371,6 +371,13 @@ describe('a stateful instance of a group', () => {
       instanceType: 'c5.large',
       availabilityZone: state.availabilityZone,
     });
+    // The tags its group's instances share go on at launch: it is stateful and managed in turn.
+    expect(replacement!.tags).toMatchObject({
+      'spot-handoff:stateful': 'true',
+      'spot-handoff:managed': 'true',
+      [GROUP]: 'web',
+      app: 'web',
+    });
     const ec2 = stack.stack.cloud.ec2;
     expect(ec2.volumes().find((v) => v.volumeId === state.volumeId)?.attachment).toMatchObject({
       instanceId: replacement!.instanceId,

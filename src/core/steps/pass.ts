@@ -2,6 +2,7 @@ import { assignmentOrder, type CapacityRecord } from '../capacity.ts';
 import { type ElbCallCount, type InstanceFacts, isLeavingOrGone, type LaunchRequest } from '../facts.ts';
 import type { FleetGroup } from '../fleet-launch.ts';
 import {
+  bookkeepingTags,
   clientTokenFor,
   deadlineOf,
   keptPrimaryIp,
@@ -232,9 +233,12 @@ export class Pass {
     return mine.instanceId;
   }
 
-  /** Tags a fleet's instance as this workflow's replacement (a fleet tags its instances alike). */
+  /**
+   * Tags a fleet's instance as this workflow's replacement. A fleet tags its instances alike at
+   * launch; afterwards only the handoff's bookkeeping keys may be written.
+   */
   private async adopt(instanceId: string): Promise<void> {
-    await this.deps.stateful.tag([instanceId], replacementTags(this.workflow, this.deps.settings.tags));
+    await this.deps.stateful.tag([instanceId], bookkeepingTags(this.workflow, this.deps.settings.tags));
   }
 
   private recordLaunch(
