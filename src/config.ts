@@ -1,4 +1,8 @@
+import { NO_GROUPS, type Policy, PolicyError, parsePolicy } from './core/policy.ts';
 import type { HandoffTags } from './core/ports.ts';
+
+/** The replacement policy embedded in the bundle when the deployment was packaged (JSON), if any. */
+declare const __HANDOFF_POLICY__: string | undefined;
 
 /**
  * Configuration, read once from the environment, typed, and loud about what is wrong.
@@ -39,6 +43,10 @@ export interface Config {
   eventMaxAgeSeconds: number;
   /** Seconds an event may be dated ahead of now, for clock skew (`HANDOFF_EVENT_MAX_FUTURE_SECONDS`). */
   eventMaxFutureSeconds: number;
+  /** Tag key whose value names an instance's group (`HANDOFF_GROUP_TAG_KEY`). */
+  groupTagKey: string;
+  /** Replacement policies per group: `policy.yml`, embedded when packaged (or `HANDOFF_POLICY`, JSON). */
+  policy: Policy;
 }
 
 export const TAG_PREFIX = 'spot-handoff:';
@@ -60,6 +68,7 @@ export function handoffTags({
     sourceVolume: `${TAG_PREFIX}source-volume`,
     restoredFrom: `${TAG_PREFIX}restored-from`,
     migratedTo: `${TAG_PREFIX}migrated-to`,
+    fleetToken: `${TAG_PREFIX}fleet-token`,
     options: {
       volumes: `${TAG_PREFIX}volumes`,
       networkInterfaces: `${TAG_PREFIX}network-interfaces`,
@@ -139,5 +148,26 @@ export function readConfig(env: Env = process.env): Config {
     trustedAccounts: accountIds(env, 'HANDOFF_TRUSTED_ACCOUNTS'),
     eventMaxAgeSeconds: wholeNumber(env, 'HANDOFF_EVENT_MAX_AGE_SECONDS', 600, 60, 86_400),
     eventMaxFutureSeconds: wholeNumber(env, 'HANDOFF_EVENT_MAX_FUTURE_SECONDS', 60, 0, 3_600),
+    groupTagKey: tagKey(env, 'HANDOFF_GROUP_TAG_KEY', `${TAG_PREFIX}group`),
+    policy: readPolicy(env),
   };
+}
+
+/** The policy embedded at packaging time, else `HANDOFF_POLICY` (JSON), else no groups; validated either way. */
+function readPolicy(env: Env): Policy {
+  const raw =
+    env['HANDOFF_POLICY'] || (typeof __HANDOFF_POLICY__ === 'string' ? __HANDOFF_POLICY__ : undefined);
+  if (!raw) return NO_GROUPS;
+  try {
+    return parsePolicy(JSON.parse(raw));
+  } catch (error) {
+    if (error instanceof PolicyError) {
+      throw new ConfigError(`${error.message}\nFix policy.yml (or HANDOFF_POLICY) and package again.`, {
+        cause: error,
+      });
+    }
+    throw new ConfigError(`The replacement policy is not JSON: ${String(error)}. Package policy.yml again.`, {
+      cause: error,
+    });
+  }
 }

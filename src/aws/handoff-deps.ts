@@ -1,10 +1,12 @@
 import { type Config, handoffTags } from '../config.ts';
 import type { Clock, HandoffDeps, HandoffSettings, Log, Metrics } from '../core/ports.ts';
+import { Ec2CapacitySignals } from './capacity-signals.ts';
 import type { AwsClients } from './clients.ts';
 import type { PlanLog } from './dry-run.ts';
 import { Ec2Compute } from './ec2.ts';
 import { Ec2StatefulResources } from './ec2-stateful.ts';
 import { Elbv2LoadBalancing } from './elbv2.ts';
+import { DynamoPoolMemory } from './pool-memory.ts';
 import { DryRunWorkflowStore, DynamoWorkflowStore } from './workflow-store.ts';
 
 export interface AwsHandoffOptions {
@@ -42,6 +44,7 @@ export function awsHandoffDeps({
     abortSignal,
   });
   const ec2 = { client: clients.ec2, dryRun, plan: dryRunPlan, abortSignal };
+  const time = clock ?? systemClock;
   return {
     compute: new Ec2Compute(ec2),
     loadBalancing: new Elbv2LoadBalancing({ client: clients.elbv2, dryRun, plan: dryRunPlan, abortSignal }),
@@ -49,7 +52,13 @@ export function awsHandoffDeps({
     store: dryRunPlan
       ? new DryRunWorkflowStore({ plan: dryRunPlan, readThrough: store, tableName: config.tableName })
       : store,
-    clock: clock ?? systemClock,
+    capacity: new Ec2CapacitySignals({ client: clients.ec2, clock: time }),
+    ...(dryRun
+      ? {}
+      : {
+          poolMemory: new DynamoPoolMemory({ client: clients.documentClient, tableName: config.tableName }),
+        }),
+    clock: time,
     log,
     metrics,
     settings: handoffSettings(config),
@@ -71,5 +80,7 @@ export function handoffSettings(config: Config): HandoffSettings {
       maxAgeMs: config.eventMaxAgeSeconds * 1000,
       maxFutureMs: config.eventMaxFutureSeconds * 1000,
     },
+    policy: config.policy,
+    groupTagKey: config.groupTagKey,
   };
 }

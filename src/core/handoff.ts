@@ -65,7 +65,7 @@ async function progress(
   // 4. Drain and launch in parallel.
   const [, launched] = await Promise.all([
     plan.drain ? pass.drain() : undefined,
-    plan.launch ? pass.launch() : undefined,
+    plan.launch ? pass.launch(save) : undefined,
   ]);
   if (launched) {
     // Make the replacement traceable before anything else can fail.

@@ -2,6 +2,7 @@ import type { InstanceOutcome } from './batch.ts';
 import { throwTogether } from './concurrency.ts';
 import { guardStatefulInstances } from './guard.ts';
 import { handOff } from './handoff.ts';
+import { sweepOrphans } from './orphans.ts';
 import { overdue } from './plan.ts';
 import type { HandoffDeps } from './ports.ts';
 import type { Workflow } from './workflow.ts';
@@ -49,7 +50,16 @@ async function sweep(
   const outcomes: InstanceOutcome[] = [];
   const failures: unknown[] = [];
   let swept = 0;
+  let orphansSwept = false;
+  // Orphans (fleet instances no workflow recorded) are adopted by the oldest open workflows that
+  // still wait for a replacement, else terminated: once per sweep, with the first page.
+  const sweepOrphansOnce = async (page: readonly Workflow[]) => {
+    if (orphansSwept) return;
+    orphansSwept = true;
+    await sweepOrphans(deps, page).catch((error: unknown) => failures.push(error));
+  };
   for await (const page of deps.store.openWorkflows(pageSize)) {
+    await sweepOrphansOnce(page);
     if (remainingMs() < SWEEP_RESERVE_MS + deps.settings.attachWaitMs) {
       deps.log.warn('Sweep stopped for want of time: the next sweep continues, oldest first.', {
         swept,
@@ -78,6 +88,7 @@ async function sweep(
       failures.push(error);
     }
   }
+  await sweepOrphansOnce([]);
   deps.metrics.count('WorkflowsSwept', swept);
   return { outcomes, failures };
 }

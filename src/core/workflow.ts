@@ -72,7 +72,32 @@ export interface Replacement {
   subnetId?: string;
   privateIpAddress?: string;
   lastError?: { code: string; message: string; at: string };
+  /** The pool the replacement launched in. */
+  pool?: { instanceType: string; availabilityZone: string; subnetId: string };
+  /** `reserved`: On-Demand, covered by an unused Reserved Instance. */
+  capacityType?: CapacityType;
+  /** Why this pool and capacity type, in words. */
+  choiceReason?: string;
+  /** USD/hour of the replacement: the Spot price, the On-Demand price, or 0 for a prepaid RI. */
+  hourlyPrice?: number;
+  /** USD/hour On-Demand of the replacement's type, to compare with. */
+  onDemandPrice?: number;
+  /**
+   * The fleet request the replacement comes from, recorded before the request is made: a retry
+   * claims its share of the instances tagged with the token, never launching a second one.
+   */
+  fleet?: { token: string; members: string[]; requestedAt: string };
 }
+
+export type CapacityType = 'reserved' | 'spot' | 'on-demand';
+
+/** Why a workflow exists. */
+export type WorkflowKind =
+  | 'interruption'
+  | 'rebalance-replace'
+  | 'pool-reclaim'
+  | 'revert-to-spot'
+  | 'unhealthy';
 
 /** The old instance as it was when the workflow started: enough to replace it after it is gone. */
 export interface InstanceRecord {
@@ -190,6 +215,10 @@ export interface Handover {
 export interface Workflow {
   workflowId: string;
   instanceId: string;
+  /** Why the workflow exists; `interruption` when absent. */
+  kind?: WorkflowKind;
+  /** The old instance's group (its group tag), when the policy has it. */
+  group?: string;
   /** Incremented by every write; a write succeeds only if the stored version is the one read. */
   version: number;
   status: WorkflowStatus;
@@ -220,6 +249,24 @@ export interface Workflow {
   deadlines?: Deadlines;
   /** Present for instances tagged for the stateful handoff. */
   handover?: Handover;
+}
+
+/**
+ * An instance a group's fleet launched that no workflow linked (its invocation died between the
+ * fleet request and the record, and no retry claimed it): the sweep adopts it for an open workflow
+ * of its group that lacks a replacement, or terminates it.
+ */
+export interface OrphanRecord {
+  instanceId: string;
+  action: 'adopted' | 'terminated';
+  /** The workflow that adopted it. */
+  workflowId?: string;
+  group?: string;
+  fleetToken: string;
+  reason: string;
+  at: string;
+  /** Epoch seconds; DynamoDB TTL. */
+  expiresAt: number;
 }
 
 export const workflowIdFor = (instanceId: string): string => `wf-${instanceId}`;

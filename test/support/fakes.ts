@@ -1,6 +1,8 @@
 import { handoffTags } from '../../src/config.ts';
 import type {
   Compute,
+  FleetRequest,
+  FleetResult,
   HandoffDeps,
   HandoffSettings,
   HandoffTags,
@@ -16,7 +18,7 @@ import type {
   Target,
   WorkflowStore,
 } from '../../src/core/ports.ts';
-import type { Workflow, WorkflowStatus } from '../../src/core/workflow.ts';
+import type { OrphanRecord, Workflow, WorkflowStatus } from '../../src/core/workflow.ts';
 
 /**
  * Stateful fakes of the ports: they keep instances, registrations and records, obey the rules the
@@ -115,6 +117,38 @@ export class FakeEc2 implements Compute {
     return { ok: true, instanceId: instance.instanceId };
   }
 
+  /** A fleet as the fake has capacity: none when `noCapacity`, else every instance in the first override. */
+  async launchFleet(request: FleetRequest): Promise<FleetResult> {
+    const first = request.overrides[0]!;
+    if (this.noCapacity) {
+      return {
+        instances: [],
+        errors: [{ ...first, lifecycle: 'on-demand', code: 'InsufficientInstanceCapacity', message: 'none' }],
+      };
+    }
+    const instances = Array.from({ length: request.total }, (_, i) => {
+      const token = `${request.clientToken}#${i}`;
+      const instanceId =
+        this.tokens.get(token) ??
+        this.add({
+          state: 'pending',
+          subnetId: first.subnetId,
+          instanceType: first.instanceType,
+          availabilityZone: first.availabilityZone,
+          launchTemplate: request.launchTemplate,
+          tags: request.tags,
+        }).instanceId;
+      this.tokens.set(token, instanceId);
+      const lifecycle = i < request.onDemand ? ('on-demand' as const) : ('spot' as const);
+      return { instanceId, lifecycle, ...first };
+    });
+    return { instances, errors: [] };
+  }
+
+  async terminate(instanceIds: readonly string[]): Promise<void> {
+    for (const id of instanceIds) if (this.instances.has(id)) this.setState(id, 'terminated');
+  }
+
   setState(id: string, state: InstanceState, reason?: string): void {
     const instance = this.instances.get(id);
     if (!instance) throw new Error(`no instance ${id}`);
@@ -206,6 +240,16 @@ export class MemoryStore implements WorkflowStore {
   readonly links = new Map<string, string>();
   writes = 0;
   crashAfterWrites = Number.POSITIVE_INFINITY;
+
+  readonly orphanRecords = new Map<string, OrphanRecord>();
+
+  async recordOrphan(orphan: OrphanRecord): Promise<void> {
+    this.orphanRecords.set(orphan.instanceId, structuredClone(orphan));
+  }
+
+  async orphans(): Promise<OrphanRecord[]> {
+    return [...this.orphanRecords.values()];
+  }
 
   private write(): void {
     this.writes += 1;
