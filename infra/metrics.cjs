@@ -1,0 +1,155 @@
+// The CloudWatch metrics of spot-handoff: the one list the alarms (infra/alarms.yml), the dashboard
+// (infra/dashboard.cjs) and the README refer to.
+//
+// The functions publish them as CloudWatch embedded metric format (EMF) through Powertools Metrics:
+// namespace `SpotHandoff`, one dimension `service` = `spot-handoff` (Powertools' default dimension,
+// from the service name), published when an invocation ends. The core names a metric through
+// `metrics.count(name, value)` (src/core/ports.ts, `MetricName`), or `metrics.handoffSeconds(s)`.
+//
+// `planned: true` marks a name the code does not publish yet: the alarms and the dashboard already
+// use it, and stay quiet (missing data is not breaching) until the code publishes it under exactly
+// this name, unit and dimension. test/unit/operations.test.ts keeps this list and the code in step.
+'use strict';
+
+const NAMESPACE = 'SpotHandoff';
+const SERVICE = 'spot-handoff';
+/** The dimensions every metric carries (Powertools' default dimension). */
+const DIMENSIONS = { service: SERVICE };
+
+/**
+ * @typedef {object} Metric
+ * @property {string} name
+ * @property {'Count' | 'Seconds'} unit
+ * @property {string} description what one unit of it means, and when it is published
+ * @property {boolean} [planned] not published by the code yet
+ */
+
+/** @type {Metric[]} */
+const METRICS = [
+  // Events in
+  { name: 'EventsReceived', unit: 'Count', description: 'Events a function received.' },
+  { name: 'InvalidEvents', unit: 'Count', description: 'Events that did not parse (logged, not retried).' },
+  {
+    name: 'IgnoredEvents',
+    unit: 'Count',
+    description: 'Events of a kind or state the handoff does not act on.',
+  },
+  {
+    name: 'RefusedEvents',
+    unit: 'Count',
+    description:
+      'Events refused by the trust checks (another account or Region, a stale or future time, too large, malformed ids): logged, no write, no retry.',
+    planned: true,
+  },
+  {
+    name: 'UnmanagedInstancesSkipped',
+    unit: 'Count',
+    description: 'Events for instances without the managed tag.',
+  },
+  // Interruptions by kind
+  {
+    name: 'InterruptionWarnings',
+    unit: 'Count',
+    description: 'Workflows started by a Spot interruption warning.',
+  },
+  {
+    name: 'RebalanceRecommendations',
+    unit: 'Count',
+    description: 'Workflows started by a rebalance recommendation.',
+  },
+  // Handoffs
+  { name: 'WorkflowsStarted', unit: 'Count', description: 'Handoff workflows started.' },
+  { name: 'WorkflowsCompleted', unit: 'Count', description: 'Handoff workflows completed (any outcome).' },
+  {
+    name: 'WorkflowsFailed',
+    unit: 'Count',
+    description:
+      'Handoffs that ended, or were given up, without the replacement serving where one was due; the record says why.',
+    planned: true,
+  },
+  {
+    name: 'OverdueWorkflows',
+    unit: 'Count',
+    description: 'Open workflows past a deadline, counted by each sweep (read its Maximum).',
+  },
+  { name: 'StepsLate', unit: 'Count', description: 'Steps recorded after their deadline (any step).' },
+  { name: 'WorkflowsSwept', unit: 'Count', description: 'Open workflows re-examined by a sweep.' },
+  {
+    name: 'WriteConflicts',
+    unit: 'Count',
+    description: 'Conditional writes lost to a concurrent writer (then retried).',
+  },
+  {
+    name: 'InstancesGuarded',
+    unit: 'Count',
+    description: 'Stateful instances whose data the sweep set to survive termination.',
+  },
+  // Drains
+  { name: 'TargetsDeregistered', unit: 'Count', description: 'Target registrations drained (deregistered).' },
+  {
+    name: 'DrainsLate',
+    unit: 'Count',
+    description: 'Drains requested after their deadline (the time EC2 reclaims the instance).',
+    planned: true,
+  },
+  {
+    name: 'ElbApiCalls',
+    unit: 'Count',
+    description: 'ELBv2 API calls made (shared calls split among their workflows).',
+  },
+  // Launches
+  { name: 'ReplacementsLaunched', unit: 'Count', description: 'Replacements launched (any capacity type).' },
+  {
+    name: 'SpotReplacementsLaunched',
+    unit: 'Count',
+    description: 'Replacements launched as Spot instances.',
+    planned: true,
+  },
+  {
+    name: 'OnDemandReplacementsLaunched',
+    unit: 'Count',
+    description: 'Replacements launched On-Demand (Reserved Instances and capacity reservations included).',
+    planned: true,
+  },
+  {
+    name: 'ReplacementLaunchFailures',
+    unit: 'Count',
+    description: 'Launch attempts that failed (no capacity, limits); the sweep retries.',
+  },
+  { name: 'TargetsRegistered', unit: 'Count', description: 'Target registrations made for replacements.' },
+  // Durations
+  {
+    name: 'EventToDrainSeconds',
+    unit: 'Seconds',
+    description: "From the signal's EventBridge `time` to the drain requested.",
+    planned: true,
+  },
+  {
+    name: 'EventToLaunchSeconds',
+    unit: 'Seconds',
+    description: "From the signal's EventBridge `time` to the replacement's launch requested.",
+    planned: true,
+  },
+  {
+    name: 'EventToRegistrationSeconds',
+    unit: 'Seconds',
+    description: "From the signal's EventBridge `time` to the replacement registered in every target group.",
+    planned: true,
+  },
+  {
+    name: 'HandoffSeconds',
+    unit: 'Seconds',
+    description: 'From the workflow started to the replacement registered.',
+  },
+];
+
+const byName = new Map(METRICS.map((metric) => [metric.name, metric]));
+
+/** The metric named `name`; throws for a name not in the list, so a typo fails packaging. */
+function metric(name) {
+  const found = byName.get(name);
+  if (!found) throw new Error(`infra/metrics.cjs lists no metric named ${JSON.stringify(name)}.`);
+  return found;
+}
+
+module.exports = { NAMESPACE, SERVICE, DIMENSIONS, METRICS, metric };
