@@ -80,7 +80,7 @@ try {
   }
 
   const quiet: Log = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {}, with: () => quiet };
-  const metrics: Metrics = { count: () => {}, handoffSeconds: () => {} };
+  const metrics: Metrics = { count: () => {}, seconds: () => {} };
   const deps = awsHandoffDeps({ config: readConfig(), clients: createClients(), log: quiet, metrics });
   const time = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   const signals: Signal[] = ids.map((instanceId, i) => ({

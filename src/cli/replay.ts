@@ -101,7 +101,7 @@ const consoleLog = (print: (line: string) => void): Log => {
   };
   return log;
 };
-const noMetrics: Metrics = { count: () => {}, handoffSeconds: () => {} };
+const noMetrics: Metrics = { count: () => {}, seconds: () => {} };
 
 export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
   if (options.target === 'bus') return replayOntoBus(options);
