@@ -48,7 +48,7 @@ export function explainAwsError(error: unknown): string | undefined {
   const name = errorCode(error);
   const message = oneLine(String((error as { message?: unknown } | null)?.message ?? ''));
   const networkCode = (error as { code?: unknown } | null)?.code;
-  if (name === 'CredentialsProviderError') return `${NO_CREDENTIALS} (${message})`;
+  if (name === 'CredentialsProviderError') return `${NO_CREDENTIALS.replace(/\.$/, '')} (${message}).`;
   if (name === 'TokenProviderError')
     return `the profile's SSO session has expired or was never started: run aws sso login, or pass another --profile (${message}).`;
   if (name !== undefined && ACCESS_DENIED.has(name))

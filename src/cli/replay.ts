@@ -9,6 +9,7 @@ import type { Config } from '../config.ts';
 import type { EventEnvelope } from '../core/events.ts';
 import { INSTANCE_ID, InvalidEventError, REPLAY_SOURCE, readEvent } from '../core/events.ts';
 import { type IntakeResult, takeEvents } from '../core/intake.ts';
+import type { Clock } from '../core/ports.ts';
 import { workflowIdFor } from '../core/workflow.ts';
 import { consoleLog, noMetrics } from './console-log.ts';
 import type { Scenario } from './demo.ts';
@@ -87,7 +88,7 @@ async function loadEvent(
     }
     event = retarget(event, instanceId);
   }
-  if (now) event = { ...event, time: now.toISOString().replace(/\.\d{3}Z$/, 'Z') };
+  if (now) event = happeningAt(event, now);
   try {
     readEvent(event);
   } catch (error) {
@@ -95,6 +96,11 @@ async function loadEvent(
     throw error;
   }
   return event;
+}
+
+/** The event as if EventBridge had stamped it at `now`. */
+function happeningAt(event: EventEnvelope, now: Date): EventEnvelope {
+  return { ...event, time: now.toISOString().replace(/\.\d{3}Z$/, 'Z') };
 }
 
 function retarget(event: EventEnvelope, instanceId: string): EventEnvelope {
@@ -132,11 +138,7 @@ async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
       elbv2: new ElasticLoadBalancingV2Client(stack.cloud.clientConfig()),
     };
     const stateful = options.scenario === 'stateful';
-    const raw = await loadEvent(
-      options.file,
-      options.instanceId,
-      options.keepTime ? undefined : stack.cloud.clock.now(),
-    );
+    const raw = await loadEvent(options.file, options.instanceId, undefined);
     const fleet = await launchFleet(
       stack,
       clients,
@@ -155,7 +157,9 @@ async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
         `${instanceId} is stateful: volume ${state.volumeId}, interface ${state.networkInterfaceId}, secondary IP ${state.secondaryPrivateIp}, Elastic IP ${state.publicIp}.`,
       );
     }
-    const event = options.instanceId ? raw : retarget(raw, instanceId);
+    // The event happens now on the local cloud's clock, which moved on while the fleet started.
+    const retargeted = options.instanceId ? raw : retarget(raw, instanceId);
+    const event = options.keepTime ? retargeted : happeningAt(retargeted, stack.cloud.clock.now());
     if (!options.instanceId)
       options.print(
         `The local cloud has a fresh fleet; the event now names ${instanceId} (use --instance to choose).`,
@@ -171,7 +175,11 @@ async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
       options.print(
         `Planning ${event['detail-type']} ${event.id} for ${instanceId} (dry run: nothing changes).`,
       );
-      const local = { config: stack.config, clients: createClients(stack.clients) };
+      const local = {
+        config: stack.config,
+        clients: createClients(stack.clients),
+        clock: stack.clock,
+      };
       return { ...(await throughCore(event, options, local)), target: 'local', functions };
     }
     options.print(
@@ -221,12 +229,13 @@ async function replayDirect(options: ReplayOptions): Promise<ReplayResult> {
 async function throughCore(
   event: EventEnvelope,
   options: ReplayOptions,
-  target: { config: Config; clients: AwsClients },
+  target: { config: Config; clients: AwsClients; clock?: Clock },
 ): Promise<ReplayResult> {
   const plan = options.dryRun ? createPlanLog() : undefined;
   const deps = awsHandoffDeps({
     config: target.config,
     clients: target.clients,
+    clock: target.clock,
     log: consoleLog(options.print),
     metrics: noMetrics,
     dryRunPlan: plan,
