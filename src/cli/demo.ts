@@ -220,6 +220,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
           : `Not everything moved: ${JSON.stringify(check)}`,
       );
     }
+    print(`Timelines (one picture per workflow): ${result.timelines.join(', ')}`);
     print(
       `Done: ${workflow.workflowId} ${workflow.status} (${workflow.outcome}). Target group now: ${targetGroups[0]!.targets
         .map((t) => `${t.id} ${t.state}`)
@@ -227,7 +228,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
           ', ',
         )}. ${result.elapsedSeconds.real.toFixed(1)} s real, ${result.elapsedSeconds.virtual.toFixed(0)} s local-cloud time.`,
     );
-    print(`Timelines (one picture per workflow): ${result.timelines.join(', ')}`);
     return result;
   } finally {
     await stack.stop();
