@@ -79,8 +79,7 @@ const METRICS = [
     name: 'WorkflowsFailed',
     unit: 'Count',
     description:
-      'Handoffs that ended, or were given up, without the replacement serving where one was due; the record says why.',
-    planned: true,
+      'Handoffs whose replacement does not serve by the handover deadline (the handover timeout after the old instance stopped): counted once per workflow, recorded as a failed register step; the workflow keeps trying.',
   },
   {
     name: 'OverdueWorkflows',
@@ -105,7 +104,6 @@ const METRICS = [
     name: 'DrainsLate',
     unit: 'Count',
     description: 'Drains requested after their deadline (the time EC2 reclaims the instance).',
-    planned: true,
   },
   {
     name: 'ElbApiCalls',
@@ -117,14 +115,13 @@ const METRICS = [
   {
     name: 'SpotReplacementsLaunched',
     unit: 'Count',
-    description: 'Replacements launched as Spot instances.',
-    planned: true,
+    description: 'Replacements launched as Spot instances (counted when first seen running).',
   },
   {
     name: 'OnDemandReplacementsLaunched',
     unit: 'Count',
-    description: 'Replacements launched On-Demand (Reserved Instances and capacity reservations included).',
-    planned: true,
+    description:
+      'Replacements launched On-Demand (Reserved Instances and capacity reservations included; counted when first seen running).',
   },
   {
     name: 'ReplacementLaunchFailures',
@@ -137,19 +134,16 @@ const METRICS = [
     name: 'EventToDrainSeconds',
     unit: 'Seconds',
     description: "From the signal's EventBridge `time` to the drain requested.",
-    planned: true,
   },
   {
     name: 'EventToLaunchSeconds',
     unit: 'Seconds',
     description: "From the signal's EventBridge `time` to the replacement's launch requested.",
-    planned: true,
   },
   {
     name: 'EventToRegistrationSeconds',
     unit: 'Seconds',
     description: "From the signal's EventBridge `time` to the replacement registered in every target group.",
-    planned: true,
   },
   {
     name: 'HandoffSeconds',

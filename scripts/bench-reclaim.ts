@@ -88,7 +88,7 @@ try {
   }
 
   const quiet: Log = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {}, with: () => quiet };
-  const metrics: Metrics = { count: () => {}, handoffSeconds: () => {} };
+  const metrics: Metrics = { count: () => {}, seconds: () => {} };
   const policy = parsePolicy({
     groups: { web: { instanceTypes: [{ type: 'm5.large' }, { type: 'm5.xlarge' }, { type: 'c5.large' }] } },
   });

@@ -26,6 +26,8 @@ export interface CreateClientsOptions {
   endpoints?: Partial<Record<Exclude<keyof AwsClients, 'documentClient'>, string>>;
   /** Default: the SDK's credential chain. */
   credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** A profile of the shared config and credentials files, for credentials and Region; default `AWS_PROFILE`. */
+  profile?: string;
 }
 
 /**
@@ -40,6 +42,7 @@ export interface CreateClientsOptions {
 export function createClients(options: CreateClientsOptions = {}): AwsClients {
   const config = {
     ...(options.region ? { region: options.region } : {}),
+    ...(options.profile ? { profile: options.profile } : {}),
     retryMode: 'standard',
     maxAttempts: maxAttempts(options.env ?? process.env),
     ...(options.credentials ? { credentials: options.credentials } : {}),

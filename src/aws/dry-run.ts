@@ -10,7 +10,11 @@ export interface PlanEntry {
   action: string;
   /** The request as it would have been sent. */
   params: unknown;
-  outcome: 'would-succeed' | 'skipped';
+  /**
+   * `denied-to-caller`: EC2 answered `UnauthorizedOperation` to the credentials of whoever runs the
+   * dry run (read-only ones, typically); the deployed functions' role is another matter.
+   */
+  outcome: 'would-succeed' | 'skipped' | 'denied-to-caller';
 }
 
 export interface PlanLog {

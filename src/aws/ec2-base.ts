@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { EC2Client, Tag } from '@aws-sdk/client-ec2';
 import { inBatches } from './batching.ts';
 import type { PlanLog } from './dry-run.ts';
-import { isDryRunSuccess, UnexpectedResponseError } from './errors.ts';
+import { errorCode, isDryRunSuccess, UnexpectedResponseError } from './errors.ts';
 
 /**
  * EC2 accepts at most 200 values in one filter (`FilterLimitExceeded` above that), so ids are
@@ -57,6 +57,12 @@ export abstract class Ec2Adapter {
     try {
       await send({ ...input, DryRun: true });
     } catch (error) {
+      // Refused to the caller's credentials: a dry run needs only read permissions, so the plan
+      // says so and goes on as if it had succeeded (the functions' role has its own permissions).
+      if (errorCode(error) === 'UnauthorizedOperation') {
+        this.#plan?.record({ service: 'ec2', action, params: input, outcome: 'denied-to-caller' });
+        return { planned: true };
+      }
       if (!isDryRunSuccess(error)) throw error;
       this.#plan?.record({ service: 'ec2', action, params: input, outcome: 'would-succeed' });
       return { planned: true };

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import {
   DescribeTargetHealthCommand,
@@ -10,6 +11,7 @@ import { resourceLabel } from '../core/stateful.ts';
 import { type Workflow, workflowIdFor } from '../core/workflow.ts';
 import { giveFleetState, type LocalStack, launchFleet, runUntil, startLocalStack } from './local-stack.ts';
 import { summarize, type WorkflowSummary } from './summary.ts';
+import { timelineOf, writeTimelineSvg } from './timeline.ts';
 
 export type Scenario = 'basic' | 'stateful';
 
@@ -20,6 +22,8 @@ export interface DemoOptions {
   rebalance: boolean;
   /** `stateful`: the interrupted instance has a data volume, a secondary interface and IP, and an Elastic IP. */
   scenario: Scenario;
+  /** Where the picture of each workflow is written (`<dir>/<workflow id>.svg`). */
+  timelinesDir: string;
   /** Progress lines go here (nothing with --json). */
   print: (line: string) => void;
 }
@@ -36,6 +40,8 @@ export interface DemoResult {
   elapsedSeconds: { real: number; virtual: number };
   /** Stateful scenario: where each resource of the old instance is now, as EC2 says. */
   stateful?: StatefulCheck;
+  /** The picture of each workflow (`handoff timeline --svg`). */
+  timelines: string[];
 }
 
 export interface StatefulCheck {
@@ -84,10 +90,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       );
     }
 
-    // The interruption, and what follows, printed as it happens.
+    // The interruption, and what follows, printed as it happens, in the order it happened: lines
+    // wait until every handler is idle, since a handler may still record a step dated before an
+    // event already seen (on a scaled clock time moves while a handler runs).
     const t0 = stack.cloud.clock.now().getTime();
     const stampAt = (ms: number) => `+${((ms - t0) / 1000).toFixed(1).padStart(6)}s`;
-    const stamp = () => stampAt(stack.cloud.clock.now().getTime());
+    const nowMs = () => stack.cloud.clock.now().getTime();
+    const narration = new Narration(print);
+    const say = (at: number, line: string, order = Order.step) =>
+      narration.add(at, order, `${stampAt(at)}  ${line}`);
     /** The target group as ELB sees it: each instance's target state, printed when it changes. */
     const targetStates = new Map<string, string>();
     const showTargets = () => {
@@ -102,7 +113,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
           state === 'draining' && until ? ` until ${stampAt(until.getTime()).replace(/\s+/g, '')}` : '';
         const where =
           state === 'deregistered' ? 'out of target group web' : `${state} in target group web${detail}`;
-        print(`${stamp()}  ${'target'.padEnd(9)} ${id} ${where}`);
+        say(nowMs(), `${'target'.padEnd(9)} ${id} ${where}`, Order.target);
       }
     };
     for (const t of stack.cloud.elbv2.targetGroupOf(fleet.targetGroupArn)?.targets ?? [])
@@ -115,9 +126,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       if (event['detail-type'] === 'EC2 Instance State-change Notification') {
         if (id === victim) oldState = String(event.detail['state']);
         if (id !== victim && !seenReplacement(id)) return;
-        print(`${stamp()}  event     ${id} is ${String(event.detail['state'])}`);
+        say(nowMs(), `event     ${id} is ${String(event.detail['state'])}`, Order.event);
       } else {
-        print(`${stamp()}  event     ${event['detail-type']} for ${id}`);
+        say(nowMs(), `event     ${event['detail-type']} for ${id}`, Order.event);
       }
     });
     let replacementIds: string[] = [];
@@ -133,8 +144,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         const late = step.late
           ? ` (late: due ${stampAt(Date.parse(step.deadline!)).replace(/\s+/g, '')})`
           : '';
-        print(
-          `${stampAt(Date.parse(step.at))}  ${step.name.padEnd(9)} ${step.status}${step.detail ? `: ${step.detail}` : ''}${late}`,
+        say(
+          Date.parse(step.at),
+          `${step.name.padEnd(9)} ${step.status}${step.detail ? `: ${step.detail}` : ''}${late}`,
         );
       }
       for (const resource of workflow.handover?.resources ?? []) {
@@ -143,7 +155,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         seenMoves.add(key);
         const where =
           resource.status === 'left-available' ? `left available: ${resource.reason}` : resource.status;
-        print(`${stamp()}  ${'moved'.padEnd(9)} ${resource.kind} ${resourceLabel(resource)} ${where}`);
+        // Dated when it was verified on the replacement: before the handover step that follows.
+        say(
+          resource.movedAt ? Date.parse(resource.movedAt) : nowMs(),
+          `${'moved'.padEnd(9)} ${resource.kind} ${resourceLabel(resource)} ${where}`,
+          resource.movedAt ? Order.move : Order.target,
+        );
       }
     };
     const stopWatching = stack.bus.onDelivery(() => void showSteps());
@@ -155,8 +172,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await runUntil(
       stack,
       async () => {
+        const idleAt = nowMs(); // every handler is idle: nothing dated before this is still to come
         await showSteps();
         showTargets();
+        narration.flush(idleAt);
         const workflow = await stack.store.get(workflowIdFor(victim));
         const drained = !stack.cloud.elbv2
           .targetGroupOf(fleet.targetGroupArn)
@@ -171,9 +190,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     showTargets();
     unsubscribe();
     stopWatching();
+    narration.flush(Number.POSITIVE_INFINITY);
 
     const workflow = (await stack.store.get(workflowIdFor(victim)))!;
     const targetGroups = [await targetGroupView(clients.elbv2, fleet)];
+    const picture = join(options.timelinesDir, `${workflow.workflowId}.svg`);
+    await writeTimelineSvg(picture, timelineOf(workflow));
     const check = state ? checkStateful(stack, state, workflow) : undefined;
     const result: DemoResult = {
       ok: workflow.outcome === 'replaced' && stack.bus.deadLetters.length === 0 && (check?.allMoved ?? true),
@@ -189,6 +211,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         virtual: (stack.cloud.clock.now().getTime() - t0) / 1000,
       },
       stateful: check,
+      timelines: [picture],
     };
     if (check) {
       print(
@@ -197,6 +220,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
           : `Not everything moved: ${JSON.stringify(check)}`,
       );
     }
+    print(`Timelines (one picture per workflow): ${result.timelines.join(', ')}`);
     print(
       `Done: ${workflow.workflowId} ${workflow.status} (${workflow.outcome}). Target group now: ${targetGroups[0]!.targets
         .map((t) => `${t.id} ${t.state}`)
@@ -207,6 +231,32 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     return result;
   } finally {
     await stack.stop();
+  }
+}
+
+/** At the same time: an event before what it caused, a verified move before the step it completes. */
+enum Order {
+  event = 0,
+  move = 1,
+  step = 2,
+  target = 3,
+}
+
+/** Lines dated in local-cloud time, printed in time order once nothing earlier can still come. */
+class Narration {
+  private readonly lines: { at: number; order: Order; seq: number; text: string }[] = [];
+  private seq = 0;
+
+  constructor(private readonly print: (line: string) => void) {}
+
+  add(at: number, order: Order, text: string): void {
+    this.lines.push({ at, order, seq: this.seq++, text });
+  }
+
+  /** Prints every line dated up to `upTo`, in order. */
+  flush(upTo: number): void {
+    this.lines.sort((a, b) => a.at - b.at || a.order - b.order || a.seq - b.seq);
+    while (this.lines.length > 0 && this.lines[0]!.at <= upTo) this.print(this.lines.shift()!.text);
   }
 }
 

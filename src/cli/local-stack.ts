@@ -42,6 +42,8 @@ export interface LocalStack {
   clients: CreateClientsOptions;
   /** Time moves only when advanced (tests); otherwise it follows real time × speed. */
   manualClock: boolean;
+  /** The local cloud's time, as the functions see it. */
+  clock: Clock;
   /** Every delivery so far, in order. */
   deliveries: Delivery[];
   /** Events from the local cloud reach the bus only if this says so (tests: lost events). */
@@ -134,6 +136,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     config,
     clients,
     manualClock,
+    clock,
     deliveries,
     deliverIf: () => true,
     handlersIdle: () => bus.idle(),

@@ -1,36 +1,60 @@
 import { parseArgs } from 'node:util';
 import type { PlanEntry } from '../aws/dry-run.ts';
-import { ConfigError, readConfig } from '../config.ts';
+import { ConfigError } from '../config.ts';
+import type { WorkflowStatus } from '../core/workflow.ts';
+import { explainAwsError } from './aws-errors.ts';
 import { CliError } from './errors.ts';
 
 // Each command loads what it needs (the SDK, the local cloud) when it runs: `handoff help` loads
 // nothing but this file.
 
+/** The demo's clock: slower than 1 shows nothing more; faster than 100 lets a handler's real
+ * run time (tens to hundreds of milliseconds) eat the two-minute deadline (`max` stops the clock
+ * while a handler runs instead). */
+const MIN_SPEED = 1;
+const MAX_SPEED = 100;
+
 const USAGE = `Usage: handoff <command> [options]
 
 Commands:
   demo                       Run the local cloud, interrupt a managed Spot instance, show the handoff.
-      --speed N              Local-cloud seconds per real second (default 10), or max: as fast
-                             as the handlers allow (time stands still while one runs).
+      --speed N              Local-cloud seconds per real second, ${MIN_SPEED} to ${MAX_SPEED} (default 10), or max:
+                             as fast as the handlers allow (time stands still while one runs).
       --rebalance            Send a rebalance recommendation before the warning.
       --scenario S           basic (default) or stateful: the instance has a data volume, a
                              secondary interface and private IP, and an Elastic IP to hand over;
                              or chaos: 6 of 8 instances interrupted under API faults, throttling,
                              duplicate, out-of-order and lost events and crashes between steps.
-  replay <event.json>        Run one event through the handlers.
-      --instance ID          Point the event at this instance.
-                             Default target: the local cloud (a fresh demo fleet).
+      --timelines DIR        Where the picture of each workflow goes (default handoff-timelines).
+  replay <event.json>        Run one event through the handlers. The event's time is set to now
+                             (--keep-time keeps the file's), so deadlines count from now.
+      --instance ID          Point the event at this instance (on the local cloud: one of its own).
       --scenario S           Local replays: basic (default) or stateful (the fleet instance has a
                              data volume, a secondary interface and IP, and an Elastic IP).
-      --aws                  Against what the SDK's credentials and AWS_ENDPOINT_URL_* point at
-                             (AWS, LocalStack, moto); table from HANDOFF_TABLE_NAME.
-      --dry-run              EC2 mutations are sent with DryRun=true; no ELB or DynamoDB write;
-                             the plan is printed. Implies --aws; with --local, plans against a
-                             fresh local fleet instead.
-      --local                The local cloud (the default, except with --dry-run).
-      --bus NAME             Put the event on an EventBridge bus (source ${'spot-handoff.replay'}).
-  status [ID]                Workflows in the table (HANDOFF_TABLE_NAME), or one by workflow or instance id.
+      --local                A fresh local cloud with the demo fleet (the default).
+      --aws                  Run the handoff here against your account (or the SDK's endpoints):
+                             it drains and launches for real. Table: --stack or HANDOFF_TABLE_NAME.
+      --dry-run              As --aws with EC2 DryRun, no ELB or DynamoDB write: prints the plan.
+                             Needs only read permissions. With --local, plans on a local fleet.
+      --bus NAME             Put the event on this EventBridge bus (the stack output
+                             ReplayEventBusName); the deployment's functions handle it.
+      --stack NAME           Without --aws or --dry-run: put the event on that stack's replay bus.
+  status [ID]                Workflows, or one by workflow, instance or replacement id.
+      --state S              in-progress, standby or completed.
+      --group G              The instance's spot-handoff:group tag, Auto Scaling group or target group.
+      --since AGE            Started within AGE: 90s, 30m, 2h, 7d.
       --limit N              How many (default 20).
+  timeline <ID>              One workflow's steps on a time axis against the two-minute deadline.
+      --svg FILE             Also draw it as a picture (SVG).
+  sweep                      Run the sweep now: every open workflow re-examined, as the scheduled
+                             function does every minute.
+      --dry-run              Plan only (EC2 DryRun, no ELB or DynamoDB write).
+
+status, timeline, sweep and replay --aws/--dry-run/--bus take:
+      --stack NAME           The deployment: its table is the stack output StateTableName.
+                             Without it: HANDOFF_TABLE_NAME and the SDK's endpoints.
+      --region R             Default: AWS_REGION or the profile's region.
+      --profile P            A profile of ~/.aws/config (default: AWS_PROFILE, then the SDK's chain).
 
 Every command takes --json for a machine-readable summary. Exit codes: 0 ok, 1 failed, 2 usage.`;
 
@@ -49,6 +73,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
         return await replay(rest, io);
       case 'status':
         return await status(rest, io);
+      case 'timeline':
+        return await timeline(rest, io);
+      case 'sweep':
+        return await sweep(rest, io);
       case undefined:
         io.err(USAGE);
         return 2;
@@ -69,6 +97,11 @@ export async function main(argv: string[], io: Io): Promise<number> {
       io.err(`handoff: ${error.message}. Run "handoff help" for the options.`);
       return 2;
     }
+    const aws = explainAwsError(error);
+    if (aws) {
+      io.err(`handoff: ${aws}`);
+      return 1;
+    }
     const e = error as Error;
     io.err(`handoff: ${e.name}: ${e.message}`);
     return 1;
@@ -77,7 +110,49 @@ export async function main(argv: string[], io: Io): Promise<number> {
 
 const printer = (json: boolean, io: Io) => (json ? () => {} : io.out);
 
+/**
+ * Options that take a value must get one: `--bus` at the end, or followed by another option, is
+ * refused naming what the value is (parseArgs would take the next option as the value, or say
+ * something about ambiguity).
+ */
+function requireValues(args: readonly string[], hints: Record<string, string>): void {
+  args.forEach((arg, i) => {
+    const hint = hints[arg];
+    if (hint === undefined) return;
+    const next = args[i + 1];
+    if (next === undefined || next === '' || next.startsWith('--'))
+      throw new CliError(`${arg} needs ${hint}.`, 2);
+  });
+}
+
+const AWS_OPTIONS = {
+  stack: { type: 'string' },
+  region: { type: 'string' },
+  profile: { type: 'string' },
+} as const;
+
+const AWS_HINTS = {
+  '--stack': 'the name of the deployed stack (e.g. spot-handoff-prod)',
+  '--region': 'a Region (e.g. eu-west-1)',
+  '--profile': 'a profile name of ~/.aws/config',
+};
+
+type AwsValues = { stack?: string; region?: string; profile?: string };
+const awsTarget = (values: AwsValues) => ({
+  stack: values.stack,
+  region: values.region,
+  profile: values.profile,
+});
+
+/** The first of the options given, for a refusal naming it. */
+const given = (values: Record<string, unknown>, names: string[]) =>
+  names.find((name) => values[name] !== undefined && values[name] !== false);
+
 async function demo(rest: string[], io: Io): Promise<number> {
+  requireValues(rest, {
+    '--speed': `a number from ${MIN_SPEED} to ${MAX_SPEED}, or max`,
+    '--timelines': 'a directory',
+  });
   const { values } = parseArgs({
     args: rest,
     options: {
@@ -85,13 +160,14 @@ async function demo(rest: string[], io: Io): Promise<number> {
       speed: { type: 'string' },
       rebalance: { type: 'boolean' },
       scenario: { type: 'string' },
+      timelines: { type: 'string' },
     },
     strict: true,
   });
   const speed = values.speed === 'max' ? 'manual' : values.speed === undefined ? 10 : Number(values.speed);
-  if (speed !== 'manual' && (!Number.isFinite(speed) || speed <= 0 || speed > 1000)) {
+  if (speed !== 'manual' && (!Number.isFinite(speed) || speed < MIN_SPEED || speed > MAX_SPEED)) {
     throw new CliError(
-      `--speed ${String(values.speed)} is not valid: give a number of local-cloud seconds per real second, 1 to 1000, or max.`,
+      `--speed ${String(values.speed)} is not valid: give local-cloud seconds per real second, ${MIN_SPEED} to ${MAX_SPEED}, or max (as fast as the handlers allow).`,
       2,
     );
   }
@@ -116,6 +192,7 @@ async function demo(rest: string[], io: Io): Promise<number> {
     speed,
     scenario,
     rebalance: values.rebalance === true,
+    timelinesDir: values.timelines ?? 'handoff-timelines',
     print: printer(json, io),
   });
   if (json) io.out(JSON.stringify(result, null, 2));
@@ -127,6 +204,12 @@ async function demo(rest: string[], io: Io): Promise<number> {
 }
 
 async function replay(rest: string[], io: Io): Promise<number> {
+  requireValues(rest, {
+    '--bus': 'the name of the replay bus (the stack output ReplayEventBusName), or use --stack NAME',
+    '--instance': 'an instance id',
+    '--scenario': 'basic or stateful',
+    ...AWS_HINTS,
+  });
   const { values, positionals } = parseArgs({
     args: rest,
     options: {
@@ -137,6 +220,8 @@ async function replay(rest: string[], io: Io): Promise<number> {
       bus: { type: 'string' },
       local: { type: 'boolean' },
       scenario: { type: 'string' },
+      'keep-time': { type: 'boolean' },
+      ...AWS_OPTIONS,
     },
     allowPositionals: true,
     strict: true,
@@ -147,8 +232,19 @@ async function replay(rest: string[], io: Io): Promise<number> {
       'replay takes one event file, e.g. handoff replay events/spot-interruption-warning.json',
       2,
     );
+  if (values.local) {
+    const clash = given(values, ['aws', 'bus', 'stack', 'region', 'profile']);
+    if (clash)
+      throw new CliError(
+        `--${clash} and --local contradict each other: --local runs a fresh local cloud on this machine; leave out one of them.`,
+        2,
+      );
+  }
   if (values.bus !== undefined && (values.aws || values['dry-run'])) {
-    throw new CliError('--bus puts the event on a bus; it cannot be combined with --aws or --dry-run.', 2);
+    throw new CliError(
+      '--bus puts the event on a bus for the deployment to handle; it cannot be combined with --aws or --dry-run.',
+      2,
+    );
   }
   const scenario = values.scenario ?? 'basic';
   if (scenario !== 'basic' && scenario !== 'stateful') {
@@ -156,7 +252,14 @@ async function replay(rest: string[], io: Io): Promise<number> {
   }
   const json = values.json === true;
   const dryRun = values['dry-run'] === true;
-  const target = values.bus !== undefined ? 'bus' : values.aws || (dryRun && !values.local) ? 'aws' : 'local';
+  const direct = values.aws === true || (dryRun && !values.local);
+  const target =
+    values.bus !== undefined || (values.stack !== undefined && !direct) ? 'bus' : direct ? 'aws' : 'local';
+  const awsOnly = given(values, ['region', 'profile']);
+  if (target === 'local' && awsOnly)
+    throw new CliError(`--${awsOnly} is for AWS: add --aws, --dry-run, --bus NAME or --stack NAME.`, 2);
+  if (target !== 'local' && values.scenario !== undefined)
+    throw new CliError('--scenario builds a local fleet: it goes with local replays only.', 2);
   const { runReplay } = await import('./replay.ts');
   const result = await runReplay({
     file,
@@ -164,6 +267,8 @@ async function replay(rest: string[], io: Io): Promise<number> {
     target,
     dryRun,
     busName: values.bus,
+    aws: awsTarget(values),
+    keepTime: values['keep-time'] === true,
     scenario,
     print: printer(json, io),
   });
@@ -173,7 +278,7 @@ async function replay(rest: string[], io: Io): Promise<number> {
   }
   if (target === 'bus') {
     io.out(
-      `Put ${result.detailType} for ${result.instanceId} on bus ${values.bus} as event ${result.eventId}.`,
+      `Put ${result.detailType} for ${result.instanceId} on bus ${result.busName} as event ${result.eventId}; the deployment handles it (handoff status ${result.instanceId}${values.stack ? ` --stack ${values.stack}` : ''}).`,
     );
     return 0;
   }
@@ -183,10 +288,12 @@ async function replay(rest: string[], io: Io): Promise<number> {
     io.out(
       `${w.workflowId}: ${w.status}${w.outcome ? ` (${w.outcome})` : ''}${w.replacementId ? `, replacement ${w.replacementId}` : ''}`,
     );
-    for (const s of w.steps) io.out(`  ${s.name} ${s.status}${s.detail ? `: ${s.detail}` : ''}`);
+    for (const s of w.steps)
+      io.out(`  ${s.name} ${s.status}${s.detail ? `: ${s.detail}` : ''}${s.late ? ' (late)' : ''}`);
     for (const r of w.handover?.resources ?? []) {
       io.out(`  ${r.kind} ${r.id}: ${r.status}${r.reason ? ` (${r.reason})` : ''}`);
     }
+    if (w.waitingFor) io.out(`  waiting for: ${w.waitingFor}`);
   }
   if (dryRun) {
     io.out(`Plan (dry run, nothing changed): ${result.plan.length} calls`);
@@ -195,38 +302,111 @@ async function replay(rest: string[], io: Io): Promise<number> {
   return 0;
 }
 
+const STATES: readonly WorkflowStatus[] = ['in-progress', 'standby', 'completed'];
+
 async function status(rest: string[], io: Io): Promise<number> {
+  requireValues(rest, {
+    '--limit': 'a positive whole number',
+    '--state': STATES.join(', '),
+    '--group': 'a group name',
+    '--since': 'an age such as 90s, 30m, 2h or 7d',
+    ...AWS_HINTS,
+  });
   const { values, positionals } = parseArgs({
     args: rest,
-    options: { json: { type: 'boolean' }, limit: { type: 'string' } },
+    options: {
+      json: { type: 'boolean' },
+      limit: { type: 'string' },
+      state: { type: 'string' },
+      group: { type: 'string' },
+      since: { type: 'string' },
+      ...AWS_OPTIONS,
+    },
     allowPositionals: true,
     strict: true,
   });
   const limit = values.limit === undefined ? 20 : Number(values.limit);
   if (!Number.isInteger(limit) || limit <= 0)
     throw new CliError(`--limit ${String(values.limit)} is not a positive whole number.`, 2);
-  const [{ createClients }, { DynamoWorkflowStore }, { workflowIdFor }, summary] = await Promise.all([
-    import('../aws/clients.ts'),
-    import('../aws/workflow-store.ts'),
-    import('../core/workflow.ts'),
-    import('./summary.ts'),
-  ]);
-  const config = readConfig();
-  const store = new DynamoWorkflowStore({
-    client: createClients().documentClient,
-    tableName: config.tableName,
+  if (values.state !== undefined && !STATES.includes(values.state as WorkflowStatus))
+    throw new CliError(`--state ${values.state} is not a workflow state: use ${STATES.join(', ')}.`, 2);
+  const { parseAge, runStatus } = await import('./operations.ts');
+  let since: Date | undefined;
+  if (values.since !== undefined) {
+    const age = parseAge(values.since);
+    if (age === undefined)
+      throw new CliError(`--since ${values.since} is not an age: use a number and s, m, h or d (2h).`, 2);
+    since = new Date(Date.now() - age);
+  }
+  const id = positionals[0];
+  if (id && (values.state || values.group || values.since))
+    throw new CliError(
+      '--state, --group and --since filter the list; leave them out when naming a workflow.',
+      2,
+    );
+  const result = await runStatus(awsTarget(values), id, {
+    status: values.state as WorkflowStatus | undefined,
+    group: values.group,
+    since,
+    limit,
+  });
+  if (values.json) io.out(JSON.stringify({ table: result.table, workflows: result.workflows }, null, 2));
+  else for (const line of result.lines) io.out(line);
+  return 0;
+}
+
+async function timeline(rest: string[], io: Io): Promise<number> {
+  requireValues(rest, { '--svg': 'the file to draw the picture in (e.g. timeline.svg)', ...AWS_HINTS });
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: { json: { type: 'boolean' }, svg: { type: 'string' }, ...AWS_OPTIONS },
+    allowPositionals: true,
+    strict: true,
   });
   const id = positionals[0];
-  const workflows = id
-    ? [
-        (await store.get(id.startsWith('wf-') ? id : workflowIdFor(id))) ??
-          (await store.get((await store.workflowOfReplacement(id)) ?? '')),
-      ].filter((w) => w !== undefined)
-    : await store.list({ limit });
-  if (id && workflows.length === 0) throw new CliError(`No workflow for ${id} in table ${config.tableName}.`);
-  if (values.json) io.out(JSON.stringify({ workflows: workflows.map(summary.summarize) }, null, 2));
-  else if (workflows.length === 0) io.out(`No workflows in table ${config.tableName}.`);
-  else for (const w of workflows) io.out(summary.describeWorkflow(w));
+  if (!id || positionals.length > 1)
+    throw new CliError(
+      'timeline takes one workflow or instance id, e.g. handoff timeline i-0123456789abcdef0',
+      2,
+    );
+  const [{ runTimeline }, { timelineLines }] = await Promise.all([
+    import('./operations.ts'),
+    import('./timeline.ts'),
+  ]);
+  const result = await runTimeline(awsTarget(values), id, values.svg);
+  if (values.json) io.out(JSON.stringify(result, null, 2));
+  else {
+    for (const line of timelineLines(result.timeline)) io.out(line);
+    if (result.svg) io.out(`Picture: ${result.svg}`);
+  }
+  return 0;
+}
+
+async function sweep(rest: string[], io: Io): Promise<number> {
+  requireValues(rest, AWS_HINTS);
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: { json: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, ...AWS_OPTIONS },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (positionals.length > 0)
+    throw new CliError('sweep takes no arguments: it re-examines every open workflow.', 2);
+  const json = values.json === true;
+  const { runSweep } = await import('./operations.ts');
+  const result = await runSweep(awsTarget(values), values['dry-run'] === true, printer(json, io));
+  if (json) {
+    io.out(JSON.stringify(result, null, 2));
+    return 0;
+  }
+  io.out(
+    `Swept ${result.outcomes.length} open workflows in table ${result.table}${result.dryRun ? ' (dry run, nothing changed)' : ''}.`,
+  );
+  for (const o of result.outcomes) io.out(`${o.instanceId}: ${o.result}${o.reason ? ` — ${o.reason}` : ''}`);
+  if (result.dryRun) {
+    io.out(`Plan: ${result.plan.length} calls`);
+    for (const p of result.plan) io.out(`  ${p.service} ${p.action} ${p.outcome}: ${planParams(p)}`);
+  }
   return 0;
 }
 

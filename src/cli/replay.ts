@@ -2,20 +2,21 @@ import { readFile } from 'node:fs/promises';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { type CreateClientsOptions, createClients } from '../aws/clients.ts';
+import { type AwsClients, createClients } from '../aws/clients.ts';
 import { createPlanLog, type PlanEntry } from '../aws/dry-run.ts';
 import { awsHandoffDeps } from '../aws/handoff-deps.ts';
-import { type Config, readConfig } from '../config.ts';
+import type { Config } from '../config.ts';
 import type { EventEnvelope } from '../core/events.ts';
 import { INSTANCE_ID, InvalidEventError, REPLAY_SOURCE, readEvent } from '../core/events.ts';
-import type { InstanceOutcome } from '../core/handoff.ts';
 import { type IntakeResult, takeEvents } from '../core/intake.ts';
-import type { Log, Metrics } from '../core/ports.ts';
+import type { Clock } from '../core/ports.ts';
 import { workflowIdFor } from '../core/workflow.ts';
+import { consoleLog, noMetrics } from './console-log.ts';
 import type { Scenario } from './demo.ts';
+import { connect, type DeploymentOptions, openDeployment, replayBusOf } from './deployment.ts';
 import { CliError } from './errors.ts';
 import { giveFleetState, launchFleet, runUntil, startLocalStack } from './local-stack.ts';
-import { summarize, type WorkflowSummary } from './summary.ts';
+import { outcomeOf, summarize, type WorkflowSummary } from './summary.ts';
 
 export type ReplayTarget = 'local' | 'aws' | 'bus';
 
@@ -24,8 +25,12 @@ export interface ReplayOptions {
   instanceId?: string;
   target: ReplayTarget;
   dryRun: boolean;
-  /** Event bus for `--bus`. */
+  /** Event bus for `--bus`; without it, a bus replay goes to the replay bus of `aws.stack`. */
   busName?: string;
+  /** The deployment and how to reach it (`--stack`, `--region`, `--profile`). */
+  aws: DeploymentOptions;
+  /** Keep the event file's own time; by default the event happens now, so deadlines count from now. */
+  keepTime: boolean;
   /** Local replays: `stateful` gives the fleet instance state to hand over. */
   scenario: Scenario;
   print: (line: string) => void;
@@ -36,6 +41,10 @@ export interface ReplayResult {
   target: ReplayTarget;
   dryRun: boolean;
   eventId: string;
+  /** The event's time as handled (now, unless `keepTime`). */
+  eventTime: string;
+  /** Bus replays: the bus the event was put on. */
+  busName?: string;
   detailType: string;
   instanceId: string;
   functions: string[];
@@ -46,8 +55,16 @@ export interface ReplayResult {
   ignored: { eventId: string; reason: string }[];
 }
 
-/** Reads and validates the event file; `--instance` points it at another instance. */
-async function loadEvent(file: string, instanceId: string | undefined): Promise<EventEnvelope> {
+/**
+ * Reads and validates the event file; `--instance` points it at another instance, and the event
+ * happens `now` unless told to keep its time (a sample's own time is long past: every deadline
+ * would count as missed).
+ */
+async function loadEvent(
+  file: string,
+  instanceId: string | undefined,
+  now: Date | undefined,
+): Promise<EventEnvelope> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -71,6 +88,7 @@ async function loadEvent(file: string, instanceId: string | undefined): Promise<
     }
     event = retarget(event, instanceId);
   }
+  if (now) event = happeningAt(event, now);
   try {
     readEvent(event);
   } catch (error) {
@@ -80,8 +98,8 @@ async function loadEvent(file: string, instanceId: string | undefined): Promise<
   return event;
 }
 
-/** A replay happens now: an event dated when it was captured would be untimely (see the trust model). */
-function asOfNow(event: EventEnvelope, now: Date): EventEnvelope {
+/** The event as if EventBridge had stamped it at `now`. */
+function happeningAt(event: EventEnvelope, now: Date): EventEnvelope {
   return { ...event, time: now.toISOString().replace(/\.\d{3}Z$/, 'Z') };
 }
 
@@ -96,18 +114,6 @@ function retarget(event: EventEnvelope, instanceId: string): EventEnvelope {
   return { ...event, detail, resources };
 }
 
-const consoleLog = (print: (line: string) => void): Log => {
-  const log: Log = {
-    debug: () => {},
-    info: () => {},
-    warn: (message) => print(`warning: ${message}`),
-    error: (message) => print(`error: ${message}`),
-    with: () => log,
-  };
-  return log;
-};
-const noMetrics: Metrics = { count: () => {}, handoffSeconds: () => {} };
-
 export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
   if (options.target === 'bus') return replayOntoBus(options);
   if (options.target === 'aws') return replayDirect(options);
@@ -117,11 +123,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
 function outcomesOf(results: IntakeResult[]) {
   const outcomes = results.flatMap((r) => r.outcomes);
   return {
-    outcomes: outcomes.map((o: InstanceOutcome) =>
-      o.result === 'workflow'
-        ? { instanceId: o.instanceId, result: `workflow ${o.workflow.status}`, reason: o.workflow.reason }
-        : { instanceId: o.instanceId, result: o.result, reason: o.reason },
-    ),
+    outcomes: outcomes.map(outcomeOf),
     workflows: outcomes.flatMap((o) => (o.result === 'workflow' ? [summarize(o.workflow)] : [])),
     ignored: results.flatMap((r) => r.ignored),
   };
@@ -136,7 +138,7 @@ async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
       elbv2: new ElasticLoadBalancingV2Client(stack.cloud.clientConfig()),
     };
     const stateful = options.scenario === 'stateful';
-    const raw = await loadEvent(options.file, options.instanceId);
+    const raw = await loadEvent(options.file, options.instanceId, undefined);
     const fleet = await launchFleet(
       stack,
       clients,
@@ -155,7 +157,9 @@ async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
         `${instanceId} is stateful: volume ${state.volumeId}, interface ${state.networkInterfaceId}, secondary IP ${state.secondaryPrivateIp}, Elastic IP ${state.publicIp}.`,
       );
     }
-    const event = asOfNow(options.instanceId ? raw : retarget(raw, instanceId), stack.cloud.clock.now());
+    // The event happens now on the local cloud's clock, which moved on while the fleet started.
+    const retargeted = options.instanceId ? raw : retarget(raw, instanceId);
+    const event = options.keepTime ? retargeted : happeningAt(retargeted, stack.cloud.clock.now());
     if (!options.instanceId)
       options.print(
         `The local cloud has a fresh fleet; the event now names ${instanceId} (use --instance to choose).`,
@@ -171,7 +175,11 @@ async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
       options.print(
         `Planning ${event['detail-type']} ${event.id} for ${instanceId} (dry run: nothing changes).`,
       );
-      const local = { config: stack.config, clients: stack.clients };
+      const local = {
+        config: stack.config,
+        clients: createClients(stack.clients),
+        clock: stack.clock,
+      };
       return { ...(await throughCore(event, options, local)), target: 'local', functions };
     }
     options.print(
@@ -195,6 +203,7 @@ async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
       target: 'local',
       dryRun: false,
       eventId: event.id,
+      eventTime: event.time,
       detailType: event['detail-type'],
       instanceId,
       functions,
@@ -211,20 +220,22 @@ async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
 
 /** Through the core with the SDK's credentials and endpoints (AWS, LocalStack, moto, …). */
 async function replayDirect(options: ReplayOptions): Promise<ReplayResult> {
-  const event = await loadEvent(options.file, options.instanceId);
-  return throughCore(event, options, { config: readConfig(), clients: {} });
+  const event = await loadEvent(options.file, options.instanceId, options.keepTime ? undefined : new Date());
+  const deployment = await openDeployment(options.aws);
+  return throughCore(event, options, { config: deployment.config, clients: deployment.clients });
 }
 
 /** The event through the core, with this configuration and these endpoints; a plan if dry. */
 async function throughCore(
   event: EventEnvelope,
   options: ReplayOptions,
-  target: { config: Config; clients: CreateClientsOptions },
+  target: { config: Config; clients: AwsClients; clock?: Clock },
 ): Promise<ReplayResult> {
   const plan = options.dryRun ? createPlanLog() : undefined;
   const deps = awsHandoffDeps({
     config: target.config,
-    clients: createClients(target.clients),
+    clients: target.clients,
+    clock: target.clock,
     log: consoleLog(options.print),
     metrics: noMetrics,
     dryRunPlan: plan,
@@ -232,7 +243,7 @@ async function throughCore(
   // The operator replays with their own credentials: the event's account and Region are taken as
   // the deployment's, and it happens now.
   const result = await takeEvents(
-    [asOfNow(event, deps.clock.now())],
+    [options.keepTime ? event : happeningAt(event, deps.clock.now())],
     ['warning', 'rebalance', 'state-change'],
     deps,
     { account: event.account, region: event.region },
@@ -243,6 +254,7 @@ async function throughCore(
     target: 'aws',
     dryRun: options.dryRun,
     eventId: event.id,
+    eventTime: event.time,
     detailType: event['detail-type'],
     instanceId: String(event.detail['instance-id']),
     functions: [],
@@ -254,19 +266,24 @@ async function throughCore(
   };
 }
 
-/** Onto an event bus, with the custom source the rules also match (PutEvents rejects `aws.` sources). */
+/**
+ * Onto the deployment's replay bus, with the custom source its rules match (PutEvents rejects `aws.`
+ * sources). The time is left to EventBridge (now) unless told to keep the file's.
+ */
 async function replayOntoBus(options: ReplayOptions): Promise<ReplayResult> {
-  const event = await loadEvent(options.file, options.instanceId);
-  const { eventBridge } = createClients();
-  const out = await eventBridge.send(
+  const event = await loadEvent(options.file, options.instanceId, undefined);
+  const busName = options.busName ?? (await replayBusOf(options.aws.stack!, options.aws));
+  const { clients } = await connect(options.aws);
+  const out = await clients.eventBridge.send(
     new PutEventsCommand({
       Entries: [
         {
-          EventBusName: options.busName ?? 'default',
+          EventBusName: busName,
           Source: REPLAY_SOURCE,
           DetailType: event['detail-type'],
           Detail: JSON.stringify(event.detail),
           Resources: event.resources,
+          ...(options.keepTime ? { Time: new Date(event.time) } : {}),
         },
       ],
     }),
@@ -274,7 +291,7 @@ async function replayOntoBus(options: ReplayOptions): Promise<ReplayResult> {
   const entry = out.Entries?.[0];
   if (!entry?.EventId || (out.FailedEntryCount ?? 0) > 0) {
     throw new CliError(
-      `PutEvents refused the event: ${entry?.ErrorCode ?? 'unknown'}: ${entry?.ErrorMessage ?? ''}`,
+      `PutEvents refused the event on bus ${busName}: ${entry?.ErrorCode ?? 'unknown'}: ${entry?.ErrorMessage ?? ''}. Check the bus name and that your principal is in the stack's replayPrincipalArns.`,
     );
   }
   return {
@@ -282,6 +299,8 @@ async function replayOntoBus(options: ReplayOptions): Promise<ReplayResult> {
     target: 'bus',
     dryRun: false,
     eventId: entry.EventId,
+    eventTime: options.keepTime ? event.time : new Date().toISOString(),
+    busName,
     detailType: event['detail-type'],
     instanceId: String(event.detail['instance-id']),
     functions: [],

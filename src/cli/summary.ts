@@ -1,3 +1,4 @@
+import type { InstanceOutcome } from '../core/handoff.ts';
 import { resourceLabel } from '../core/stateful.ts';
 import type { Workflow } from '../core/workflow.ts';
 
@@ -13,7 +14,9 @@ export interface WorkflowSummary {
   targets: { targetGroupArn: string; id: string; port: number }[];
   registered: { targetGroupArn: string; id: string; port: number }[];
   eventIds: string[];
-  steps: { name: string; status: string; at: string; elapsedMs: number; detail?: string }[];
+  steps: { name: string; status: string; at: string; elapsedMs: number; detail?: string; late?: boolean }[];
+  /** An open workflow: what it waits for, in words. */
+  waitingFor?: string;
   /** The stateful handoff, when the instance asked for it. */
   handover?: {
     availabilityZone: string;
@@ -40,13 +43,15 @@ export function summarize(workflow: Workflow): WorkflowSummary {
     targets: (workflow.targets ?? []).map(target),
     registered: (workflow.registered ?? []).map(target),
     eventIds: workflow.eventIds,
-    steps: workflow.steps.map(({ name, status, at, elapsedMs, detail }) => ({
+    steps: workflow.steps.map(({ name, status, at, elapsedMs, detail, late }) => ({
       name,
       status,
       at,
       elapsedMs,
       detail,
+      ...(late ? { late } : {}),
     })),
+    waitingFor: waitingFor(workflow),
     handover: workflow.handover && {
       availabilityZone: workflow.handover.availabilityZone,
       migratedTo: workflow.handover.migration?.availabilityZone,
@@ -66,4 +71,27 @@ export function summarize(workflow: Workflow): WorkflowSummary {
 export function describeWorkflow(w: Workflow): string {
   const replacement = w.replacement?.instanceId ? ` → ${w.replacement.instanceId}` : '';
   return `${w.workflowId}  ${w.status}${w.outcome ? ` (${w.outcome})` : ''}${replacement}  ${w.reason ?? ''}`.trimEnd();
+}
+
+/** What a pass did for one instance, in a line's worth. */
+export function outcomeOf(o: InstanceOutcome): { instanceId: string; result: string; reason?: string } {
+  return o.result === 'workflow'
+    ? { instanceId: o.instanceId, result: `workflow ${o.workflow.status}`, reason: o.workflow.reason }
+    : { instanceId: o.instanceId, result: o.result, reason: o.reason };
+}
+
+/**
+ * What an open workflow waits for. A stateful one whose resources are still `protected` waits for
+ * the old instance to stop: EC2 frees its volumes and interfaces only then.
+ */
+export function waitingFor(workflow: Workflow): string | undefined {
+  if (workflow.status === 'completed') return undefined;
+  const kept = (workflow.handover?.resources ?? []).filter((r) => r.status === 'protected');
+  const oldState = workflow.oldInstanceState ?? 'running';
+  const oldRuns = oldState === 'running' || oldState === 'pending';
+  if (kept.length > 0 && oldRuns) {
+    const reclaim = workflow.deadlines?.reclaimAt;
+    return `the old instance ${workflow.instanceId} to stop (it is ${oldState}${reclaim ? `; EC2 reclaims it at ${reclaim}` : ''}): ${kept.map(resourceLabel).join(', ')} are kept on termination and move to ${workflow.replacement?.instanceId ?? 'the replacement'} then, on its state-change event or the next sweep.`;
+  }
+  return workflow.reason;
 }

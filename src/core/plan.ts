@@ -69,6 +69,9 @@ export function absorb(workflow: Workflow, signals: readonly Signal[], settings:
   for (const signal of signals) {
     if (signal.kind === 'sweep') continue;
     if (!workflow.eventIds.includes(signal.eventId)) workflow.eventIds.push(signal.eventId);
+    const first = workflow.signals.firstEventAt;
+    if (first === undefined || Date.parse(signal.time) < Date.parse(first))
+      workflow.signals.firstEventAt = signal.time;
     if (signal.kind === 'warning') {
       workflow.signals.warning = true;
       workflow.signals.instanceAction = signal.instanceAction;

@@ -110,6 +110,10 @@ export interface Log {
   with(keys: Record<string, string>): Log;
 }
 
+/**
+ * The metrics the code publishes. `infra/metrics.cjs` lists them with their unit and meaning for the
+ * alarms and the dashboard; a test keeps the two in step (a name here must be there, unplanned).
+ */
 export type MetricName =
   | 'EventsReceived'
   | 'WorkflowsSwept'
@@ -123,9 +127,13 @@ export type MetricName =
   | 'RebalanceRecommendations'
   | 'WorkflowsStarted'
   | 'WorkflowsCompleted'
+  | 'WorkflowsFailed'
   | 'TargetsDeregistered'
+  | 'DrainsLate'
   | 'TargetsRegistered'
   | 'ReplacementsLaunched'
+  | 'SpotReplacementsLaunched'
+  | 'OnDemandReplacementsLaunched'
   | 'ReplacementLaunchFailures'
   | 'ElbApiCalls'
   | 'WriteConflicts'
@@ -134,13 +142,22 @@ export type MetricName =
   /** Dated far from now: only an existing workflow may advance. */
   | 'UntimelyEvents'
   /** For an instance EC2 does not know, with no workflow: nothing written. */
-  | 'UnknownInstanceEvents';
+  | 'UnknownInstanceEvents'
+  | 'EventToDrainSeconds'
+  | 'EventToLaunchSeconds'
+  | 'EventToRegistrationSeconds'
+  | 'HandoffSeconds';
+
+/** The metrics that are durations, in seconds. */
+export type DurationMetricName = Extract<MetricName, `${string}Seconds`>;
+/** The metrics that are counts. */
+export type CountMetricName = Exclude<MetricName, DurationMetricName>;
 
 /** Metrics we publish (CloudWatch EMF through Powertools in Lambda). */
 export interface Metrics {
-  count(name: MetricName, value?: number): void;
-  /** Seconds from the first signal to the replacement serving. */
-  handoffSeconds(seconds: number): void;
+  count(name: CountMetricName, value?: number): void;
+  /** A duration, in seconds. */
+  seconds(name: DurationMetricName, seconds: number): void;
 }
 
 /**

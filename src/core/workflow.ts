@@ -234,7 +234,13 @@ export interface Workflow {
   replayed?: boolean;
   /** Event ids seen, so duplicates are recognised. */
   eventIds: string[];
-  signals: { rebalance: boolean; warning: boolean; instanceAction?: string };
+  signals: {
+    rebalance: boolean;
+    warning: boolean;
+    instanceAction?: string;
+    /** EventBridge `time` of the earliest signal: the durations to drain, launch and registration count from it. */
+    firstEventAt?: string;
+  };
   instance?: InstanceRecord;
   /** The old instance's registrations, found before it was drained. */
   targets?: Target[];

@@ -116,6 +116,6 @@ export function powertoolsLog(base: Logger): Log {
 export function powertoolsMetrics(base: Metrics): MetricsPort {
   return {
     count: (name, value = 1) => base.addMetric(name, MetricUnit.Count, value),
-    handoffSeconds: (seconds) => base.addMetric('HandoffSeconds', MetricUnit.Seconds, seconds),
+    seconds: (name, seconds) => base.addMetric(name, MetricUnit.Seconds, seconds),
   };
 }

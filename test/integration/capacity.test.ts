@@ -27,7 +27,7 @@ import { type FleetWorld, fleetWorld } from '../support/local.ts';
 
 const GROUP = 'spot-handoff:group';
 const quiet: Log = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {}, with: () => quiet };
-const metrics: Metrics = { count: () => {}, handoffSeconds: () => {} };
+const metrics: Metrics = { count: () => {}, seconds: () => {} };
 
 interface World {
   cloud: LocalCloud;

@@ -308,10 +308,14 @@ export const silentLog: Log = {
 
 export class CountingMetrics implements Metrics {
   readonly counts = new Map<string, number>();
+  /** Every duration published, by name. */
+  readonly durations = new Map<string, number[]>();
   count(name: MetricName, value = 1): void {
     this.counts.set(name, (this.counts.get(name) ?? 0) + value);
   }
-  handoffSeconds(): void {}
+  seconds(name: MetricName, seconds: number): void {
+    this.durations.set(name, [...(this.durations.get(name) ?? []), seconds]);
+  }
 }
 
 /** For unit tests of stateless instances: the stateful handoff is tested through the local cloud. */

@@ -910,12 +910,12 @@ describe('Ec2StatefulResources against the local cloud', () => {
     });
 
     it('throws when EC2 says the call would fail, and plans nothing', async () => {
-      cloud.cloud.injectFault('AssociateAddress', 'UnauthorizedOperation');
+      cloud.cloud.injectFault('AssociateAddress', 'InvalidParameterValue');
       const plan = createPlanLog();
 
       await expect(
         resources({ dryRun: true, plan }).moveElasticIp(w.allocationId, w.newInterfaceId, w.newPrimaryIp),
-      ).rejects.toMatchObject({ name: 'UnauthorizedOperation' });
+      ).rejects.toMatchObject({ name: 'InvalidParameterValue' });
       expect(plan.entries()).toEqual([]);
     });
 

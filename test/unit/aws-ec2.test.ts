@@ -438,12 +438,25 @@ describe('Ec2Compute against the local cloud', () => {
     });
 
     it('throws when EC2 says the launch would fail, and plans nothing', async () => {
+      world.cloud.injectFault('RunInstances', 'InvalidParameterValue');
+      const plan = createPlanLog();
+      const compute = new Ec2Compute({ client: world.client, dryRun: true, plan });
+
+      await expect(compute.launch(launch)).rejects.toMatchObject({ name: 'InvalidParameterValue' });
+      expect(plan.entries()).toEqual([]);
+    });
+
+    it('plans a launch the caller may not make as denied-to-caller (a dry run needs only read permissions)', async () => {
       world.cloud.injectFault('RunInstances', 'UnauthorizedOperation');
       const plan = createPlanLog();
       const compute = new Ec2Compute({ client: world.client, dryRun: true, plan });
 
-      await expect(compute.launch(launch)).rejects.toMatchObject({ name: 'UnauthorizedOperation' });
-      expect(plan.entries()).toEqual([]);
+      await compute.launch(launch);
+
+      expect(plan.entries()).toEqual([
+        expect.objectContaining({ service: 'ec2', action: 'RunInstances', outcome: 'denied-to-caller' }),
+      ]);
+      expect(world.cloud.ec2.instances()).toHaveLength(0);
     });
 
     it('reads for real', async () => {

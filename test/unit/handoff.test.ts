@@ -385,6 +385,64 @@ describe('deadlines', () => {
   });
 });
 
+describe('metrics for the dashboard and the alarms', () => {
+  it('times the drain, the launch and the registration from the event, and counts the replacement by capacity type', async () => {
+    // Prepare: the warning is handled 4 s after EventBridge stamped it
+    const world = fakeWorld();
+    const old = servingInstance(world);
+    world.clock.advance(4_000);
+
+    // Act
+    await handOff([warning(old.instanceId)], world.deps);
+    world.clock.advance(30_000);
+    await replacementRuns(world, old.instanceId);
+
+    // Assess
+    const seconds = (name: string) => world.metrics.durations.get(name);
+    expect(seconds('EventToDrainSeconds')).toEqual([4]);
+    expect(seconds('EventToLaunchSeconds')).toEqual([4]);
+    expect(seconds('EventToRegistrationSeconds')).toEqual([34]);
+    expect(world.metrics.counts.get('SpotReplacementsLaunched')).toBe(1);
+    expect(world.metrics.counts.get('OnDemandReplacementsLaunched')).toBeUndefined();
+    expect(world.metrics.counts.get('DrainsLate')).toBeUndefined();
+    expect(world.metrics.counts.get('WorkflowsFailed')).toBeUndefined();
+  });
+
+  it('counts a drain made after EC2 reclaimed the instance as late', async () => {
+    const world = fakeWorld();
+    const old = servingInstance(world);
+    world.clock.advance(3 * 60_000); // the warning arrives a minute after its deadline
+
+    await handOff([warning(old.instanceId)], world.deps);
+
+    expect(world.metrics.counts.get('DrainsLate')).toBe(1);
+  });
+
+  it('counts a handoff failed once when its replacement does not serve by the handover deadline', async () => {
+    // Prepare: the old instance is gone and the replacement never runs
+    const world = fakeWorld();
+    const old = servingInstance(world);
+    await handOff([warning(old.instanceId)], world.deps);
+    world.ec2.setState(old.instanceId, 'terminated', 'Server.SpotInstanceTermination');
+    await handOff([stateChange(old.instanceId, 'terminated')], world.deps);
+
+    // Act: sweeps before and after the deadline
+    world.clock.advance(5 * 60_000);
+    await sweepOpenWorkflows(world.deps);
+    const before = world.metrics.counts.get('WorkflowsFailed');
+    world.clock.advance(6 * 60_000);
+    await sweepOpenWorkflows(world.deps);
+    await sweepOpenWorkflows(world.deps);
+
+    // Assess
+    expect(before).toBeUndefined();
+    expect(world.metrics.counts.get('WorkflowsFailed')).toBe(1);
+    const workflow = (await world.store.get(`wf-${old.instanceId}`))!;
+    expect(workflow.status).toBe('in-progress');
+    expect(workflow.steps.filter((s) => s.name === 'register' && s.status === 'failed')).toHaveLength(1);
+  });
+});
+
 describe('a batch of warnings (EC2 reclaiming a pool)', () => {
   it('shares its load balancer calls: one discovery and one deregistration for the whole batch', async () => {
     const world = fakeWorld();

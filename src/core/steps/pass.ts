@@ -6,12 +6,13 @@ import {
   clientTokenFor,
   deadlineOf,
   keptPrimaryIp,
+  replaceability,
   replacementTags,
   replacementTargets,
   updateStatus,
 } from '../plan.ts';
 import { groupOf } from '../policy.ts';
-import type { HandoffDeps, Log } from '../ports.ts';
+import type { DurationMetricName, HandoffDeps, Log } from '../ports.ts';
 import {
   everyResourceAccountedFor,
   launchSubnet,
@@ -36,7 +37,8 @@ export class Pass {
     private readonly log: Log,
   ) {}
 
-  step(name: StepName, status: 'done' | 'failed' | 'skipped', detail?: string): void {
+  /** Records a step; returns whether it was late. */
+  step(name: StepName, status: 'done' | 'failed' | 'skipped', detail?: string): boolean {
     const now = this.deps.clock.now();
     const deadline = deadlineOf(this.workflow, name);
     const late = deadline !== undefined && now.getTime() > Date.parse(deadline);
@@ -53,6 +55,14 @@ export class Pass {
     const message = `${name}: ${status}${detail ? ` (${detail})` : ''}${late ? ` — late, was due ${deadline}` : ''}`;
     if (late) this.log.warn(message, { step: name, status, deadline });
     else this.log.info(message, { step: name, status });
+    return late;
+  }
+
+  /** Seconds from the first signal's EventBridge time to now, published as `name` (once per step done). */
+  private sinceEvent(name: DurationMetricName): void {
+    const first = this.workflow.signals.firstEventAt;
+    if (first === undefined) return;
+    this.deps.metrics.seconds(name, Math.max(0, this.deps.clock.now().getTime() - Date.parse(first)) / 1000);
   }
 
   countStart(): void {
@@ -87,7 +97,13 @@ export class Pass {
       r.state = found.state;
       r.availabilityZone = found.availabilityZone;
       r.privateIpAddress = found.privateIpAddress;
-      if (found.state === 'running') this.step('replacement-running', 'done', found.instanceId);
+      if (found.state === 'running') {
+        this.step('replacement-running', 'done', found.instanceId);
+        // The capacity type is known from the running instance (EC2 marks Spot ones).
+        this.deps.metrics.count(
+          found.lifecycle === 'spot' ? 'SpotReplacementsLaunched' : 'OnDemandReplacementsLaunched',
+        );
+      }
     }
     return found;
   }
@@ -126,7 +142,9 @@ export class Pass {
     this.workflow.drained = true;
     const calls = this.countElb(count);
     this.deps.metrics.count('TargetsDeregistered', targets.length);
-    this.step('drain', 'done', `deregistered from ${targets.length} registrations, ${calls}`);
+    const late = this.step('drain', 'done', `deregistered from ${targets.length} registrations, ${calls}`);
+    if (late) this.deps.metrics.count('DrainsLate');
+    this.sinceEvent('EventToDrainSeconds');
   }
 
   /**
@@ -293,6 +311,7 @@ export class Pass {
       delete r.lastError;
       deps.metrics.count('ReplacementsLaunched');
       this.step('launch', 'done', `${result.instanceId} in ${subnetId} (ClientToken ${r.clientToken})`);
+      this.sinceEvent('EventToLaunchSeconds');
       return result.instanceId;
     }
     const fallback = await this.onDemandOfOwnType(request, result.code);
@@ -381,7 +400,11 @@ export class Pass {
         ? `; not carried over: ${notCarried.map((t) => `${t.id}:${t.port}`).join(', ')}`
         : '';
     this.step('register', 'done', `${targets.length} registrations, ${calls}${lost}`);
-    deps.metrics.handoffSeconds((deps.clock.now().getTime() - Date.parse(workflow.startedAt)) / 1000);
+    deps.metrics.seconds(
+      'HandoffSeconds',
+      (deps.clock.now().getTime() - Date.parse(workflow.startedAt)) / 1000,
+    );
+    this.sinceEvent('EventToRegistrationSeconds');
   }
 
   /** Sets the workflow's status from what it now shows; records its completion once. */
@@ -392,6 +415,11 @@ export class Pass {
     if (workflow.status === 'completed' && before !== 'completed') {
       this.step('completed', 'done', `${workflow.outcome}: ${workflow.reason}`);
       deps.metrics.count('WorkflowsCompleted');
+    }
+    const failure = missedHandover(workflow, deps.clock.now());
+    if (failure) {
+      this.step('register', 'failed', failure);
+      deps.metrics.count('WorkflowsFailed');
     }
   }
 
@@ -404,6 +432,21 @@ export class Pass {
     this.deps.metrics.count('ElbApiCalls', calls / sharedBy);
     return `${calls} ELB calls${sharedBy > 1 ? ` shared by ${sharedBy} workflows` : ''}`;
   }
+}
+
+/**
+ * Why the workflow has failed, the first time it is seen so: its replacement was due to serve by the
+ * handover deadline (the handover timeout after the old instance stopped) and does not. The
+ * workflow stays open and keeps trying; the failure is recorded (and counted) once.
+ */
+function missedHandover(workflow: Workflow, now: Date): string | undefined {
+  const by = workflow.deadlines?.handoverBy;
+  if (workflow.status !== 'in-progress' || workflow.registered !== undefined || by === undefined)
+    return undefined;
+  if (!workflow.instance || !replaceability(workflow.instance).replaceable) return undefined;
+  if (Date.parse(by) >= now.getTime()) return undefined;
+  if (workflow.steps.some((s) => s.name === 'register' && s.status === 'failed')) return undefined;
+  return `the replacement does not serve by ${by}: ${workflow.reason ?? 'see the workflow'}`;
 }
 
 const launchAz = (workflow: Workflow) =>
