@@ -24,6 +24,7 @@ import { errorCode, isConditionalCheckFailed, ReplacementClaimedError } from './
  * |-------------|------------------------|-----------------|----------------------------------------------|
  * | workflow    | `workflow#<id>`        | `workflow`      | every {@link Workflow} field; `expiresAt` TTL |
  * | replacement | `replacement#<id>`     | `replacement`   | `workflowId`                                 |
+ * | heal        | `heal#<instanceId>`    | `heal`          | `healedAt` (epoch ms), `alarmName`; TTL      |
  *
  * Only single-item conditional puts, consistent gets and scans, so the same code runs on AWS,
  * DynamoDB Local and dynalite.
@@ -32,9 +33,11 @@ import { errorCode, isConditionalCheckFailed, ReplacementClaimedError } from './
 export const TTL_ATTRIBUTE = 'expiresAt';
 const WORKFLOW_KIND = 'workflow';
 const REPLACEMENT_KIND = 'replacement';
+const HEAL_KIND = 'heal';
 
 const workflowKey = (workflowId: string): string => `workflow#${workflowId}`;
 const replacementKey = (replacementId: string): string => `replacement#${replacementId}`;
+const healKey = (instanceId: string): string => `heal#${instanceId}`;
 
 export interface DynamoWorkflowStoreOptions {
   /** One client per container. Undefined values are removed by the store, whatever the client's marshalling options. */
@@ -102,6 +105,13 @@ export class DynamoWorkflowStore implements WorkflowStore {
     return typeof workflowId === 'string' ? workflowId : undefined;
   }
 
+  async claimHeal(
+    instanceId: string,
+    heal: { at: Date; cooldownMs: number; alarmName: string; expiresAt: number },
+  ): Promise<boolean> {
+    return this.#put(healPut(this.#tableName, instanceId, heal));
+  }
+
   /** Scans the table: one item per handoff (removed by TTL once finished) and one per replacement link. */
   async list(options: { status?: WorkflowStatus; limit?: number } = {}): Promise<Workflow[]> {
     const workflows: Workflow[] = [];
@@ -159,6 +169,7 @@ export class DryRunWorkflowStore implements WorkflowStore {
   readonly #tableName: string;
   readonly #workflows = new Map<string, Workflow>();
   readonly #replacements = new Map<string, string>();
+  readonly #heals = new Map<string, number>();
 
   constructor(options: DryRunWorkflowStoreOptions) {
     this.#plan = options.plan;
@@ -215,6 +226,23 @@ export class DryRunWorkflowStore implements WorkflowStore {
       }
     }
     return newestFirst([...merged.values()], options.limit);
+  }
+
+  /** The heal is claimed in memory only, and planned. */
+  async claimHeal(
+    instanceId: string,
+    heal: { at: Date; cooldownMs: number; alarmName: string; expiresAt: number },
+  ): Promise<boolean> {
+    const last = this.#heals.get(instanceId);
+    if (last !== undefined && heal.at.getTime() - last < heal.cooldownMs) return false;
+    this.#heals.set(instanceId, heal.at.getTime());
+    this.#plan.record({
+      service: 'dynamodb',
+      action: 'PutItem',
+      params: healPut(this.#tableName, instanceId, heal),
+      outcome: 'skipped',
+    });
+    return true;
   }
 
   #write(workflow: Workflow, write: 'create' | 'update'): void {
@@ -305,6 +333,27 @@ function replacementPut(
     },
     ConditionExpression: 'attribute_not_exists(pk) OR workflowId = :workflowId',
     ExpressionAttributeValues: { ':workflowId': workflowId },
+  };
+}
+
+/** Claims a heal of the instance: only if none was recorded, or the last one is older than the cooldown. */
+function healPut(
+  tableName: string,
+  instanceId: string,
+  heal: { at: Date; cooldownMs: number; alarmName: string; expiresAt: number },
+): PutCommandInput {
+  const healedAt = heal.at.getTime();
+  return {
+    TableName: tableName,
+    Item: {
+      pk: healKey(instanceId),
+      kind: HEAL_KIND,
+      healedAt,
+      alarmName: heal.alarmName,
+      [TTL_ATTRIBUTE]: heal.expiresAt,
+    },
+    ConditionExpression: 'attribute_not_exists(pk) OR healedAt <= :cooledDown',
+    ExpressionAttributeValues: { ':cooledDown': healedAt - heal.cooldownMs },
   };
 }
 

@@ -16,6 +16,7 @@ import type {
   Target,
   VolumeFacts,
 } from './facts.ts';
+import type { CarefulPolicies } from './group-policy.ts';
 import type { Workflow, WorkflowStatus } from './workflow.ts';
 
 export type * from './facts.ts';
@@ -27,6 +28,23 @@ export interface Compute {
   /** Live instances (pending, running, stopping, stopped) carrying every one of the tags. */
   instancesTagged(tags: Record<string, string>): Promise<InstanceFacts[]>;
   launch(request: LaunchRequest): Promise<LaunchResult>;
+  /**
+   * `TerminateInstances`, only if the instance carries `managedTag` (checked here as well as by IAM);
+   * idempotent: an instance already leaving or gone is not an error. Returns whether it was asked to
+   * terminate now (false: already leaving or gone).
+   * @throws when the instance lacks the tag: nothing is terminated.
+   */
+  terminate(instanceId: string, managedTag: { key: string; value: string }): Promise<boolean>;
+}
+
+/** What a target's health checks report (`DescribeTargetHealth`), e.g. `healthy`, `draining`, `unused`. */
+export type TargetHealthState = 'initial' | 'healthy' | 'unhealthy' | 'unused' | 'draining' | 'unavailable';
+
+/** A target group as an alarm names it (`targetgroup/<name>/<id>`), with its registrations' health. */
+export interface TargetGroupHealth {
+  targetGroupArn: string;
+  targetType: 'instance' | 'ip';
+  targets: { id: string; port: number; state: TargetHealthState }[];
 }
 
 /** The ELBv2 calls the workflow makes. */
@@ -43,7 +61,23 @@ export interface LoadBalancing {
   deregister(targets: readonly Target[]): Promise<ElbCallCount>;
   /** Register; idempotent. One call per target group. */
   register(targets: readonly Target[]): Promise<ElbCallCount>;
+  /**
+   * The health of the given targets, keyed by {@link targetKey}; one `DescribeTargetHealth` per
+   * target group. A target the group does not know reports `unused`.
+   */
+  targetHealth(
+    targets: readonly Target[],
+  ): Promise<{ health: Map<string, TargetHealthState> } & ElbCallCount>;
+  /**
+   * Every registration of the target group whose ARN ends in `suffix` (the `TargetGroup` dimension
+   * of a CloudWatch metric: `targetgroup/<name>/<id>`), with its health; undefined if none does.
+   */
+  targetGroupHealth(suffix: string): Promise<TargetGroupHealth | undefined>;
 }
+
+/** The key of a target in {@link LoadBalancing.targetHealth}'s answer. */
+export const targetKey = (target: Pick<Target, 'targetGroupArn' | 'id' | 'port'>): string =>
+  `${target.targetGroupArn}|${target.id}|${target.port}`;
 
 /** Time, so tests and the local cloud can drive it. */
 export interface Clock {
@@ -80,7 +114,16 @@ export type MetricName =
   | 'ReplacementsLaunched'
   | 'ReplacementLaunchFailures'
   | 'ElbApiCalls'
-  | 'WriteConflicts';
+  | 'WriteConflicts'
+  | 'CarefulReplacesStarted'
+  | 'OldInstancesTerminated'
+  | 'ChurnBudgetExceeded'
+  | 'StandbysPromoted'
+  | 'StandbysRetired'
+  | 'HealingAlarms'
+  | 'InstancesHealed'
+  | 'HealingSkippedCooldown'
+  | 'HealingSuspended';
 
 /** Metrics we publish (CloudWatch EMF through Powertools in Lambda). */
 export interface Metrics {
@@ -148,6 +191,15 @@ export interface WorkflowStore {
   workflowOfReplacement(replacementId: string): Promise<string | undefined>;
   /** Workflows, newest first (for `handoff status`). */
   list(options?: { status?: WorkflowStatus; limit?: number }): Promise<Workflow[]>;
+  /**
+   * Records that `instanceId` is being healed at `at`, unless it was within `cooldownMs` before:
+   * true when recorded (heal it), false when a heal is still cooling down. A conditional write, so
+   * two invocations for the same flapping alarm heal once. The record expires at `expiresAt`.
+   */
+  claimHeal(
+    instanceId: string,
+    heal: { at: Date; cooldownMs: number; alarmName: string; expiresAt: number },
+  ): Promise<boolean>;
 }
 
 /**
@@ -157,6 +209,8 @@ export interface WorkflowStore {
 export interface HandoffTags {
   /** Opts an instance in; its value must be `true`. */
   managed: string;
+  /** Names the instance's group (its value); the group's policy applies to it. */
+  group: string;
   /** Asks for the stateful handoff; its value must be `true`. */
   stateful: string;
   /** On a replacement: the instance it replaces. */
@@ -187,14 +241,28 @@ export interface HandoffTags {
 /** What the handoff is told, read once from the configuration. */
 export interface HandoffSettings {
   tags: HandoffTags;
-  /** What a rebalance recommendation does: launch the replacement early, or nothing. */
-  rebalanceAction: 'prelaunch' | 'ignore';
+  /**
+   * Per group: what a rebalance recommendation does (`ignore`, `prelaunch`, `replace`), how a
+   * standby ends, the churn budget.
+   */
+  policies: CarefulPolicies;
+  /** Alarm-driven healing. */
+  healing: HealingSettings;
   /** Days a finished workflow (and a replacement's link to it) is kept. */
   retentionDays: number;
   /** How long a handover waits within the invocation for attachments to complete (then: the sweep). */
   attachWaitMs: number;
   /** How long after the old instance stops the handover and registration are due. */
   handoverTimeoutMs: number;
+}
+
+export interface HealingSettings {
+  /** Only alarms whose name starts with this heal. */
+  alarmPrefix: string;
+  /** An instance is healed at most once in this time, however often its alarm fires. */
+  cooldownMs: number;
+  /** At most this share of a group healing at once (at least one); beyond it healing stops and alerts. */
+  budgetPercent: number;
 }
 
 /** Everything the handoff talks through, and its settings. */
