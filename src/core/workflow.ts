@@ -132,7 +132,24 @@ export interface Replacement {
   subnetId?: string;
   privateIpAddress?: string;
   lastError?: { code: string; message: string; at: string };
+  /** The pool the replacement launched in. */
+  pool?: { instanceType: string; availabilityZone: string; subnetId: string };
+  /** `reserved`: On-Demand, covered by an unused Reserved Instance. */
+  capacityType?: CapacityType;
+  /** Why this pool and capacity type, in words. */
+  choiceReason?: string;
+  /** USD/hour of the replacement: the Spot price, the On-Demand price, or 0 for a prepaid RI. */
+  hourlyPrice?: number;
+  /** USD/hour On-Demand of the replacement's type, to compare with. */
+  onDemandPrice?: number;
+  /**
+   * The fleet request the replacement comes from, recorded before the request is made: a retry
+   * claims its share of the instances tagged with the token, never launching a second one.
+   */
+  fleet?: { token: string; members: string[]; requestedAt: string };
 }
+
+export type CapacityType = 'reserved' | 'spot' | 'on-demand';
 
 /** The old instance as it was when the workflow started: enough to replace it after it is gone. */
 export interface InstanceRecord {

@@ -2,6 +2,8 @@ import { handoffTags } from '../../src/config.ts';
 import { DEFAULT_CAREFUL_POLICY } from '../../src/core/group-policy.ts';
 import {
   type Compute,
+  type FleetRequest,
+  type FleetResult,
   type HandoffDeps,
   type HandoffSettings,
   type HandoffTags,
@@ -116,6 +118,34 @@ export class FakeEc2 implements Compute {
     });
     this.tokens.set(request.clientToken, instance.instanceId);
     return { ok: true, instanceId: instance.instanceId };
+  }
+
+  /** A fleet as the fake has capacity: none when `noCapacity`, else every instance in the first override. */
+  async launchFleet(request: FleetRequest): Promise<FleetResult> {
+    const first = request.overrides[0]!;
+    if (this.noCapacity) {
+      return {
+        instances: [],
+        errors: [{ ...first, lifecycle: 'on-demand', code: 'InsufficientInstanceCapacity', message: 'none' }],
+      };
+    }
+    const instances = Array.from({ length: request.total }, (_, i) => {
+      const token = `${request.clientToken}#${i}`;
+      const instanceId =
+        this.tokens.get(token) ??
+        this.add({
+          state: 'pending',
+          subnetId: first.subnetId,
+          instanceType: first.instanceType,
+          availabilityZone: first.availabilityZone,
+          launchTemplate: request.launchTemplate,
+          tags: request.tags,
+        }).instanceId;
+      this.tokens.set(token, instanceId);
+      const lifecycle = i < request.onDemand ? ('on-demand' as const) : ('spot' as const);
+      return { instanceId, lifecycle, ...first };
+    });
+    return { instances, errors: [] };
   }
 
   async terminate(instanceId: string, managedTag: { key: string; value: string }): Promise<boolean> {
