@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { PlanEntry } from '../aws/dry-run.ts';
 import { ConfigError, readConfig } from '../config.ts';
+import type { CapacityReport } from './capacity-report.ts';
 import { CliError } from './errors.ts';
 
 // Each command loads what it needs (the SDK, the local cloud) when it runs: `handoff help` loads
@@ -13,8 +14,10 @@ Commands:
       --speed N              Local-cloud seconds per real second (default 10), or max: as fast
                              as the handlers allow (time stands still while one runs).
       --rebalance            Send a rebalance recommendation before the warning.
-      --scenario S           basic (default) or stateful: the instance has a data volume, a
-                             secondary interface and private IP, and an Elastic IP to hand over.
+      --scenario S           basic (default); stateful: the instance has a data volume, a
+                             secondary interface and private IP, and an Elastic IP to hand over;
+                             capacity: a whole Spot pool of a group is reclaimed; each replacement's
+                             pool, capacity type and reason as it is chosen, then the revert to Spot.
   replay <event.json>        Run one event through the handlers.
       --instance ID          Point the event at this instance.
                              Default target: the local cloud (a fresh demo fleet).
@@ -29,6 +32,11 @@ Commands:
       --bus NAME             Put the event on an EventBridge bus (source ${'spot-handoff.replay'}).
   status [ID]                Workflows in the table (HANDOFF_TABLE_NAME), or one by workflow or instance id.
       --limit N              How many (default 20).
+  report                     Per workflow, per group and in total: the capacity each replacement got and
+                             why (pool, capacity type, reason), its hourly cost against On-Demand and
+                             the estimated saving (per hour, and per month of 730 h).
+      --table NAME           The deployment's workflow table (default: HANDOFF_TABLE_NAME).
+      --local                Run the capacity scenario on a fresh local cloud, then report on it.
 
 Every command takes --json for a machine-readable summary. Exit codes: 0 ok, 1 failed, 2 usage.`;
 
@@ -47,6 +55,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
         return await replay(rest, io);
       case 'status':
         return await status(rest, io);
+      case 'report':
+        return await report(rest, io);
       case undefined:
         io.err(USAGE);
         return 2;
@@ -94,10 +104,19 @@ async function demo(rest: string[], io: Io): Promise<number> {
     );
   }
   const scenario = values.scenario ?? 'basic';
-  if (scenario !== 'basic' && scenario !== 'stateful') {
-    throw new CliError(`--scenario ${scenario} is not known: use basic or stateful.`, 2);
+  if (scenario !== 'basic' && scenario !== 'stateful' && scenario !== 'capacity') {
+    throw new CliError(`--scenario ${scenario} is not known: use basic, stateful or capacity.`, 2);
   }
   const json = values.json === true;
+  if (scenario === 'capacity') {
+    if (values.rebalance) throw new CliError('--rebalance does not apply to the capacity scenario.', 2);
+    const { runCapacityDemo } = await import('./capacity-demo.ts');
+    const result = await runCapacityDemo({ speed, print: printer(json, io) });
+    if (json) io.out(JSON.stringify(result, null, 2));
+    if (!result.ok)
+      io.err(`handoff: the capacity demo's checks did not hold: ${JSON.stringify(result.checks)}`);
+    return result.ok ? 0 : 1;
+  }
   const { runDemo } = await import('./demo.ts');
   const result = await runDemo({
     speed,
@@ -214,6 +233,40 @@ async function status(rest: string[], io: Io): Promise<number> {
   if (values.json) io.out(JSON.stringify({ workflows: workflows.map(summary.summarize) }, null, 2));
   else if (workflows.length === 0) io.out(`No workflows in table ${config.tableName}.`);
   else for (const w of workflows) io.out(summary.describeWorkflow(w));
+  return 0;
+}
+
+async function report(rest: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({
+    args: rest,
+    options: { json: { type: 'boolean' }, table: { type: 'string' }, local: { type: 'boolean' } },
+    strict: true,
+  });
+  if (values.local && values.table !== undefined) {
+    throw new CliError('--local reports on a fresh local cloud; it cannot be combined with --table.', 2);
+  }
+  if (values.table === '') throw new CliError('--table needs the name of the workflow table.', 2);
+  const { capacityReport, formatCapacityReport } = await import('./capacity-report.ts');
+  let capacity: CapacityReport;
+  if (values.local) {
+    const { runCapacityDemo } = await import('./capacity-demo.ts');
+    capacity = (await runCapacityDemo({ speed: 'manual', print: () => {} })).report;
+  } else {
+    const [{ createClients }, { DynamoWorkflowStore }] = await Promise.all([
+      import('../aws/clients.ts'),
+      import('../aws/workflow-store.ts'),
+    ]);
+    const tableName = values.table ?? process.env['HANDOFF_TABLE_NAME'];
+    if (!tableName) {
+      throw new CliError(
+        "No workflow table: give --table NAME (the deployment's table) or set HANDOFF_TABLE_NAME, or use --local.",
+      );
+    }
+    const store = new DynamoWorkflowStore({ client: createClients().documentClient, tableName });
+    capacity = capacityReport((await store.list()).reverse());
+  }
+  if (values.json) io.out(JSON.stringify(capacity, null, 2));
+  else for (const line of formatCapacityReport(capacity)) io.out(line);
   return 0;
 }
 

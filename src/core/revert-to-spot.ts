@@ -1,3 +1,7 @@
+import type { InstanceOutcome } from './batch.ts';
+import { startWithinChurnBudget } from './churn-budget.ts';
+import type { HandoffDeps } from './ports.ts';
+
 /**
  * Revert to Spot: an On-Demand fallback (a replacement launched On-Demand because no allowed Spot
  * pool had capacity) is replaced by Spot once Spot has capacity again, the careful way: the Spot
@@ -95,3 +99,30 @@ export function revertCandidates(
   }
   return candidates;
 }
+
+/**
+ * The sweep's part: finds the On-Demand fallbacks that may revert now and starts a careful
+ * replace (kind `revert-to-spot`) of each, within its group's churn budget. The replacement is
+ * launched Spot only; without Spot capacity the workflow waits, and the sweep tries again.
+ */
+export async function revertFallbacksToSpot(deps: HandoffDeps): Promise<InstanceOutcome[]> {
+  const all = await deps.store.list();
+  const fallbackIds = all.flatMap((w) =>
+    w.status === 'completed' && w.replacement?.capacityType === 'on-demand' && w.replacement.instanceId
+      ? [w.replacement.instanceId]
+      : [],
+  );
+  if (fallbackIds.length === 0) return [];
+  const facts = await deps.compute.describeInstances(fallbackIds);
+  const candidates = revertCandidates(all, {
+    running: new Set([...facts.values()].filter((f) => f.state === 'running').map((f) => f.instanceId)),
+    handled: new Set(all.map((w) => w.instanceId)),
+    revertToSpotOf: (group) => revertToSpotOf(deps, group),
+    now: deps.clock.now(),
+  });
+  return startWithinChurnBudget(candidates, 'revert-to-spot', deps);
+}
+
+/** A group's `revertToSpot`; an instance with no group reverts whenever Spot has capacity. */
+const revertToSpotOf = (deps: HandoffDeps, group: string | undefined): RevertToSpot =>
+  (group !== undefined ? deps.settings.policy?.groups[group]?.revertToSpot : undefined) ?? 'always';
