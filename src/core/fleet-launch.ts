@@ -66,33 +66,57 @@ export function fleetToken(group: string, members: readonly Workflow[]): string 
     .slice(0, 24)}`;
 }
 
+interface Pending {
+  members: FleetMember[];
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** (Re)starts the quiet period. */
+  restart(): void;
+  done: Promise<Map<string, FleetShare>>;
+}
+
 export class GroupFleets {
-  private readonly pending = new Map<
-    string,
-    { members: FleetMember[]; done: Promise<Map<string, FleetShare>> }
-  >();
+  private readonly pending = new Map<string, Pending>();
   /** Fleet requests sent, per group (for the record and the benchmark). */
   readonly requests = new Map<string, number>();
 
   constructor(
     private readonly deps: HandoffDeps,
-    private readonly windowMs = 50,
+    private readonly timing = { quietMs: 250, maxWaitMs: 5_000 },
   ) {}
 
-  /** Joins the group's fleet of this batch; resolves with this member's share once the fleet has run. */
+  /**
+   * Joins the group's fleet of this batch; resolves with this member's share once the fleet has
+   * run. The fleet goes out once no member has joined for `quietMs` (the batch's workflows reach
+   * their launch at different times), or `maxWaitMs` after the first joined.
+   */
   async join(group: FleetGroup, member: FleetMember): Promise<FleetShare> {
     const key = fleetKey(group);
     let batch = this.pending.get(key);
     if (!batch) {
       const members: FleetMember[] = [];
-      const done = new Promise<void>((resolve) => setTimeout(resolve, this.windowMs)).then(() => {
-        this.pending.delete(key);
-        return this.run(group, members);
+      let go: () => void = () => {};
+      const started = Date.now();
+      const ready = new Promise<void>((resolve) => {
+        go = resolve;
       });
-      batch = { members, done };
+      const created: Pending = {
+        members,
+        timer: undefined,
+        restart: () => {
+          clearTimeout(created.timer);
+          const left = Math.max(0, this.timing.maxWaitMs - (Date.now() - started));
+          created.timer = setTimeout(go, Math.min(this.timing.quietMs, left));
+        },
+        done: ready.then(() => {
+          this.pending.delete(key);
+          return this.run(group, members);
+        }),
+      };
+      batch = created;
       this.pending.set(key, batch);
     }
     batch.members.push(member);
+    batch.restart();
     const shares = await batch.done;
     return shares.get(member.workflow.workflowId)!;
   }
