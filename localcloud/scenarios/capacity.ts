@@ -58,6 +58,8 @@ export const CAPACITY_POLICY = {
       onDemandFallback: true,
       revertToSpot: 'always',
       poolReclaim: { threshold: 3, windowMinutes: 10, avoidMinutes: 30, replaceAhead: false },
+      // EC2 has no price API: the On-Demand prices the records compare with (us-east-1 Linux list).
+      onDemandPrices: { 'm5.large': 0.096, 'm6i.large': 0.096, 'm5a.large': 0.086 },
     },
   },
 } as const;

@@ -200,6 +200,12 @@ export class GroupFleets {
       await send('on-demand-fallback', short, overridesOf(choice.onDemand), short);
     }
     const records = describeLaunches(launched, choice, failed.size);
+    for (const ri of choice.reserved) {
+      const covered = launched.filter(
+        (i) => poolKey(i) === poolKey(ri) && records.get(i.instanceId)?.capacityType === 'reserved',
+      ).length;
+      if (covered > 0) deps.capacity?.reservationsUsed?.(ri.reservedInstancesId, covered);
+    }
     const ordered = assignmentOrder(launched);
     members.forEach((m, i) => {
       const instance = ordered[i];

@@ -59,6 +59,11 @@ export const poolKey = (pool: { instanceType: string; availabilityZone: string }
 export interface CapacitySignals {
   /** Active Reserved Instances not covering a running On-Demand instance. */
   unusedReservations(): Promise<UnusedReservation[]>;
+  /**
+   * Counts launches an RI now covers against the cached answer, so the next choice in this
+   * container does not count the same RI again before the answer is read afresh.
+   */
+  reservationsUsed?(reservedInstancesId: string, count: number): void;
   /** Spot placement scores 1–10 per pool; empty when unknown. */
   placementScores(
     instanceTypes: readonly string[],

@@ -202,7 +202,9 @@ export class Pass {
     }
     const share = await deps.fleets!.join(group, { workflow, save });
     if (!share.ok) {
-      delete r.fleet;
+      // The fleet recorded itself on a new replacement record: clear it there, so the next pass
+      // launches anew rather than waiting to claim from a fleet that launched nothing for it.
+      delete workflow.replacement!.fleet;
       return this.launchFailed(share.code, share.message);
     }
     await this.adopt(share.instance.instanceId);
