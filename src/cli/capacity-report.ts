@@ -74,7 +74,9 @@ export interface CapacityReport {
   hoursPerMonth: number;
 }
 
-const cents = (usd: number) => Math.round(usd * 10_000) / 10_000;
+/** Hourly amounts to a hundredth of a cent, monthly ones to the cent. */
+const hourly = (usd: number) => Math.round(usd * 10_000) / 10_000;
+const monthly = (usdPerHour: number) => Math.round(usdPerHour * HOURS_PER_MONTH * 100) / 100;
 
 /**
  * The report over `workflows` (any order): one line each, oldest first as given, the totals over
@@ -92,7 +94,7 @@ export function capacityReport(workflows: readonly ReportedWorkflow[]): Capacity
   const lines = workflows.map((w): CapacityLine => {
     const r = w.replacement;
     const priced = r?.hourlyPrice !== undefined && r.onDemandPrice !== undefined;
-    const savingPerHour = priced ? cents(r.onDemandPrice! - r.hourlyPrice!) : undefined;
+    const savingPerHour = priced ? hourly(r.onDemandPrice! - r.hourlyPrice!) : undefined;
     return {
       workflowId: w.workflowId,
       instanceId: w.instanceId,
@@ -107,7 +109,7 @@ export function capacityReport(workflows: readonly ReportedWorkflow[]): Capacity
       hourlyPrice: r?.hourlyPrice,
       onDemandPrice: r?.onDemandPrice,
       savingPerHour,
-      savingPerMonth: savingPerHour === undefined ? undefined : cents(savingPerHour * HOURS_PER_MONTH),
+      savingPerMonth: savingPerHour === undefined ? undefined : monthly(savingPerHour),
       supersededBy: r?.instanceId ? replacedBy.get(r.instanceId) : undefined,
     };
   });
@@ -128,9 +130,9 @@ function totalsOf(lines: readonly CapacityLine[]): CapacityTotals {
   const byCapacityType: Record<CapacityType, number> = { reserved: 0, spot: 0, 'on-demand': 0 };
   for (const l of running) if (l.capacityType) byCapacityType[l.capacityType] += 1;
   const priced = running.filter((l) => l.savingPerHour !== undefined);
-  const hourlyCost = cents(priced.reduce((sum, l) => sum + l.hourlyPrice!, 0));
-  const onDemandHourlyCost = cents(priced.reduce((sum, l) => sum + l.onDemandPrice!, 0));
-  const savingPerHour = cents(onDemandHourlyCost - hourlyCost);
+  const hourlyCost = hourly(priced.reduce((sum, l) => sum + l.hourlyPrice!, 0));
+  const onDemandHourlyCost = hourly(priced.reduce((sum, l) => sum + l.onDemandPrice!, 0));
+  const savingPerHour = hourly(onDemandHourlyCost - hourlyCost);
   return {
     workflows: lines.length,
     replacements: running.length,
@@ -139,7 +141,7 @@ function totalsOf(lines: readonly CapacityLine[]): CapacityTotals {
     hourlyCost,
     onDemandHourlyCost,
     savingPerHour,
-    savingPerMonth: cents(savingPerHour * HOURS_PER_MONTH),
+    savingPerMonth: monthly(savingPerHour),
     savingPercent: onDemandHourlyCost > 0 ? Math.round((savingPerHour / onDemandHourlyCost) * 1000) / 10 : 0,
   };
 }
