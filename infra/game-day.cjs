@@ -101,7 +101,7 @@ function gameDay({
                     Resource: arnInThisAccount('ec2', 'instance/*'),
                     Condition: {
                       StringEquals: Object.fromEntries(
-                        Object.entries(selected).map(([key, value]) => [`ec2:ResourceTag/${key}`, value]),
+                        Object.entries(selected).map(([key, value]) => [`aws:ResourceTag/${key}`, value]),
                       ),
                     },
                   },
@@ -111,6 +111,7 @@ function gameDay({
                     Effect: 'Allow',
                     Action: 'ec2:DescribeInstances',
                     Resource: '*',
+                    Condition: { StringEquals: { 'aws:RequestedRegion': { Ref: 'AWS::Region' } } },
                   },
                 ],
               },

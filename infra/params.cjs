@@ -78,6 +78,8 @@ const RULES = {
     Object.entries(READ_BY_FUNCTIONS).map(([name, variable]) => [name, readBy(variable)]),
   ),
   groupTagKey: TAG_KEY,
+  // infra/policy.cjs reads and validates the file, naming every bad field.
+  policyFile: checkedWhereUsed,
   logLevel: oneOf(Object.values(LogLevel)),
   logRetentionInDays: oneOf(LOG_RETENTION_DAYS),
   awsMaxAttempts: wholeNumber(1, 10),

@@ -1,5 +1,6 @@
+import type { InstanceOutcome } from './batch.ts';
 import { InvalidEventError, readEvent, type Signal } from './events.ts';
-import { handOff, type InstanceOutcome } from './handoff.ts';
+import { handOff } from './handoff.ts';
 import type { HandoffDeps } from './ports.ts';
 import type { SignalKind } from './workflow.ts';
 

@@ -221,11 +221,12 @@ export const clientTokenFor = (workflowId: string, attempt: number): string => `
 
 /** Tags of the replacement: the old instance's own tags, plus where it came from. */
 export function replacementTags(workflow: Workflow, tags: HandoffTags): Record<string, string> {
-  return {
-    ...workflow.instance?.tags,
-    [tags.replaces]: workflow.instanceId,
-    [tags.workflow]: workflow.workflowId,
-  };
+  return { ...workflow.instance?.tags, ...bookkeepingTags(workflow, tags) };
+}
+
+/** Where a replacement came from: the only tags written on an instance after its launch. */
+export function bookkeepingTags(workflow: Workflow, tags: HandoffTags): Record<string, string> {
+  return { [tags.replaces]: workflow.instanceId, [tags.workflow]: workflow.workflowId };
 }
 
 /**

@@ -1,6 +1,8 @@
+import type { InstanceOutcome } from './batch.ts';
 import { throwTogether } from './concurrency.ts';
 import { guardStatefulInstances } from './guard.ts';
-import { handOff, type InstanceOutcome } from './handoff.ts';
+import { handOff } from './handoff.ts';
+import { sweepOrphans } from './orphans.ts';
 import { overdue } from './plan.ts';
 import { replaceAheadOfReclaim } from './pool-reclaim.ts';
 import type { HandoffDeps } from './ports.ts';
@@ -35,6 +37,7 @@ export async function sweepOpenWorkflows(deps: HandoffDeps, limit = 100): Promis
 async function sweep(deps: HandoffDeps, limit: number): Promise<InstanceOutcome[]> {
   const open = await deps.store.list({ status: 'in-progress', limit });
   deps.metrics.count('WorkflowsSwept', open.length);
+  await sweepOrphans(deps, open);
   const now = deps.clock.now();
   const late = open.flatMap((w) => {
     const step = overdue(w, now);

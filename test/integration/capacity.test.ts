@@ -6,6 +6,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalCloud } from '../../localcloud/index.ts';
+import { giveState } from '../../localcloud/scenarios/stateful.ts';
 import { createClients } from '../../src/aws/clients.ts';
 import { awsHandoffDeps } from '../../src/aws/handoff-deps.ts';
 import { createWorkflowTable } from '../../src/aws/workflow-store.ts';
@@ -14,7 +15,9 @@ import type { Signal } from '../../src/core/events.ts';
 import { handOff } from '../../src/core/handoff.ts';
 import { type GroupPolicyInput, parsePolicy } from '../../src/core/policy.ts';
 import type { HandoffDeps, Log, Metrics } from '../../src/core/ports.ts';
+import { sweepOpenWorkflows } from '../../src/core/sweep.ts';
 import { type Workflow, workflowIdFor } from '../../src/core/workflow.ts';
+import { type FleetWorld, fleetWorld } from '../support/local.ts';
 
 /**
  * Where replacements go, through the local cloud's capacity pools, prices, Reserved Instances
@@ -235,6 +238,8 @@ describe('the replacements of a reclaimed pool', () => {
         update: (w) => store.update(w),
         list: (o) => store.list(o),
         workflowOfReplacement: (id) => store.workflowOfReplacement(id),
+        recordOrphan: (o) => store.recordOrphan(o),
+        orphans: () => store.orphans(),
         async linkReplacement(replacementId, workflowId, expiresAt) {
           if (crashes > 0) {
             crashes -= 1;
@@ -264,6 +269,53 @@ describe('the replacements of a reclaimed pool', () => {
   });
 });
 
+describe('the sweep', () => {
+  it('adopts an orphan of a fleet for a workflow of its group still waiting, and terminates the rest', async () => {
+    world = await reclaim(1, { instanceTypes: TYPES, onDemandFallback: false });
+    world.cloud.setCapacity({ market: 'spot' }, 0);
+    await handOff(world.signals, world.deps, { failOnLaunchError: false });
+    const [waiting] = await world.records();
+    expect(waiting!.replacement?.instanceId).toBeUndefined();
+    // Two instances a fleet launched and no record ever named (their invocation died).
+    world.cloud.setCapacity({ market: 'spot' }, true);
+    const template = world.cloud.ec2.instances()[0]!.launchTemplate!;
+    const subnet = world.cloud.ec2.instances()[0]!;
+    const orphans = await world.deps.compute.launchFleet({
+      clientToken: 'lost-fleet',
+      launchTemplate: template,
+      overrides: [
+        { instanceType: 'c5.large', subnetId: subnet.subnetId!, availabilityZone: subnet.availabilityZone },
+      ],
+      total: 2,
+      onDemand: 0,
+      spotStrategy: 'price-capacity-optimized',
+      onDemandStrategy: 'prioritized',
+      tags: { 'spot-handoff:managed': 'true', [GROUP]: 'web', 'spot-handoff:fleet-token': 'fleet-lost' },
+    });
+    expect(orphans.instances).toHaveLength(2);
+    await world.cloud.clock.advance(6 * 60_000);
+
+    await sweepOpenWorkflows(world.deps);
+
+    const records = await world.deps.store.orphans();
+    expect(records.map((o) => o.action).sort()).toEqual(['adopted', 'terminated']);
+    const adopted = records.find((o) => o.action === 'adopted')!;
+    const terminated = records.find((o) => o.action === 'terminated')!;
+    expect(adopted).toMatchObject({
+      workflowId: waiting!.workflowId,
+      group: 'web',
+      fleetToken: 'fleet-lost',
+    });
+    expect(terminated.reason).toMatch(/no open workflow of group web was waiting/);
+    const [after] = await world.records();
+    expect(after!.replacement).toMatchObject({ instanceId: adopted.instanceId, capacityType: 'spot' });
+    expect(world.replacements().map((r) => r.instanceId)).toEqual([adopted.instanceId]);
+    const gone = world.cloud.ec2.instances().find((i) => i.instanceId === terminated.instanceId)!;
+    expect(['shutting-down', 'terminated']).toContain(gone.state);
+    expect(await world.deps.store.workflowOfReplacement(adopted.instanceId)).toBe(waiting!.workflowId);
+  });
+});
+
 describe('the replacement of an instance with no group', () => {
   it('keeps its own type and subnet, On-Demand when Spot has no capacity there', async () => {
     world = await reclaim(1, undefined);
@@ -287,5 +339,60 @@ describe('the replacement of an instance with no group', () => {
     expect(record!.replacement!.choiceReason).toMatch(
       /^Spot m5\.large in \S+ had no capacity \(\w+\); On-Demand fallback of its own type$/,
     );
+  });
+});
+
+describe('a stateful instance of a group', () => {
+  let stack: FleetWorld | undefined;
+  afterEach(async () => {
+    await stack?.stop();
+    stack = undefined;
+  });
+
+  it('gets a replacement of another type in its volumes’ AZ, which receives its volume and interface', async () => {
+    const policy = parsePolicy({
+      groups: { web: { instanceTypes: [{ type: 'm5.large' }, { type: 'c5.large' }] } },
+    });
+    stack = await fleetWorld({ tags: { 'spot-handoff:stateful': 'true', [GROUP]: 'web' } }, { policy });
+    const victim = stack.fleet.instanceIds[0]!;
+    const state = await giveState(stack.ec2, victim, stack.until);
+    await stack.pass(5_000);
+
+    stack.stack.cloud.interrupt(victim);
+    await stack.until(
+      async () => (await stack!.stack.store.get(workflowIdFor(victim)))?.status === 'completed',
+      'the stateful handoff',
+      10 * 60_000,
+    );
+
+    const [replacement] = stack.instances().filter((i) => i.tags['spot-handoff:replaces'] === victim);
+    expect(replacement).toMatchObject({
+      state: 'running',
+      instanceType: 'c5.large',
+      availabilityZone: state.availabilityZone,
+    });
+    // The tags its group's instances share go on at launch: it is stateful and managed in turn.
+    expect(replacement!.tags).toMatchObject({
+      'spot-handoff:stateful': 'true',
+      'spot-handoff:managed': 'true',
+      [GROUP]: 'web',
+      app: 'web',
+    });
+    const ec2 = stack.stack.cloud.ec2;
+    expect(ec2.volumes().find((v) => v.volumeId === state.volumeId)?.attachment).toMatchObject({
+      instanceId: replacement!.instanceId,
+      state: 'attached',
+    });
+    expect(
+      ec2.interfaces().find((e) => e.networkInterfaceId === state.networkInterfaceId)?.attachment,
+    ).toMatchObject({
+      instanceId: replacement!.instanceId,
+    });
+    const workflow = (await stack.stack.store.get(workflowIdFor(victim)))!;
+    expect(workflow.replacement).toMatchObject({
+      capacityType: 'spot',
+      pool: { instanceType: 'c5.large', availabilityZone: state.availabilityZone },
+    });
+    expect(workflow.handover!.resources.every((r) => r.status === 'attached')).toBe(true);
   });
 });

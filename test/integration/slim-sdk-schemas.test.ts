@@ -213,6 +213,80 @@ const CASES: Record<string, { input: Record<string, unknown>; xml: string }> = {
     },
     xml: response('ModifyNetworkInterfaceAttribute', '<return>true</return>'),
   },
+  CreateFleetCommand: {
+    input: {
+      Type: 'instant',
+      ClientToken: 'fleet-1-first',
+      LaunchTemplateConfigs: [
+        {
+          LaunchTemplateSpecification: { LaunchTemplateId: 'lt-1', Version: '3' },
+          Overrides: [
+            { InstanceType: 'm5.large', SubnetId: 'subnet-1', AvailabilityZone: 'us-east-1a', Priority: 0 },
+            { InstanceType: 'c5.large', SubnetId: 'subnet-2', AvailabilityZone: 'us-east-1b', Priority: 1 },
+          ],
+        },
+      ],
+      TargetCapacitySpecification: {
+        TotalTargetCapacity: 2,
+        OnDemandTargetCapacity: 1,
+        SpotTargetCapacity: 1,
+        DefaultTargetCapacityType: 'spot',
+      },
+      SpotOptions: { AllocationStrategy: 'price-capacity-optimized' },
+      OnDemandOptions: { AllocationStrategy: 'prioritized' },
+      TagSpecifications: [
+        { ResourceType: 'instance', Tags: [{ Key: 'spot-handoff:managed', Value: 'true' }] },
+      ],
+    },
+    xml: response(
+      'CreateFleet',
+      `<fleetId>fleet-1</fleetId><errorSet><item><launchTemplateAndOverrides><launchTemplateSpecification><launchTemplateId>lt-1</launchTemplateId><version>3</version></launchTemplateSpecification><overrides><instanceType>c5.large</instanceType><subnetId>subnet-2</subnetId></overrides></launchTemplateAndOverrides><lifecycle>spot</lifecycle><errorCode>InsufficientInstanceCapacity</errorCode><errorMessage>There is no Spot capacity available that matches your request.</errorMessage></item></errorSet><fleetInstanceSet><item><launchTemplateAndOverrides><launchTemplateSpecification><launchTemplateId>lt-1</launchTemplateId><version>3</version></launchTemplateSpecification><overrides><instanceType>m5.large</instanceType><subnetId>subnet-1</subnetId><availabilityZone>us-east-1a</availabilityZone><priority>0</priority></overrides></launchTemplateAndOverrides><lifecycle>on-demand</lifecycle><instanceIds><item>i-0123456789abcdef0</item></instanceIds><instanceType>m5.large</instanceType></item></fleetInstanceSet>`,
+    ),
+  },
+  DescribeAvailabilityZonesCommand: {
+    input: { Filters: [{ Name: 'region-name', Values: ['us-east-1'] }] },
+    xml: response(
+      'DescribeAvailabilityZones',
+      '<availabilityZoneInfo><item><zoneName>us-east-1a</zoneName><zoneId>use1-az1</zoneId><zoneState>available</zoneState><regionName>us-east-1</regionName></item></availabilityZoneInfo>',
+    ),
+  },
+  DescribeReservedInstancesCommand: {
+    input: { Filters: [{ Name: 'state', Values: ['active'] }] },
+    xml: response(
+      'DescribeReservedInstances',
+      '<reservedInstancesSet><item><reservedInstancesId>ri-1</reservedInstancesId><instanceType>m5.large</instanceType><availabilityZone>us-east-1a</availabilityZone><instanceCount>2</instanceCount><state>active</state><scope>Availability Zone</scope></item></reservedInstancesSet>',
+    ),
+  },
+  DescribeSpotPriceHistoryCommand: {
+    input: {
+      InstanceTypes: ['m5.large'],
+      ProductDescriptions: ['Linux/UNIX'],
+      StartTime: new Date('2026-01-01T12:00:00Z'),
+    },
+    xml: response(
+      'DescribeSpotPriceHistory',
+      '<spotPriceHistorySet><item><instanceType>m5.large</instanceType><productDescription>Linux/UNIX</productDescription><spotPrice>0.040000</spotPrice><timestamp>2026-01-01T12:00:00.000Z</timestamp><availabilityZone>us-east-1a</availabilityZone></item></spotPriceHistorySet><nextToken></nextToken>',
+    ),
+  },
+  GetSpotPlacementScoresCommand: {
+    input: {
+      InstanceTypes: ['m5.large', 'c5.large'],
+      TargetCapacity: 1,
+      SingleAvailabilityZone: true,
+      RegionNames: ['us-east-1'],
+    },
+    xml: response(
+      'GetSpotPlacementScores',
+      '<spotPlacementScoreSet><item><region>us-east-1</region><availabilityZoneId>use1-az1</availabilityZoneId><score>9</score></item></spotPlacementScoreSet>',
+    ),
+  },
+  TerminateInstancesCommand: {
+    input: { InstanceIds: ['i-0123456789abcdef0'] },
+    xml: response(
+      'TerminateInstances',
+      '<instancesSet><item><instanceId>i-0123456789abcdef0</instanceId><currentState><code>32</code><name>shutting-down</name></currentState><previousState><code>16</code><name>running</name></previousState></item></instancesSet>',
+    ),
+  },
   RunInstancesCommand: {
     input: {
       MinCount: 1,

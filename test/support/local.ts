@@ -5,6 +5,7 @@ import type { InstanceView } from '../../localcloud/ec2/inspect.ts';
 import type { WebFleet, WebFleetOptions } from '../../localcloud/scenarios/web-fleet.ts';
 import { type LocalStack, launchFleet, runUntil, startLocalStack } from '../../src/cli/local-stack.ts';
 import type { EventEnvelope } from '../../src/core/events.ts';
+import type { Policy } from '../../src/core/policy.ts';
 
 /** A local stack (manual clock) with the demo fleet running and registered. */
 export interface FleetWorld {
@@ -23,8 +24,11 @@ export interface FleetWorld {
   stop(): Promise<void>;
 }
 
-export async function fleetWorld(options: WebFleetOptions = {}): Promise<FleetWorld> {
-  const stack = await startLocalStack({ clock: 'manual' });
+export async function fleetWorld(
+  options: WebFleetOptions = {},
+  stackOptions: { policy?: Policy } = {},
+): Promise<FleetWorld> {
+  const stack = await startLocalStack({ clock: 'manual', ...stackOptions });
   // Clients retry like any SDK client: the local cloud's token buckets are real-time, as AWS's are.
   const ec2 = new EC2Client(stack.cloud.clientConfig());
   const elbv2 = new ElasticLoadBalancingV2Client(stack.cloud.clientConfig());

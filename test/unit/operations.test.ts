@@ -495,8 +495,8 @@ describe('game day', () => {
         'ec2:SendSpotInstanceInterruptions',
         {
           StringEquals: {
-            'ec2:ResourceTag/spot-handoff:managed': 'true',
-            'ec2:ResourceTag/spot-handoff:group': 'web',
+            'aws:ResourceTag/spot-handoff:managed': 'true',
+            'aws:ResourceTag/spot-handoff:group': 'web',
           },
         },
       ],
@@ -632,7 +632,7 @@ describe('metrics', () => {
   const published = () => {
     const ports = readFileSync(join(ROOT, 'src/core/ports.ts'), 'utf8');
     const union = /export type MetricName =([^;]+);/.exec(ports)?.[1] ?? '';
-    const runtime = readFileSync(join(ROOT, 'functions/shared/runtime.ts'), 'utf8');
+    const runtime = readFileSync(join(ROOT, 'src/runtime/container.ts'), 'utf8');
     return new Set([
       ...[...union.matchAll(/'(\w+)'/g)].map((m) => m[1]!),
       ...[...runtime.matchAll(/addMetric\('(\w+)'/g)].map((m) => m[1]!),

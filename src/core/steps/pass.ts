@@ -2,6 +2,7 @@ import { assignmentOrder, type CapacityRecord } from '../capacity.ts';
 import { type ElbCallCount, type InstanceFacts, isLeavingOrGone, type LaunchRequest } from '../facts.ts';
 import type { FleetGroup } from '../fleet-launch.ts';
 import {
+  bookkeepingTags,
   clientTokenFor,
   deadlineOf,
   keptPrimaryIp,
@@ -131,14 +132,15 @@ export class Pass {
   /**
    * Launches the replacement. An instance of a group (its group tag names a group of the policy)
    * gets it from the group's fleet of this batch; any other keeps its own type and subnet, with an
-   * On-Demand fallback of its type when Spot has no capacity; a stateful one that finds no
-   * capacity in its AZ migrates once at once. Returns its id.
+   * On-Demand fallback of its type when Spot has no capacity. A stateful one that finds no
+   * capacity in its AZ (its group's pools there included) migrates once at once. Returns its id.
    */
   async launch(save: () => Promise<boolean>): Promise<string | undefined> {
     const group = this.fleetGroup();
-    if (group) return this.launchInFleet(group, save);
-    const launched = await this.tryLaunch();
+    const launched = group ? await this.launchInFleet(group, save) : await this.tryLaunch();
     if (launched || !this.workflow.handover || !this.workflow.instance?.vpcId) return launched;
+    // A fleet that may still be launching is claimed, not launched around.
+    if (this.workflow.replacement?.fleet) return undefined;
     const target = migrationTarget(
       this.workflow,
       await this.deps.stateful.subnetsOf(this.workflow.instance.vpcId),
@@ -236,9 +238,12 @@ export class Pass {
     return mine.instanceId;
   }
 
-  /** Tags a fleet's instance as this workflow's replacement (a fleet tags its instances alike). */
+  /**
+   * Tags a fleet's instance as this workflow's replacement. A fleet tags its instances alike at
+   * launch; afterwards only the handoff's bookkeeping keys may be written.
+   */
   private async adopt(instanceId: string): Promise<void> {
-    await this.deps.stateful.tag([instanceId], replacementTags(this.workflow, this.deps.settings.tags));
+    await this.deps.stateful.tag([instanceId], bookkeepingTags(this.workflow, this.deps.settings.tags));
   }
 
   private recordLaunch(
