@@ -76,7 +76,10 @@ export async function buildCli() {
     written.add(basename(file.path));
     if (!existsSync(file.path)) await writeAtomically(file.path, file.contents);
   }
-  const entry = Object.entries(result.metafile.outputs).find(([, output]) => output.entryPoint)?.[0];
+  // Dynamically imported modules are entry points of their own chunks: pick main.ts's.
+  const entry = Object.entries(result.metafile.outputs).find(
+    ([, output]) => output.entryPoint === 'src/cli/main.ts',
+  )?.[0];
   if (!entry) throw new CliBuildError('esbuild produced no entry module for src/cli/main.ts.');
   const inputs = [
     ...Object.keys(result.metafile.inputs),

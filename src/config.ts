@@ -1,3 +1,4 @@
+import type { CarefulPolicy } from './core/group-policy.ts';
 import { NO_GROUPS, type Policy, PolicyError, parsePolicy } from './core/policy.ts';
 import type { HandoffTags } from './core/ports.ts';
 
@@ -13,7 +14,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-export type RebalanceAction = 'prelaunch' | 'ignore';
+export type RebalanceAction = CarefulPolicy['rebalance'];
 
 export interface Config {
   /** DynamoDB table holding workflows (`HANDOFF_TABLE_NAME`). */
@@ -43,6 +44,18 @@ export interface Config {
   eventMaxAgeSeconds: number;
   /** Seconds an event may be dated ahead of now, for clock skew (`HANDOFF_EVENT_MAX_FUTURE_SECONDS`). */
   eventMaxFutureSeconds: number;
+  /** Minutes a pre-launched standby lives without a warning before it ends (`HANDOFF_STANDBY_MAX_AGE_MINUTES`). */
+  standbyMaxAgeMinutes: number;
+  /** How a standby ends: `retire` it or `promote` it (`HANDOFF_STANDBY_END`). */
+  standbyEnd: CarefulPolicy['standby']['end'];
+  /** Most of a group's managed instances in rebalance at once, in percent (`HANDOFF_CHURN_BUDGET_PERCENT`). */
+  churnBudgetPercent: number;
+  /** Only alarms whose name starts with this heal (`HANDOFF_HEALING_ALARM_PREFIX`). */
+  healingAlarmPrefix: string;
+  /** An instance is healed at most once in this many minutes (`HANDOFF_HEAL_COOLDOWN_MINUTES`). */
+  healCooldownMinutes: number;
+  /** Most of a group healing at once, in percent; beyond it healing stops and alerts (`HANDOFF_HEAL_BUDGET_PERCENT`). */
+  healBudgetPercent: number;
   /** Tag key whose value names an instance's group (`HANDOFF_GROUP_TAG_KEY`). */
   groupTagKey: string;
   /** Replacement policies per group: `policy.yml`, embedded when packaged (or `HANDOFF_POLICY`, JSON). */
@@ -52,14 +65,17 @@ export interface Config {
 export const TAG_PREFIX = 'spot-handoff:';
 export const REPLACES_TAG = `${TAG_PREFIX}replaces`;
 export const WORKFLOW_TAG = `${TAG_PREFIX}workflow`;
+export const GROUP_TAG = `${TAG_PREFIX}group`;
 
-/** Every tag key the handoff reads and writes, given the two configurable opt-in keys. */
+/** Every tag key the handoff reads and writes, given the configurable opt-in and group keys. */
 export function handoffTags({
   managedTagKey,
   statefulTagKey,
-}: Pick<Config, 'managedTagKey' | 'statefulTagKey'>): HandoffTags {
+  groupTagKey = GROUP_TAG,
+}: Pick<Config, 'managedTagKey' | 'statefulTagKey'> & Partial<Pick<Config, 'groupTagKey'>>): HandoffTags {
   return {
     managed: managedTagKey,
+    group: groupTagKey,
     stateful: statefulTagKey,
     replaces: REPLACES_TAG,
     workflow: WORKFLOW_TAG,
@@ -127,6 +143,17 @@ function tagKey(env: Env, name: string, fallback: string): string {
   return raw;
 }
 
+function alarmPrefix(env: Env, name: string, fallback: string): string {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw.length > 200) {
+    throw new ConfigError(
+      `${name}=${JSON.stringify(raw)} is not valid: use the start of an alarm name, at most 200 characters.`,
+    );
+  }
+  return raw;
+}
+
 /** Reads the configuration; throws a {@link ConfigError} naming the variable at fault. */
 export function readConfig(env: Env = process.env): Config {
   const tableName = env['HANDOFF_TABLE_NAME'];
@@ -139,7 +166,12 @@ export function readConfig(env: Env = process.env): Config {
     tableName,
     managedTagKey: tagKey(env, 'HANDOFF_MANAGED_TAG_KEY', `${TAG_PREFIX}managed`),
     statefulTagKey: tagKey(env, 'HANDOFF_STATEFUL_TAG_KEY', `${TAG_PREFIX}stateful`),
-    rebalanceAction: oneOf(env, 'HANDOFF_REBALANCE_ACTION', ['prelaunch', 'ignore'] as const, 'prelaunch'),
+    rebalanceAction: oneOf(
+      env,
+      'HANDOFF_REBALANCE_ACTION',
+      ['prelaunch', 'ignore', 'replace'] as const,
+      'prelaunch',
+    ),
     retentionDays: wholeNumber(env, 'HANDOFF_RETENTION_DAYS', 30, 1, 3650),
     attachWaitSeconds: wholeNumber(env, 'HANDOFF_ATTACH_WAIT_SECONDS', 10, 0, 40),
     handoverTimeoutSeconds: wholeNumber(env, 'HANDOFF_HANDOVER_TIMEOUT_SECONDS', 600, 60, 86_400),
@@ -148,7 +180,13 @@ export function readConfig(env: Env = process.env): Config {
     trustedAccounts: accountIds(env, 'HANDOFF_TRUSTED_ACCOUNTS'),
     eventMaxAgeSeconds: wholeNumber(env, 'HANDOFF_EVENT_MAX_AGE_SECONDS', 600, 60, 86_400),
     eventMaxFutureSeconds: wholeNumber(env, 'HANDOFF_EVENT_MAX_FUTURE_SECONDS', 60, 0, 3_600),
-    groupTagKey: tagKey(env, 'HANDOFF_GROUP_TAG_KEY', `${TAG_PREFIX}group`),
+    standbyMaxAgeMinutes: wholeNumber(env, 'HANDOFF_STANDBY_MAX_AGE_MINUTES', 60, 1, 10_080),
+    standbyEnd: oneOf(env, 'HANDOFF_STANDBY_END', ['retire', 'promote'] as const, 'retire'),
+    churnBudgetPercent: wholeNumber(env, 'HANDOFF_CHURN_BUDGET_PERCENT', 20, 1, 100),
+    healingAlarmPrefix: alarmPrefix(env, 'HANDOFF_HEALING_ALARM_PREFIX', 'spot-handoff-heal-'),
+    healCooldownMinutes: wholeNumber(env, 'HANDOFF_HEAL_COOLDOWN_MINUTES', 30, 1, 10_080),
+    healBudgetPercent: wholeNumber(env, 'HANDOFF_HEAL_BUDGET_PERCENT', 25, 1, 100),
+    groupTagKey: tagKey(env, 'HANDOFF_GROUP_TAG_KEY', GROUP_TAG),
     policy: readPolicy(env),
   };
 }

@@ -46,8 +46,27 @@ export class Ec2CapacitySignals extends Ec2Adapter implements CapacitySignals {
     return value;
   }
 
-  unusedReservations(): Promise<UnusedReservation[]> {
+  /** RI-covered launches since the reservations were last read, by ReservedInstancesId. */
+  readonly #reservationsUsed = new Map<string, number>();
+
+  reservationsUsed(reservedInstancesId: string, count: number): void {
+    this.#reservationsUsed.set(
+      reservedInstancesId,
+      (this.#reservationsUsed.get(reservedInstancesId) ?? 0) + count,
+    );
+  }
+
+  async unusedReservations(): Promise<UnusedReservation[]> {
+    const read = await this.#readReservations();
+    return read
+      .map((r) => ({ ...r, unused: r.unused - (this.#reservationsUsed.get(r.reservedInstancesId) ?? 0) }))
+      .filter((r) => r.unused > 0);
+  }
+
+  #readReservations(): Promise<UnusedReservation[]> {
     return this.#cached('reservations', this.#cacheMs, async () => {
+      // A fresh read sees the instances launched on RIs running: nothing to count against it.
+      this.#reservationsUsed.clear();
       const { ReservedInstances = [] } = await this.client.send(
         new DescribeReservedInstancesCommand({ Filters: [{ Name: 'state', Values: ['active'] }] }),
         this.call,

@@ -12,6 +12,7 @@ import {
   TerminateInstancesCommand,
   type TerminateInstancesCommandInput,
 } from '@aws-sdk/client-ec2';
+import { isLeavingOrGone } from '../core/facts.ts';
 import type {
   Compute,
   FleetRequest,
@@ -29,7 +30,7 @@ import {
   toTagList,
 } from './ec2-base.ts';
 import { accountOwnedPublicIps, type ElasticIpAllocation, toInstanceFacts } from './ec2-facts.ts';
-import { errorCode, isCapacityError, UnexpectedResponseError } from './errors.ts';
+import { errorCode, isCapacityError, UnexpectedResponseError, UnmanagedInstanceError } from './errors.ts';
 
 /** Launches go with `DryRun: true` in a dry run: nothing is created, the plan records what would be. */
 export type Ec2ComputeOptions = Ec2AdapterOptions;
@@ -127,13 +128,23 @@ export class Ec2Compute extends Ec2Adapter implements Compute {
     return { instances, errors };
   }
 
-  /** `TerminateInstances`; an instance already gone is not an error. */
-  async terminate(instanceIds: readonly string[]): Promise<void> {
-    if (instanceIds.length === 0) return;
-    const input: TerminateInstancesCommandInput = { InstanceIds: [...instanceIds] };
-    await this.mutate('TerminateInstances', input, (sent) =>
-      this.client.send(new TerminateInstancesCommand(sent), this.call),
+  /**
+   * `TerminateInstances` of one instance, only after reading that it carries `managedTag` (the IAM
+   * policy requires the tag as well). An instance already leaving or gone is left as it is.
+   */
+  async terminate(instanceId: string, managedTag: { key: string; value: string }): Promise<boolean> {
+    const facts = (await this.describeInstances([instanceId])).get(instanceId);
+    if (facts === undefined || isLeavingOrGone(facts.state)) return false;
+    if (facts.tags[managedTag.key] !== managedTag.value) {
+      throw new UnmanagedInstanceError(
+        `Refusing to terminate ${instanceId}: it does not carry ${managedTag.key}=${managedTag.value}. Only managed instances are terminated; tag it or terminate it yourself.`,
+      );
+    }
+    const request: TerminateInstancesCommandInput = { InstanceIds: [instanceId] };
+    const sent = await this.mutate('TerminateInstances', request, (input) =>
+      this.client.send(new TerminateInstancesCommand(input), this.call),
     );
+    return !sent.planned;
   }
 
   #instances(filters: Filter[]): Promise<Instance[]> {

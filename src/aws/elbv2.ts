@@ -6,7 +6,16 @@ import {
   RegisterTargetsCommand,
   type TargetDescription,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-import type { ElbCallCount, InstanceFacts, LoadBalancing, Target, TargetType } from '../core/ports.ts';
+import {
+  type ElbCallCount,
+  type InstanceFacts,
+  type LoadBalancing,
+  type Target,
+  type TargetGroupHealth,
+  type TargetHealthState,
+  type TargetType,
+  targetKey,
+} from '../core/ports.ts';
 import { inBatches, mapConcurrently } from './batching.ts';
 import type { PlanLog } from './dry-run.ts';
 import { isInvalidTarget, isTargetGroupNotFound } from './errors.ts';
@@ -190,27 +199,70 @@ export class Elbv2LoadBalancing implements LoadBalancing {
     await this.#client.send(command, { abortSignal: this.#abortSignal });
   }
 
+  /**
+   * The health of the given targets, one `DescribeTargetHealth` per target group (reads are real in
+   * a dry run too). A target its group no longer knows reports `unused`.
+   */
+  async targetHealth(
+    targets: readonly Target[],
+  ): Promise<{ health: Map<string, TargetHealthState> } & ElbCallCount> {
+    const health = new Map<string, TargetHealthState>();
+    const groups = byTargetGroup(targets);
+    await mapConcurrently(groups, ELB_CONCURRENCY, async ([arn, members]) => {
+      const described = await this.#describeHealth(
+        { arn, targetType: members[0]!.targetType },
+        members.map(toDescription),
+      );
+      for (const target of described ?? []) health.set(targetKey(target), target.state);
+    });
+    return { health, calls: groups.length };
+  }
+
+  /** The target group whose ARN ends in `suffix` (`targetgroup/<name>/<id>`), with its targets' health. */
+  async targetGroupHealth(suffix: string): Promise<TargetGroupHealth | undefined> {
+    const { groups } = await this.#targetGroups();
+    const group = groups.find((g) => g.arn.endsWith(`:${suffix}`));
+    if (!group) return undefined;
+    const described = await this.#describeHealth(group);
+    if (!described) return undefined;
+    return {
+      targetGroupArn: group.arn,
+      targetType: group.targetType,
+      targets: described.map(({ id, port, state }) => ({ id, port, state })),
+    };
+  }
+
   /** Registrations of one target group, or undefined when it was deleted meanwhile. */
   async #registrations(group: ListedTargetGroup): Promise<Target[] | undefined> {
+    return (await this.#describeHealth(group))?.map(({ state: _state, ...target }) => target);
+  }
+
+  /** `DescribeTargetHealth` of a group (all its targets, or the given ones); undefined when it was deleted. */
+  async #describeHealth(
+    group: Pick<ListedTargetGroup, 'arn' | 'targetType' | 'port'>,
+    targets?: TargetDescription[],
+  ): Promise<(Target & { state: TargetHealthState })[] | undefined> {
     try {
-      const output = await this.#client.send(new DescribeTargetHealthCommand({ TargetGroupArn: group.arn }), {
-        abortSignal: this.#abortSignal,
-      });
-      const targets: Target[] = [];
+      const output = await this.#client.send(
+        new DescribeTargetHealthCommand({ TargetGroupArn: group.arn, Targets: targets }),
+        { abortSignal: this.#abortSignal },
+      );
+      const described: (Target & { state: TargetHealthState })[] = [];
       for (const description of output.TargetHealthDescriptions ?? []) {
         const id = description.Target?.Id;
         const port = description.Target?.Port ?? group.port;
         if (id === undefined || port === undefined) continue;
         const availabilityZone = description.Target?.AvailabilityZone;
-        targets.push({
+        described.push({
           targetGroupArn: group.arn,
           targetType: group.targetType,
           id,
           port,
           ...(availabilityZone ? { availabilityZone } : {}),
+          state: (description.TargetHealth?.State ?? 'unused') as TargetHealthState,
         });
       }
-      return targets;
+      return described;
     } catch (error) {
       if (!isTargetGroupNotFound(error)) throw error;
       this.#forget(group.arn);

@@ -135,3 +135,8 @@ export class ReplacementClaimedError extends AwsAdapterError {
     );
   }
 }
+
+/** Asked to terminate an instance that does not carry the managed tag: nothing was terminated. */
+export class UnmanagedInstanceError extends AwsAdapterError {
+  override name = 'UnmanagedInstanceError';
+}

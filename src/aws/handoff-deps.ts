@@ -69,7 +69,25 @@ export function awsHandoffDeps({
 export function handoffSettings(config: Config): HandoffSettings {
   return {
     tags: handoffTags(config),
-    rebalanceAction: config.rebalanceAction,
+    policies: {
+      // Each group's careful-replace fields, from its replacement policy.
+      groups: Object.fromEntries(
+        Object.entries(config.policy.groups).map(([name, { rebalance, standby, churnBudgetPercent }]) => [
+          name,
+          { rebalance, standby, churnBudgetPercent },
+        ]),
+      ),
+      ungrouped: {
+        rebalance: config.rebalanceAction,
+        standby: { maxAgeMinutes: config.standbyMaxAgeMinutes, end: config.standbyEnd },
+        churnBudgetPercent: config.churnBudgetPercent,
+      },
+    },
+    healing: {
+      alarmPrefix: config.healingAlarmPrefix,
+      cooldownMs: config.healCooldownMinutes * 60_000,
+      budgetPercent: config.healBudgetPercent,
+    },
     retentionDays: config.retentionDays,
     attachWaitMs: config.attachWaitSeconds * 1000,
     handoverTimeoutMs: config.handoverTimeoutSeconds * 1000,

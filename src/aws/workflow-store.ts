@@ -23,8 +23,9 @@ import { errorCode, isConditionalCheckFailed, ReplacementClaimedError } from './
  *
  * | item        | `pk`                   | `kind`          | other attributes                             |
  * |-------------|------------------------|-----------------|----------------------------------------------|
- * | workflow    | `workflow#<id>`        | `workflow`      | every {@link Workflow} field; `expiresAt` TTL |
+ * | workflow    | `workflow#<id>`        | `workflow`      | every {@link Workflow} field (its `kind` as `workflowKind`); `expiresAt` TTL |
  * | replacement | `replacement#<id>`     | `replacement`   | `workflowId`                                 |
+ * | heal        | `heal#<instanceId>`    | `heal`          | `healedAt` (epoch ms), `alarmName`; TTL      |
  *
  * While a workflow is in progress its item also carries `openPartition` (always `open`) and
  * `openSince` (its `startedAt`): the sparse global secondary index {@link OPEN_INDEX} holds only
@@ -44,9 +45,11 @@ const OPEN = 'open';
 const WORKFLOW_KIND = 'workflow';
 const ORPHAN_KIND = 'orphan';
 const REPLACEMENT_KIND = 'replacement';
+const HEAL_KIND = 'heal';
 
 const workflowKey = (workflowId: string): string => `workflow#${workflowId}`;
 const replacementKey = (replacementId: string): string => `replacement#${replacementId}`;
+const healKey = (instanceId: string): string => `heal#${instanceId}`;
 
 export interface DynamoWorkflowStoreOptions {
   /** One client per container. Undefined values are removed by the store, whatever the client's marshalling options. */
@@ -120,6 +123,13 @@ export class DynamoWorkflowStore implements WorkflowStore {
     );
     const workflowId: unknown = output.Item?.['workflowId'];
     return typeof workflowId === 'string' ? workflowId : undefined;
+  }
+
+  async claimHeal(
+    instanceId: string,
+    heal: { at: Date; cooldownMs: number; alarmName: string; expiresAt: number },
+  ): Promise<boolean> {
+    return this.#put(healPut(this.#tableName, instanceId, heal));
   }
 
   /** Scans the table: one item per handoff (removed by TTL once finished) and one per replacement link. */
@@ -214,6 +224,7 @@ export class DryRunWorkflowStore implements WorkflowStore {
   readonly #tableName: string;
   readonly #workflows = new Map<string, Workflow>();
   readonly #replacements = new Map<string, string>();
+  readonly #heals = new Map<string, number>();
   readonly #orphans = new Map<string, OrphanRecord>();
 
   constructor(options: DryRunWorkflowStoreOptions) {
@@ -276,6 +287,23 @@ export class DryRunWorkflowStore implements WorkflowStore {
   async *openWorkflows(pageSize = 100): AsyncIterable<Workflow[]> {
     const open = (await this.list({ status: 'in-progress' })).reverse();
     for (let start = 0; start < open.length; start += pageSize) yield open.slice(start, start + pageSize);
+  }
+
+  /** The heal is claimed in memory only, and planned. */
+  async claimHeal(
+    instanceId: string,
+    heal: { at: Date; cooldownMs: number; alarmName: string; expiresAt: number },
+  ): Promise<boolean> {
+    const last = this.#heals.get(instanceId);
+    if (last !== undefined && heal.at.getTime() - last < heal.cooldownMs) return false;
+    this.#heals.set(instanceId, heal.at.getTime());
+    this.#plan.record({
+      service: 'dynamodb',
+      action: 'PutItem',
+      params: healPut(this.#tableName, instanceId, heal),
+      outcome: 'skipped',
+    });
+    return true;
   }
 
   async recordOrphan(orphan: OrphanRecord): Promise<void> {
@@ -368,8 +396,11 @@ export async function createWorkflowTable(client: DynamoDBClient, tableName: str
  * stored version is the one before `workflow.version`.
  */
 function workflowPut(tableName: string, workflow: Workflow, write: 'create' | 'update'): PutCommandInput {
+  // The item's `kind` says what the item is; the workflow's own kind is kept as `workflowKind`.
+  const { kind: workflowKind, ...rest } = withoutUndefined(workflow);
   const Item = {
-    ...withoutUndefined(workflow),
+    ...rest,
+    ...(workflowKind ? { workflowKind } : {}),
     pk: workflowKey(workflow.workflowId),
     kind: WORKFLOW_KIND,
     // Only an in-progress workflow is in the open index (a put replaces the whole item).
@@ -414,10 +445,38 @@ function sortableTime(time: string): string {
   return Number.isNaN(ms) ? time : new Date(ms).toISOString();
 }
 
+/** Claims a heal of the instance: only if none was recorded, or the last one is older than the cooldown. */
+function healPut(
+  tableName: string,
+  instanceId: string,
+  heal: { at: Date; cooldownMs: number; alarmName: string; expiresAt: number },
+): PutCommandInput {
+  const healedAt = heal.at.getTime();
+  return {
+    TableName: tableName,
+    Item: {
+      pk: healKey(instanceId),
+      kind: HEAL_KIND,
+      healedAt,
+      alarmName: heal.alarmName,
+      [TTL_ATTRIBUTE]: heal.expiresAt,
+    },
+    ConditionExpression: 'attribute_not_exists(pk) OR healedAt <= :cooledDown',
+    ExpressionAttributeValues: { ':cooledDown': healedAt - heal.cooldownMs },
+  };
+}
+
 /** A workflow item without the table's own attributes. */
 function toWorkflow(item: Record<string, unknown>): Workflow {
-  const { pk: _pk, kind: _kind, [OPEN_PARTITION]: _open, [OPEN_SINCE]: _since, ...workflow } = item;
-  return workflow as unknown as Workflow;
+  const {
+    pk: _pk,
+    kind: _kind,
+    [OPEN_PARTITION]: _open,
+    [OPEN_SINCE]: _since,
+    workflowKind,
+    ...workflow
+  } = item;
+  return (workflowKind ? { ...workflow, kind: workflowKind } : workflow) as unknown as Workflow;
 }
 
 /** Sorted by `startedAt` as a time (ISO strings with and without milliseconds compare right), newest first. */

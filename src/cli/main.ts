@@ -1,8 +1,9 @@
 import { parseArgs } from 'node:util';
 import type { PlanEntry } from '../aws/dry-run.ts';
-import { ConfigError } from '../config.ts';
+import { ConfigError, readConfig } from '../config.ts';
 import type { WorkflowStatus } from '../core/workflow.ts';
 import { explainAwsError } from './aws-errors.ts';
+import type { CapacityReport } from './capacity-report.ts';
 import { CliError } from './errors.ts';
 
 // Each command loads what it needs (the SDK, the local cloud) when it runs: `handoff help` loads
@@ -24,7 +25,9 @@ Commands:
       --scenario S           basic (default) or stateful: the instance has a data volume, a
                              secondary interface and private IP, and an Elastic IP to hand over;
                              or chaos: 6 of 8 instances interrupted under API faults, throttling,
-                             duplicate, out-of-order and lost events and crashes between steps.
+                             duplicate, out-of-order and lost events and crashes between steps;
+                             capacity: a whole Spot pool of a group is reclaimed; each replacement's
+                             pool, capacity type and reason as it is chosen, then the revert to Spot.
       --timelines DIR        Where the picture of each workflow goes (default handoff-timelines).
   replay <event.json>        Run one event through the handlers. The event's time is set to now
                              (--keep-time keeps the file's), so deadlines count from now.
@@ -49,6 +52,11 @@ Commands:
   sweep                      Run the sweep now: every open workflow re-examined, as the scheduled
                              function does every minute.
       --dry-run              Plan only (EC2 DryRun, no ELB or DynamoDB write).
+  report                     Per workflow, per group and in total: the capacity each replacement got and
+                             why (pool, capacity type, reason), its hourly cost against On-Demand and
+                             the estimated saving (per hour, and per month of 730 h).
+      --table NAME           The deployment's workflow table (default: HANDOFF_TABLE_NAME).
+      --local                Run the capacity scenario on a fresh local cloud, then report on it.
 
 status, timeline, sweep and replay --aws/--dry-run/--bus take:
       --stack NAME           The deployment: its table is the stack output StateTableName.
@@ -77,6 +85,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
         return await timeline(rest, io);
       case 'sweep':
         return await sweep(rest, io);
+      case 'report':
+        return await report(rest, io);
       case undefined:
         io.err(USAGE);
         return 2;
@@ -172,8 +182,8 @@ async function demo(rest: string[], io: Io): Promise<number> {
     );
   }
   const scenario = values.scenario ?? 'basic';
-  if (scenario !== 'basic' && scenario !== 'stateful' && scenario !== 'chaos') {
-    throw new CliError(`--scenario ${scenario} is not known: use basic, stateful or chaos.`, 2);
+  if (!['basic', 'stateful', 'chaos', 'capacity'].includes(scenario)) {
+    throw new CliError(`--scenario ${scenario} is not known: use basic, stateful, chaos or capacity.`, 2);
   }
   const json = values.json === true;
   if (scenario === 'chaos') {
@@ -187,10 +197,19 @@ async function demo(rest: string[], io: Io): Promise<number> {
       );
     return result.ok ? 0 : 1;
   }
+  if (scenario === 'capacity') {
+    if (values.rebalance) throw new CliError('--rebalance does not apply to the capacity scenario.', 2);
+    const { runCapacityDemo } = await import('./capacity-demo.ts');
+    const result = await runCapacityDemo({ speed, print: printer(json, io) });
+    if (json) io.out(JSON.stringify(result, null, 2));
+    if (!result.ok)
+      io.err(`handoff: the capacity demo's checks did not hold: ${JSON.stringify(result.checks)}`);
+    return result.ok ? 0 : 1;
+  }
   const { runDemo } = await import('./demo.ts');
   const result = await runDemo({
     speed,
-    scenario,
+    scenario: scenario === 'stateful' ? 'stateful' : 'basic',
     rebalance: values.rebalance === true,
     timelinesDir: values.timelines ?? 'handoff-timelines',
     print: printer(json, io),
@@ -407,6 +426,40 @@ async function sweep(rest: string[], io: Io): Promise<number> {
     io.out(`Plan: ${result.plan.length} calls`);
     for (const p of result.plan) io.out(`  ${p.service} ${p.action} ${p.outcome}: ${planParams(p)}`);
   }
+  return 0;
+}
+
+async function report(rest: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({
+    args: rest,
+    options: { json: { type: 'boolean' }, table: { type: 'string' }, local: { type: 'boolean' } },
+    strict: true,
+  });
+  if (values.local && values.table !== undefined) {
+    throw new CliError('--local reports on a fresh local cloud; it cannot be combined with --table.', 2);
+  }
+  if (values.table === '') throw new CliError('--table needs the name of the workflow table.', 2);
+  const { capacityReport, formatCapacityReport } = await import('./capacity-report.ts');
+  let capacity: CapacityReport;
+  if (values.local) {
+    const { runCapacityDemo } = await import('./capacity-demo.ts');
+    capacity = (await runCapacityDemo({ speed: 'manual', print: () => {} })).report;
+  } else {
+    const [{ createClients }, { DynamoWorkflowStore }] = await Promise.all([
+      import('../aws/clients.ts'),
+      import('../aws/workflow-store.ts'),
+    ]);
+    const tableName = values.table ?? process.env['HANDOFF_TABLE_NAME'];
+    if (!tableName) {
+      throw new CliError(
+        "No workflow table: give --table NAME (the deployment's table) or set HANDOFF_TABLE_NAME, or use --local.",
+      );
+    }
+    const store = new DynamoWorkflowStore({ client: createClients().documentClient, tableName });
+    capacity = capacityReport((await store.list()).reverse());
+  }
+  if (values.json) io.out(JSON.stringify(capacity, null, 2));
+  else for (const line of formatCapacityReport(capacity)) io.out(line);
   return 0;
 }
 

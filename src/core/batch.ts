@@ -118,9 +118,14 @@ async function groupByWorkflow(
   };
   for (const signal of signals) {
     const instance = facts.get(signal.instanceId);
+    // A replacement's events belong to the workflow it replaces; a careful replace of a replacement
+    // (e.g. an On-Demand fallback reverting to Spot) is its own workflow, and the sweep names the
+    // workflow it re-examines by its own instance.
     const replaces =
-      instance?.tags[tags.replaces] ??
-      (instance ? undefined : await originalOf(signal.instanceId, deps.store));
+      signal.kind === 'replace' || signal.kind === 'sweep'
+        ? undefined
+        : (instance?.tags[tags.replaces] ??
+          (instance ? undefined : await originalOf(signal.instanceId, deps.store)));
     if (replaces) {
       const group = groupOf(replaces);
       group.replacementIds.add(signal.instanceId);

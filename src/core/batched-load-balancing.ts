@@ -42,6 +42,15 @@ export class BatchedLoadBalancing implements LoadBalancing {
   register(targets: readonly Target[]) {
     return this.queues.register.add(targets);
   }
+
+  /** Health reads are not merged: each careful replace reads its own few targets. */
+  targetHealth(targets: readonly Target[]) {
+    return this.inner.targetHealth(targets);
+  }
+
+  targetGroupHealth(suffix: string) {
+    return this.inner.targetGroupHealth(suffix);
+  }
 }
 
 /** Requests added within `windowMs` of the first go out as one. */

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { INSTANCE_STATES, type InstanceState } from './facts.ts';
+import type { CarefulKind } from './workflow.ts';
 
 /**
  * The events we react to, validated against the shapes AWS sends (see `events/` for samples).
@@ -58,7 +59,9 @@ export type Signal =
   | (SignalBase & { kind: 'rebalance' })
   | (SignalBase & { kind: 'state-change'; state: InstanceState })
   /** Not from an event: the periodic sweep re-examines an open workflow (lost events, retries, attachments). */
-  | (SignalBase & { kind: 'sweep' });
+  | (SignalBase & { kind: 'sweep' })
+  /** Not from an EC2 event: a careful replace was asked for (healing, rebalance policy, pool action…). */
+  | (SignalBase & { kind: 'replace'; replaceKind: CarefulKind; reason: string });
 
 /** An event that does not match the AWS shape. Nothing is changed for it. */
 export class InvalidEventError extends Error {

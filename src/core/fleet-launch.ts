@@ -44,10 +44,18 @@ export interface FleetGroup {
   vpcId: string;
   /** Stateful members stay in their volumes' AZ. */
   availabilityZone?: string;
+  /** Reverts to Spot: no RI, no On-Demand (a fleet of their own). */
+  spotOnly?: boolean;
 }
 
 export const fleetKey = (group: FleetGroup): string =>
-  [group.name, group.launchTemplate.id, group.launchTemplate.version, group.availabilityZone ?? ''].join('|');
+  [
+    group.name,
+    group.launchTemplate.id,
+    group.launchTemplate.version,
+    group.availabilityZone ?? '',
+    group.spotOnly ? 'spot-only' : '',
+  ].join('|');
 
 /** The token of a group's fleet: the same group and members (at their attempts) give the same token. */
 export function fleetToken(group: string, members: readonly Workflow[]): string {
@@ -214,6 +222,12 @@ export class GroupFleets {
       await send('on-demand-fallback', short, overridesOf(choice.onDemand), short);
     }
     const records = describeLaunches(launched, choice, failed.size);
+    for (const ri of choice.reserved) {
+      const covered = launched.filter(
+        (i) => poolKey(i) === poolKey(ri) && records.get(i.instanceId)?.capacityType === 'reserved',
+      ).length;
+      if (covered > 0) deps.capacity?.reservationsUsed?.(ri.reservedInstancesId, covered);
+    }
     const ordered = assignmentOrder(launched);
     members.forEach((m, i) => {
       const instance = ordered[i];

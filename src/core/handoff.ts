@@ -1,11 +1,12 @@
 import { eachWorkflow, type InstanceOutcome, type WorkflowGroup } from './batch.ts';
 import type { Signal } from './events.ts';
 import type { InstanceFacts } from './facts.ts';
-import { absorb, instanceRecord, planNext } from './plan.ts';
+import { absorb, groupOf, instanceRecord, planNext, rebalancePolicyOf } from './plan.ts';
 import type { HandoffDeps, Log } from './ports.ts';
 import { inventory, statefulOptions } from './stateful.ts';
+import { CarefulSteps } from './steps/careful.ts';
 import { Pass } from './steps/pass.ts';
-import { type Workflow, workflowIdFor } from './workflow.ts';
+import { type CarefulReplace, type Workflow, type WorkflowKind, workflowIdFor } from './workflow.ts';
 
 export { type InstanceOutcome, ReplacementNotLaunchedError, WorkflowContentionError } from './batch.ts';
 
@@ -33,9 +34,13 @@ async function progress(
   log: Log,
 ): Promise<Workflow | undefined> {
   const pass = new Pass(workflow, deps, log);
+  const careful = new CarefulSteps(workflow, pass, deps, log);
   const save = () => saveWorkflow(workflow, isNew && workflow.version === 0, deps);
   absorb(workflow, group.signals, deps.settings);
   if (isNew) pass.countStart();
+  // A careful replace launches when admitted (churn budget); a standby past its age ends by policy.
+  await careful.admit();
+  careful.endStandbyIfDue();
 
   // 1. What EC2 says now, about the old instance and the replacement.
   pass.observeOld(oldNow);
@@ -67,6 +72,7 @@ async function progress(
     plan.drain ? pass.drain() : undefined,
     plan.launch ? pass.launch(save) : undefined,
   ]);
+  plan = planNext({ workflow, old: oldNow, replacement });
   if (launched) {
     // Make the replacement traceable before anything else can fail.
     const expiresAt = Math.floor(deps.clock.now().getTime() / 1000) + deps.settings.retentionDays * 86_400;
@@ -85,7 +91,23 @@ async function progress(
   }
 
   // 6. Register the replacement where the old instance served, once it runs (and has its state).
-  if (plan.register && replacement) await pass.register(replacement);
+  if (plan.register && replacement) {
+    await pass.register(replacement);
+    plan = planNext({ workflow, old: oldNow, replacement });
+  }
+
+  // 6b. Careful replace: once the replacement is healthy everywhere, drain the old instance, and
+  // terminate it once drained. A retiring standby goes out the same way.
+  if (plan.checkHealthy) {
+    await careful.checkHealthy();
+    plan = planNext({ workflow, old: oldNow, replacement });
+  }
+  if (plan.drain) {
+    await pass.drain();
+    plan = planNext({ workflow, old: oldNow, replacement });
+  }
+  if (plan.terminateOld && oldNow) await careful.terminateOld(oldNow);
+  if (plan.retireStandby && replacement) await careful.retireStandby(replacement);
 
   // 7. Record.
   pass.updateStatus();
@@ -115,6 +137,8 @@ function openWorkflow(
   const now = deps.clock.now().toISOString();
   const first = signals.find((s) => s.instanceId === instanceId);
   const options = old ? statefulOptions(old.tags, deps.settings.tags) : undefined;
+  const { kind, careful } = kindOfNew(signals, instanceId, old, deps, now);
+  if (careful) deps.metrics.count('CarefulReplacesStarted');
   return {
     workflowId: workflowIdFor(instanceId),
     instanceId,
@@ -139,7 +163,43 @@ function openWorkflow(
         detail: first ? `${first.kind} ${first.eventId}` : undefined,
       },
     ],
+    kind,
+    group: groupOf(old, deps.settings.tags),
+    careful,
   };
+}
+
+/**
+ * What a new workflow is: a careful replace when one was asked for, or when a rebalance
+ * recommendation meets a group whose policy is `replace`; else an interruption.
+ */
+function kindOfNew(
+  signals: readonly Signal[],
+  instanceId: string,
+  old: InstanceFacts | undefined,
+  deps: HandoffDeps,
+  now: string,
+): { kind: WorkflowKind; careful?: CarefulReplace } {
+  const own = signals.filter((s) => s.instanceId === instanceId);
+  if (own.some((s) => s.kind === 'warning' || s.kind === 'state-change')) return { kind: 'interruption' };
+  const asked = own.find((s) => s.kind === 'replace');
+  if (asked?.kind === 'replace') {
+    return {
+      kind: asked.replaceKind,
+      careful: { reason: asked.reason, requestedAt: now, admittedAt: now },
+    };
+  }
+  const rebalance = own.find((s) => s.kind === 'rebalance');
+  if (rebalance && rebalancePolicyOf(old, deps.settings) === 'replace') {
+    return {
+      kind: 'rebalance-replace',
+      careful: {
+        reason: `rebalance recommendation ${rebalance.eventId}; group policy rebalance=replace`,
+        requestedAt: now,
+      },
+    };
+  }
+  return { kind: 'interruption' };
 }
 
 /** Conditional write: creates version 1, or writes version n+1 over n. */

@@ -88,7 +88,8 @@ async function terminate(
   base: Omit<OrphanRecord, 'action' | 'reason'>,
   deps: HandoffDeps,
 ): Promise<OrphanRecord> {
-  await deps.compute.terminate([instance.instanceId]);
+  const { managed } = deps.settings.tags;
+  await deps.compute.terminate(instance.instanceId, { key: managed, value: 'true' });
   return {
     ...base,
     action: 'terminated',

@@ -1,8 +1,9 @@
 import type { Signal } from './events.ts';
 import { hasReleasedResources, type InstanceFacts, isLeavingOrGone, type Target } from './facts.ts';
+import { type CarefulPolicy, policyOf } from './group-policy.ts';
 import type { HandoffSettings, HandoffTags } from './ports.ts';
 import { accountedFor, rootSnapshotReady } from './stateful.ts';
-import type { InstanceRecord, Workflow, WorkflowOutcome } from './workflow.ts';
+import type { InstanceRecord, StandbyEnd, Workflow, WorkflowOutcome } from './workflow.ts';
 
 /**
  * Pure decisions: from the workflow record and what EC2 says now, what is left to do.
@@ -16,7 +17,33 @@ export const SPOT_INTERRUPTION_REASONS: ReadonlySet<string> = new Set([
 ]);
 
 /** The settings the decisions read. */
-export type PlanSettings = Pick<HandoffSettings, 'rebalanceAction'>;
+export type PlanSettings = Pick<HandoffSettings, 'policies'> & {
+  tags: Pick<HandoffTags, 'group' | 'stateful'>;
+};
+
+/** The group an instance belongs to, by its group tag. */
+export const groupOf = (
+  facts: Pick<InstanceFacts, 'tags'> | undefined,
+  tags: Pick<HandoffTags, 'group'>,
+): string | undefined => facts?.tags[tags.group] || undefined;
+
+/**
+ * What a rebalance recommendation does to this instance: its group's policy. A stateful instance
+ * moves its state only once it stops, so a careful replace would wait forever: it pre-launches.
+ */
+export function rebalancePolicyOf(
+  facts: Pick<InstanceFacts, 'tags'> | undefined,
+  settings: PlanSettings,
+): CarefulPolicy['rebalance'] {
+  const policy = policyOf(settings.policies, groupOf(facts, settings.tags)).rebalance;
+  return policy === 'replace' && isStateful(facts, settings.tags) ? 'prelaunch' : policy;
+}
+
+/** Tagged for the stateful handoff. */
+export const isStateful = (
+  facts: Pick<InstanceFacts, 'tags'> | undefined,
+  tags: Pick<HandoffTags, 'stateful'>,
+): boolean => facts?.tags[tags.stateful] === 'true';
 
 /** A state change that shows EC2 interrupted a Spot instance (the warning may be late or lost). */
 export const showsSpotInterruption = (facts: InstanceFacts | undefined): boolean =>
@@ -34,11 +61,13 @@ export function startsWorkflow(
     case 'warning':
       return true;
     case 'rebalance':
-      return settings.rebalanceAction === 'prelaunch';
+      return rebalancePolicyOf(facts, settings) !== 'ignore';
     case 'state-change':
       return showsSpotInterruption(facts);
     case 'sweep':
       return false;
+    case 'replace':
+      return true;
   }
 }
 
@@ -80,9 +109,61 @@ export function absorb(workflow: Workflow, signals: readonly Signal[], settings:
       const reclaimAt = new Date(Date.parse(signal.time) + lead).toISOString();
       workflow.deadlines = { ...workflow.deadlines, reclaimAt: workflow.deadlines?.reclaimAt ?? reclaimAt };
     }
-    if (signal.kind === 'rebalance' && settings.rebalanceAction === 'prelaunch')
+    // At most one rebalance replacement per instance: a workflow that already had one (a standby
+    // that ended, or a careful replace) ignores further recommendations.
+    if (
+      signal.kind === 'rebalance' &&
+      workflow.careful === undefined &&
+      workflow.standbyEnd === undefined &&
+      wantsStandby(workflow, settings)
+    )
       workflow.signals.rebalance = true;
   }
+}
+
+/** A rebalance recommendation pre-launches a standby (stateful instances: also under `replace`). */
+function wantsStandby(workflow: Workflow, settings: PlanSettings): boolean {
+  const policy = policyOf(settings.policies, workflow.group).rebalance;
+  return policy === 'prelaunch' || (policy === 'replace' && workflow.handover !== undefined);
+}
+
+/**
+ * A share of a group may be busy at once: `busy` others already are; may one more start? At least
+ * one instance of any group may, so a small group is never locked out.
+ */
+export function withinBudget(busy: number, groupSize: number, percent: number): boolean {
+  return busy < Math.max(1, Math.floor((groupSize * percent) / 100));
+}
+
+/** When a standby began serving beside the old instance: its registration. */
+export function standbySince(workflow: Workflow): string {
+  return workflow.steps.find((s) => s.name === 'register' && s.status === 'done')?.at ?? workflow.startedAt;
+}
+
+/**
+ * Whether a standby has come to its end, and how: a pre-launched replacement that has served beside
+ * the old instance for `standby.maxAgeMinutes` without a warning is promoted or retired, by policy.
+ */
+export function standbyEndDue(
+  workflow: Workflow,
+  policy: CarefulPolicy,
+  now: Date,
+): Pick<StandbyEnd, 'action' | 'reason'> | undefined {
+  if (workflow.status !== 'standby' || workflow.standbyEnd || workflow.careful) return undefined;
+  if (workflow.signals.warning || !workflow.replacement?.instanceId || !workflow.registered) return undefined;
+  const ageMs = now.getTime() - Date.parse(standbySince(workflow));
+  const { maxAgeMinutes, end } = policy.standby;
+  if (ageMs < maxAgeMinutes * 60_000) return undefined;
+  const age = `served ${Math.floor(ageMs / 60_000)} min beside ${workflow.instanceId} without an interruption warning (standby.maxAgeMinutes ${maxAgeMinutes})`;
+  return end === 'promote'
+    ? {
+        action: 'promote',
+        reason: `Standby ${workflow.replacement.instanceId} ${age}; policy promotes it: the old instance is drained and terminated.`,
+      }
+    : {
+        action: 'retire',
+        reason: `Standby ${workflow.replacement.instanceId} ${age}; policy retires it: it is drained and terminated, the old instance serves on.`,
+      };
 }
 
 /** The record of the old instance: what a replacement needs once the old instance is gone. */
@@ -195,6 +276,12 @@ export interface Plan {
   drain: boolean;
   launch: boolean;
   register: boolean;
+  /** Careful replace: see whether the registered replacement passes health checks everywhere. */
+  checkHealthy: boolean;
+  /** Careful replace: terminate the drained old instance once its targets finished draining. */
+  terminateOld: boolean;
+  /** A retiring standby: drain it, then terminate it once drained. */
+  retireStandby: boolean;
 }
 
 export interface Situation {
@@ -204,12 +291,24 @@ export interface Situation {
   replacement: InstanceFacts | undefined;
 }
 
-/** Drain once EC2 has announced or begun taking the instance back; never on a rebalance alone. */
+/**
+ * Drain once EC2 has announced or begun taking the instance back, or (careful replace) once the
+ * replacement is healthy in every target group; never on a rebalance alone.
+ */
 export const wantsDrain = (workflow: Workflow): boolean =>
-  workflow.signals.warning || isLeavingOrGone(workflow.oldInstanceState);
+  workflow.signals.warning ||
+  isLeavingOrGone(workflow.oldInstanceState) ||
+  workflow.careful?.healthyAt !== undefined;
 
 export const wantsReplacement = (workflow: Workflow): boolean =>
-  workflow.signals.rebalance || workflow.signals.warning || isLeavingOrGone(workflow.oldInstanceState);
+  workflow.signals.rebalance ||
+  workflow.signals.warning ||
+  isLeavingOrGone(workflow.oldInstanceState) ||
+  workflow.careful?.admittedAt !== undefined;
+
+/** A careful replace whose old instance still runs (EC2 has not begun taking it back). */
+const carefulWithOldRunning = (workflow: Workflow): boolean =>
+  workflow.careful !== undefined && !workflow.signals.warning && !isLeavingOrGone(workflow.oldInstanceState);
 
 /** What is left to do. */
 export function planNext({ workflow, old, replacement }: Situation): Plan {
@@ -239,7 +338,25 @@ export function planNext({ workflow, old, replacement }: Situation): Plan {
     register:
       replacementRunning &&
       workflow.registered === undefined &&
-      (handover === undefined || handover.readyAt !== undefined),
+      (handover === undefined || handover.readyAt !== undefined) &&
+      workflow.standbyEnd?.action !== 'retire',
+    checkHealthy:
+      carefulWithOldRunning(workflow) &&
+      workflow.careful?.healthyAt === undefined &&
+      replacementRunning &&
+      workflow.registered !== undefined,
+    terminateOld:
+      carefulWithOldRunning(workflow) &&
+      workflow.careful?.healthyAt !== undefined &&
+      workflow.drained &&
+      workflow.careful.terminatedOldAt === undefined &&
+      old !== undefined &&
+      !isLeavingOrGone(old.state),
+    retireStandby:
+      workflow.standbyEnd?.action === 'retire' &&
+      workflow.standbyEnd.terminatedAt === undefined &&
+      !workflow.signals.warning &&
+      replacement !== undefined,
   };
 }
 
@@ -279,6 +396,26 @@ export function updateStatus(workflow: Workflow, now: Date, retentionDays: numbe
     finish('instance-gone', 'EC2 no longer knows the instance: nothing to drain or replace.');
     return;
   }
+  const end = workflow.standbyEnd;
+  if (end?.action === 'retire' && !wantsDrain(workflow)) {
+    if (end.terminatedAt) finish('standby-retired', end.reason);
+    else
+      open(
+        'in-progress',
+        end.deregisteredAt
+          ? `Retiring standby ${workflow.replacement?.instanceId}: waiting for its targets to finish draining, then terminating it.`
+          : `Retiring standby ${workflow.replacement?.instanceId}: draining it.`,
+      );
+    return;
+  }
+  const careful = workflow.careful;
+  if (careful && !careful.admittedAt && !wantsReplacement(workflow)) {
+    open(
+      'in-progress',
+      `Over the churn budget of group ${workflow.group ?? '(none)'} since ${careful.overBudgetSince}; the sweep retries.`,
+    );
+    return;
+  }
   const drainPending = wantsDrain(workflow) && !workflow.drained;
   const replaceable = replaceability(workflow.instance);
   if (!replaceable.replaceable) {
@@ -314,6 +451,18 @@ export function updateStatus(workflow: Workflow, now: Date, retentionDays: numbe
     open('in-progress', `Waiting for replacement ${r.instanceId} to run.`);
     return;
   }
+  if (careful && carefulWithOldRunning(workflow) && careful.terminatedOldAt === undefined) {
+    const groups = new Set((workflow.registered ?? []).map((t) => t.targetGroupArn)).size;
+    open(
+      'in-progress',
+      !careful.healthyAt
+        ? `Waiting for replacement ${r.instanceId} to pass health checks in ${groups} target groups before draining ${workflow.instanceId}.`
+        : drainPending
+          ? 'Draining.'
+          : `Old instance ${workflow.instanceId} deregistered; terminating it once its targets finish draining.`,
+    );
+    return;
+  }
   if (drainPending) {
     open('in-progress', 'Draining.');
     return;
@@ -325,5 +474,10 @@ export function updateStatus(workflow: Workflow, now: Date, retentionDays: numbe
     );
     return;
   }
-  finish('replaced', `Replacement ${r.instanceId} serves in place of ${workflow.instanceId}.`);
+  finish(
+    'replaced',
+    careful?.terminatedOldAt
+      ? `Replacement ${r.instanceId} serves in place of ${workflow.instanceId}, which was drained and terminated (${workflow.kind ?? 'careful replace'}: ${careful.reason}).`
+      : `Replacement ${r.instanceId} serves in place of ${workflow.instanceId}.`,
+  );
 }

@@ -20,6 +20,7 @@ import type {
   VolumeFacts,
 } from './facts.ts';
 import type { GroupFleets } from './fleet-launch.ts';
+import type { CarefulPolicies } from './group-policy.ts';
 import type { Policy } from './policy.ts';
 import type { EventTrustSettings } from './trust.ts';
 import type { OrphanRecord, Workflow, WorkflowStatus } from './workflow.ts';
@@ -38,8 +39,13 @@ export interface Compute {
    * Capacity errors are results, not throws; the ClientToken makes a retry return the same instances.
    */
   launchFleet(request: FleetRequest): Promise<FleetResult>;
-  /** Terminates instances; only ever called on managed instances the handoff launched. */
-  terminate(instanceIds: readonly string[]): Promise<void>;
+  /**
+   * `TerminateInstances`, only if the instance carries `managedTag` (checked here as well as by IAM);
+   * idempotent: an instance already leaving or gone is not an error. Returns whether it was asked to
+   * terminate now (false: already leaving or gone).
+   * @throws when the instance lacks the tag: nothing is terminated.
+   */
+  terminate(instanceId: string, managedTag: { key: string; value: string }): Promise<boolean>;
 }
 
 /** `type|az`, the key of a pool in the capacity signals and the pool memory. */
@@ -54,6 +60,11 @@ export const poolKey = (pool: { instanceType: string; availabilityZone: string }
 export interface CapacitySignals {
   /** Active Reserved Instances not covering a running On-Demand instance. */
   unusedReservations(): Promise<UnusedReservation[]>;
+  /**
+   * Counts launches an RI now covers against the cached answer, so the next choice in this
+   * container does not count the same RI again before the answer is read afresh.
+   */
+  reservationsUsed?(reservedInstancesId: string, count: number): void;
   /** Spot placement scores 1–10 per pool; empty when unknown. */
   placementScores(
     instanceTypes: readonly string[],
@@ -77,6 +88,16 @@ export interface PoolMemory {
   recent(windowMs: number, now: Date): Promise<Map<PoolKey, number>>;
 }
 
+/** What a target's health checks report (`DescribeTargetHealth`), e.g. `healthy`, `draining`, `unused`. */
+export type TargetHealthState = 'initial' | 'healthy' | 'unhealthy' | 'unused' | 'draining' | 'unavailable';
+
+/** A target group as an alarm names it (`targetgroup/<name>/<id>`), with its registrations' health. */
+export interface TargetGroupHealth {
+  targetGroupArn: string;
+  targetType: 'instance' | 'ip';
+  targets: { id: string; port: number; state: TargetHealthState }[];
+}
+
 /** The ELBv2 calls the workflow makes. */
 export interface LoadBalancing {
   /**
@@ -91,7 +112,23 @@ export interface LoadBalancing {
   deregister(targets: readonly Target[]): Promise<ElbCallCount>;
   /** Register; idempotent. One call per target group. */
   register(targets: readonly Target[]): Promise<ElbCallCount>;
+  /**
+   * The health of the given targets, keyed by {@link targetKey}; one `DescribeTargetHealth` per
+   * target group. A target the group does not know reports `unused`.
+   */
+  targetHealth(
+    targets: readonly Target[],
+  ): Promise<{ health: Map<string, TargetHealthState> } & ElbCallCount>;
+  /**
+   * Every registration of the target group whose ARN ends in `suffix` (the `TargetGroup` dimension
+   * of a CloudWatch metric: `targetgroup/<name>/<id>`), with its health; undefined if none does.
+   */
+  targetGroupHealth(suffix: string): Promise<TargetGroupHealth | undefined>;
 }
+
+/** The key of a target in {@link LoadBalancing.targetHealth}'s answer. */
+export const targetKey = (target: Pick<Target, 'targetGroupArn' | 'id' | 'port'>): string =>
+  `${target.targetGroupArn}|${target.id}|${target.port}`;
 
 /** Time, so tests and the local cloud can drive it. */
 export interface Clock {
@@ -146,7 +183,16 @@ export type MetricName =
   | 'EventToDrainSeconds'
   | 'EventToLaunchSeconds'
   | 'EventToRegistrationSeconds'
-  | 'HandoffSeconds';
+  | 'HandoffSeconds'
+  | 'CarefulReplacesStarted'
+  | 'OldInstancesTerminated'
+  | 'ChurnBudgetExceeded'
+  | 'StandbysPromoted'
+  | 'StandbysRetired'
+  | 'HealingAlarms'
+  | 'InstancesHealed'
+  | 'HealingSkippedCooldown'
+  | 'HealingSuspended';
 
 /** The metrics that are durations, in seconds. */
 export type DurationMetricName = Extract<MetricName, `${string}Seconds`>;
@@ -224,6 +270,15 @@ export interface WorkflowStore {
    * workflows, however many finished ones the store holds.
    */
   openWorkflows(pageSize?: number): AsyncIterable<Workflow[]>;
+  /**
+   * Records that `instanceId` is being healed at `at`, unless it was within `cooldownMs` before:
+   * true when recorded (heal it), false when a heal is still cooling down. A conditional write, so
+   * two invocations for the same flapping alarm heal once. The record expires at `expiresAt`.
+   */
+  claimHeal(
+    instanceId: string,
+    heal: { at: Date; cooldownMs: number; alarmName: string; expiresAt: number },
+  ): Promise<boolean>;
   /** Records what the sweep did with an orphan (item `orphan#<instanceId>`); idempotent. */
   recordOrphan(orphan: OrphanRecord): Promise<void>;
   /** The orphans recorded, newest first (for `handoff report`). */
@@ -237,6 +292,8 @@ export interface WorkflowStore {
 export interface HandoffTags {
   /** Opts an instance in; its value must be `true`. */
   managed: string;
+  /** Names the instance's group (its value); the group's policy applies to it. */
+  group: string;
   /** Asks for the stateful handoff; its value must be `true`. */
   stateful: string;
   /** On a replacement: the instance it replaces. */
@@ -269,8 +326,13 @@ export interface HandoffTags {
 /** What the handoff is told, read once from the configuration. */
 export interface HandoffSettings {
   tags: HandoffTags;
-  /** What a rebalance recommendation does: launch the replacement early, or nothing. */
-  rebalanceAction: 'prelaunch' | 'ignore';
+  /**
+   * Per group: what a rebalance recommendation does (`ignore`, `prelaunch`, `replace`), how a
+   * standby ends, the churn budget.
+   */
+  policies: CarefulPolicies;
+  /** Alarm-driven healing. */
+  healing: HealingSettings;
   /** Days a finished workflow (and a replacement's link to it) is kept. */
   retentionDays: number;
   /** How long a handover waits within the invocation for attachments to complete (then: the sweep). */
@@ -288,6 +350,15 @@ export interface HandoffSettings {
    * fleet recorded but no instance tagged with its token after this long launches anew.
    */
   fleetClaimAfterMs?: number;
+}
+
+export interface HealingSettings {
+  /** Only alarms whose name starts with this heal. */
+  alarmPrefix: string;
+  /** An instance is healed at most once in this time, however often its alarm fires. */
+  cooldownMs: number;
+  /** At most this share of a group healing at once (at least one); beyond it healing stops and alerts. */
+  budgetPercent: number;
 }
 
 /** Everything the handoff talks through, and its settings. */

@@ -4,7 +4,9 @@ import { guardStatefulInstances } from './guard.ts';
 import { handOff } from './handoff.ts';
 import { sweepOrphans } from './orphans.ts';
 import { overdue } from './plan.ts';
+import { replaceAheadOfReclaim } from './pool-reclaim.ts';
 import type { HandoffDeps } from './ports.ts';
+import { revertFallbacksToSpot } from './revert-to-spot.ts';
 import type { Workflow } from './workflow.ts';
 
 /** Open workflows advanced side by side in one batch. */
@@ -23,7 +25,8 @@ export interface SweepOptions {
  * The periodic sweep: first the guard (stateful instances' data survives termination ahead of any
  * event), then every open workflow is re-examined as if an event had come, so a lost or late
  * event, a launch that found no capacity, or an attachment still in progress never leaves a
- * workflow stuck. Safe to run any time: every step is idempotent.
+ * workflow stuck; then the capacity actions (whole-pool replace-ahead, revert to Spot). Safe to run
+ * any time: every step is idempotent.
  */
 export async function sweepOpenWorkflows(
   deps: HandoffDeps,
@@ -32,10 +35,21 @@ export async function sweepOpenWorkflows(
   // A failing guard must not stop the sweep, nor the sweep the guard; the invocation still fails
   // afterwards (for the alarm), with every failure.
   const [guarded, swept] = await Promise.allSettled([guardStatefulInstances(deps), sweep(deps, options)]);
-  const failures = [guarded, swept].flatMap((part) => (part.status === 'rejected' ? [part.reason] : []));
+  // Then the capacity actions, which start careful replaces: the whole-pool action and the revert
+  // of On-Demand fallbacks to Spot (each within its group's churn budget).
+  const [ahead, reverted] = await Promise.allSettled([
+    replaceAheadOfReclaim(deps),
+    revertFallbacksToSpot(deps),
+  ]);
+  const failures = [guarded, swept, ahead, reverted].flatMap((part) =>
+    part.status === 'rejected' ? [part.reason] : [],
+  );
   if (swept.status === 'fulfilled') failures.push(...swept.value.failures);
   throwTogether(failures, 'parts of the sweep');
-  return swept.status === 'fulfilled' ? swept.value.outcomes : [];
+  return [
+    ...(swept.status === 'fulfilled' ? swept.value.outcomes : []),
+    ...[ahead, reverted].flatMap((part) => (part.status === 'fulfilled' ? part.value : [])),
+  ];
 }
 
 /**

@@ -21,7 +21,9 @@ export type WorkflowOutcome =
   /** Drained only: the instance has no launch template to launch a replacement from. */
   | 'not-replaceable'
   /** EC2 no longer knows the instance: nothing to drain or replace. */
-  | 'instance-gone';
+  | 'instance-gone'
+  /** The standby outlived `standby.maxAgeMinutes` without a warning and was drained and terminated; the old instance serves on. */
+  | 'standby-retired';
 
 export type StepName =
   | 'detected'
@@ -34,6 +36,14 @@ export type StepName =
   | 'handover'
   | 'register'
   | 'old-instance-stopped'
+  /** Careful replace: the replacement passed health checks in every target group of the old instance. */
+  | 'healthy'
+  /** Careful replace: the old instance, drained, was terminated by us. */
+  | 'terminated-old'
+  /** A standby came to its end (promoted or retired; the detail says why). */
+  | 'standby-end'
+  /** A retired standby, drained, was terminated. */
+  | 'terminated-replacement'
   | 'completed';
 
 export interface Step {
@@ -60,7 +70,57 @@ export interface Deadlines {
   handoverBy?: string;
 }
 
-export type SignalKind = 'rebalance' | 'warning' | 'state-change' | 'sweep';
+export type SignalKind = 'rebalance' | 'warning' | 'state-change' | 'sweep' | 'replace';
+
+/**
+ * Why a workflow exists. `interruption` (the default when absent): EC2 takes the instance back.
+ * Every other kind is a careful replace, started while the old instance still runs well: the
+ * replacement is launched, runs, is registered and healthy in every target group of the old
+ * instance, and only then is the old one drained and terminated.
+ */
+export type WorkflowKind =
+  | 'interruption'
+  | 'rebalance-replace'
+  | 'pool-reclaim'
+  | 'revert-to-spot'
+  | 'unhealthy';
+
+/** The kinds that replace carefully (see {@link WorkflowKind}). */
+export type CarefulKind = Exclude<WorkflowKind, 'interruption'>;
+
+/** Where a careful replace stands (absent on an interruption that was never promoted). */
+export interface CarefulReplace {
+  /** Why it was started, in words (the alarm, the rebalance recommendation, the standby's end…). */
+  reason: string;
+  requestedAt: string;
+  /**
+   * When it may launch: at once for most kinds; a `rebalance-replace` waits for its group's churn
+   * budget (absent while over budget, `overBudgetSince` says since when).
+   */
+  admittedAt?: string;
+  overBudgetSince?: string;
+  /** The replacement passed health checks in every target group of the old instance. */
+  healthyAt?: string;
+  /** The old instance's targets finished draining. */
+  drainedAt?: string;
+  /** We terminated the old instance. */
+  terminatedOldAt?: string;
+}
+
+/** How a standby (a pre-launched replacement beside a still running instance) ended. */
+export interface StandbyEnd {
+  /** `promote`: the old instance is drained and terminated; `retire`: the standby is. */
+  action: 'promote' | 'retire';
+  /** Why, in words (its age against `standby.maxAgeMinutes`, the policy). */
+  reason: string;
+  at: string;
+  /** Retire: the standby's registrations were deregistered, and when they finished draining. */
+  deregisteredAt?: string;
+  drainedAt?: string;
+  /** Retire: the standby we terminated. */
+  terminatedReplacementId?: string;
+  terminatedAt?: string;
+}
 
 export interface Replacement {
   /** Launch attempt; a capacity failure is recorded and the next try uses the next attempt. */
@@ -90,14 +150,6 @@ export interface Replacement {
 }
 
 export type CapacityType = 'reserved' | 'spot' | 'on-demand';
-
-/** Why a workflow exists. */
-export type WorkflowKind =
-  | 'interruption'
-  | 'rebalance-replace'
-  | 'pool-reclaim'
-  | 'revert-to-spot'
-  | 'unhealthy';
 
 /** The old instance as it was when the workflow started: enough to replace it after it is gone. */
 export interface InstanceRecord {
@@ -215,10 +267,6 @@ export interface Handover {
 export interface Workflow {
   workflowId: string;
   instanceId: string;
-  /** Why the workflow exists; `interruption` when absent. */
-  kind?: WorkflowKind;
-  /** The old instance's group (its group tag), when the policy has it. */
-  group?: string;
   /** Incremented by every write; a write succeeds only if the stored version is the one read. */
   version: number;
   status: WorkflowStatus;
@@ -255,8 +303,18 @@ export interface Workflow {
   deadlines?: Deadlines;
   /** Present for instances tagged for the stateful handoff. */
   handover?: Handover;
+  /** Why the workflow exists; absent means `interruption`. */
+  kind?: WorkflowKind;
+  /** The old instance's group (its `spot-handoff:group` tag), if it has one. */
+  group?: string;
+  /** Present when the replacement goes in before the old instance goes out (see {@link WorkflowKind}). */
+  careful?: CarefulReplace;
+  /** Present once a standby came to its end. */
+  standbyEnd?: StandbyEnd;
 }
 
+/** The kind of a workflow, `interruption` when the record predates kinds. */
+export const kindOf = (workflow: Pick<Workflow, 'kind'>): WorkflowKind => workflow.kind ?? 'interruption';
 /**
  * An instance a group's fleet launched that no workflow linked (its invocation died between the
  * fleet request and the record, and no retry claimed it): the sweep adopts it for an open workflow

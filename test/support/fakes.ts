@@ -1,22 +1,25 @@
 import { handoffTags } from '../../src/config.ts';
-import type {
-  Compute,
-  FleetRequest,
-  FleetResult,
-  HandoffDeps,
-  HandoffSettings,
-  HandoffTags,
-  InstanceFacts,
-  InstanceState,
-  LaunchRequest,
-  LaunchResult,
-  LoadBalancing,
-  Log,
-  MetricName,
-  Metrics,
-  StatefulResources,
-  Target,
-  WorkflowStore,
+import { DEFAULT_CAREFUL_POLICY } from '../../src/core/group-policy.ts';
+import {
+  type Compute,
+  type FleetRequest,
+  type FleetResult,
+  type HandoffDeps,
+  type HandoffSettings,
+  type HandoffTags,
+  type InstanceFacts,
+  type InstanceState,
+  type LaunchRequest,
+  type LaunchResult,
+  type LoadBalancing,
+  type Log,
+  type MetricName,
+  type Metrics,
+  type StatefulResources,
+  type Target,
+  type TargetHealthState,
+  targetKey,
+  type WorkflowStore,
 } from '../../src/core/ports.ts';
 import type { OrphanRecord, Workflow, WorkflowStatus } from '../../src/core/workflow.ts';
 
@@ -145,9 +148,17 @@ export class FakeEc2 implements Compute {
     return { instances, errors: [] };
   }
 
-  async terminate(instanceIds: readonly string[]): Promise<void> {
-    for (const id of instanceIds) if (this.instances.has(id)) this.setState(id, 'terminated');
+  async terminate(instanceId: string, managedTag: { key: string; value: string }): Promise<boolean> {
+    const instance = this.instances.get(instanceId);
+    if (!instance || ['shutting-down', 'terminated'].includes(instance.state)) return false;
+    if (instance.tags[managedTag.key] !== managedTag.value) throw new Error(`${instanceId} is not managed`);
+    instance.state = 'shutting-down';
+    this.terminated.push(instanceId);
+    return true;
   }
+
+  /** Instances terminated through {@link terminate}, in order. */
+  readonly terminated: string[] = [];
 
   setState(id: string, state: InstanceState, reason?: string): void {
     const instance = this.instances.get(id);
@@ -164,7 +175,7 @@ export class FakeEc2 implements Compute {
 
 interface Registration {
   target: Target;
-  state: 'healthy' | 'draining';
+  state: 'initial' | 'healthy' | 'unhealthy' | 'draining';
 }
 
 export class FakeElb implements LoadBalancing {
@@ -221,6 +232,40 @@ export class FakeElb implements LoadBalancing {
       else group.registrations.push({ target: { ...target }, state: 'healthy' });
     }
     return { calls: new Set(targets.map((t) => t.targetGroupArn)).size };
+  }
+
+  async targetHealth(targets: readonly Target[]) {
+    const health = new Map<string, TargetHealthState>();
+    for (const target of targets) {
+      const registration = this.groups
+        .get(target.targetGroupArn)
+        ?.registrations.find((r) => same(r.target, target));
+      health.set(targetKey(target), registration?.state ?? 'unused');
+    }
+    return { health, calls: new Set(targets.map((t) => t.targetGroupArn)).size };
+  }
+
+  async targetGroupHealth(suffix: string) {
+    const found = [...this.groups].find(([arn]) => arn.endsWith(`:${suffix}`));
+    if (!found) return undefined;
+    const [targetGroupArn, group] = found;
+    return {
+      targetGroupArn,
+      targetType: group.type,
+      targets: group.registrations.map((r) => ({ id: r.target.id, port: r.target.port, state: r.state })),
+    };
+  }
+
+  /** Sets the health of every registration of `id` (e.g. `unhealthy`, or `initial` for a new one). */
+  setHealth(id: string, state: Registration['state']): void {
+    for (const group of this.groups.values())
+      for (const r of group.registrations) if (r.target.id === id) r.state = state;
+  }
+
+  /** The deregistration delay is over: draining targets are gone. */
+  finishDraining(): void {
+    for (const group of this.groups.values())
+      group.registrations = group.registrations.filter((r) => r.state !== 'draining');
   }
 
   /** Targets serving (not draining) in a group. */
@@ -282,6 +327,13 @@ export class MemoryStore implements WorkflowStore {
   }
   async workflowOfReplacement(replacementId: string) {
     return this.links.get(replacementId);
+  }
+  readonly heals = new Map<string, number>();
+  async claimHeal(instanceId: string, heal: { at: Date; cooldownMs: number }) {
+    const last = this.heals.get(instanceId);
+    if (last !== undefined && heal.at.getTime() - last < heal.cooldownMs) return false;
+    this.heals.set(instanceId, heal.at.getTime());
+    return true;
   }
   async list(options: { status?: WorkflowStatus; limit?: number } = {}) {
     return [...this.items.values()]
@@ -378,7 +430,8 @@ export function fakeWorld({ tags, ...settings }: FakeSettings = {}): FakeWorld {
     stateful: noStatefulResources,
     settings: {
       tags: { ...TAGS, ...tags },
-      rebalanceAction: 'prelaunch',
+      policies: { groups: {}, ungrouped: DEFAULT_CAREFUL_POLICY },
+      healing: { alarmPrefix: 'spot-handoff-heal-', cooldownMs: 30 * 60_000, budgetPercent: 25 },
       retentionDays: 30,
       attachWaitMs: 10_000,
       handoverTimeoutMs: 600_000,

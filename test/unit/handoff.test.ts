@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_CAREFUL_POLICY } from '../../src/core/group-policy.ts';
 import { handOff, ReplacementNotLaunchedError } from '../../src/core/handoff.ts';
 import { sweepOpenWorkflows } from '../../src/core/sweep.ts';
 import { type FakeWorld, fakeWorld } from '../support/fakes.ts';
@@ -221,7 +222,9 @@ describe('a rebalance recommendation', () => {
   });
 
   it('is ignored when configured so', async () => {
-    const world = fakeWorld({ rebalanceAction: 'ignore' });
+    const world = fakeWorld({
+      policies: { groups: {}, ungrouped: { ...DEFAULT_CAREFUL_POLICY, rebalance: 'ignore' } },
+    });
     const old = servingInstance(world);
 
     await handOff([rebalance(old.instanceId)], world.deps);
@@ -466,6 +469,8 @@ describe('a batch of warnings (EC2 reclaiming a pool)', () => {
         return elb.deregister(targets);
       },
       register: (targets) => elb.register(targets),
+      targetHealth: (targets) => elb.targetHealth(targets),
+      targetGroupHealth: (suffix) => elb.targetGroupHealth(suffix),
     };
 
     await handOff(

@@ -6,6 +6,7 @@ import {
   isLeavingOrGone,
   type RecordedState,
 } from '../../src/core/facts.ts';
+import { DEFAULT_CAREFUL_POLICY } from '../../src/core/group-policy.ts';
 import {
   keptPrimaryIp,
   planNext,
@@ -119,7 +120,8 @@ describe('startsWorkflow', () => {
     ],
     ['the sweep', { ...base, kind: 'sweep' }, facts('running'), 'prelaunch', false],
   ])('%s starts a workflow: %s', (_what, signal, instance, rebalanceAction, starts) => {
-    expect(startsWorkflow(signal, instance, { rebalanceAction })).toBe(starts);
+    const policies = { groups: {}, ungrouped: { ...DEFAULT_CAREFUL_POLICY, rebalance: rebalanceAction } };
+    expect(startsWorkflow(signal, instance, { policies, tags: TAGS })).toBe(starts);
   });
 });
 

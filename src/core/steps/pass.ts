@@ -188,9 +188,12 @@ export class Pass {
     if (!found) return undefined;
     workflow.group = found.name;
     if (keptPrimaryIp(workflow) || rootSnapshotOf(workflow) || workflow.handover?.migration) return undefined;
+    // A revert to Spot launches Spot only: an RI or On-Demand would not be the point.
+    const spotOnly = workflow.kind === 'revert-to-spot';
     return {
       name: found.name,
-      policy: found.policy,
+      policy: spotOnly ? { ...found.policy, reservedFirst: false, onDemandFallback: false } : found.policy,
+      ...(spotOnly ? { spotOnly } : {}),
       launchTemplate: instance.launchTemplate,
       vpcId: instance.vpcId,
       ...(workflow.handover ? { availabilityZone: workflow.handover.availabilityZone } : {}),
@@ -219,7 +222,9 @@ export class Pass {
     }
     const share = await deps.fleets!.join(group, { workflow, save });
     if (!share.ok) {
-      delete r.fleet;
+      // The fleet recorded itself on a new replacement record: clear it there, so the next pass
+      // launches anew rather than waiting to claim from a fleet that launched nothing for it.
+      delete workflow.replacement!.fleet;
       return this.launchFailed(share.code, share.message);
     }
     await this.adopt(share.instance.instanceId);
@@ -325,7 +330,8 @@ export class Pass {
   private async onDemandOfOwnType(request: LaunchRequest, spotError: string): Promise<string | undefined> {
     const { workflow, deps } = this;
     const instance = workflow.instance!;
-    if (request.privateIpAddress || request.rootSnapshot) return undefined;
+    if (request.privateIpAddress || request.rootSnapshot || workflow.kind === 'revert-to-spot')
+      return undefined;
     const availabilityZone = launchAz(workflow)!;
     const result = await deps.compute.launchFleet({
       clientToken: `${request.clientToken}-od`,
