@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { PlanEntry } from '../aws/dry-run.ts';
-import { ConfigError, readConfig } from '../config.ts';
+import { ConfigError } from '../config.ts';
 import type { WorkflowStatus } from '../core/workflow.ts';
 import { explainAwsError } from './aws-errors.ts';
 import type { CapacityReport } from './capacity-report.ts';
