@@ -9,7 +9,8 @@ export interface IntakeResult {
   ignored: { eventId: string; reason: string }[];
 }
 
-function eventIdOf(event: unknown): string {
+/** An event's id, for the logs, even when the event is invalid. */
+export function eventIdOf(event: unknown): string {
   const id = (event as { id?: unknown } | null)?.id;
   return typeof id === 'string' ? id : '(no id)';
 }

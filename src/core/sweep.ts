@@ -1,7 +1,8 @@
 import { throwTogether } from './concurrency.ts';
+import { policyOf } from './group-policy.ts';
 import { guardStatefulInstances } from './guard.ts';
 import { handOff, type InstanceOutcome } from './handoff.ts';
-import { overdue } from './plan.ts';
+import { overdue, standbyEndDue } from './plan.ts';
 import type { HandoffDeps } from './ports.ts';
 
 /**
@@ -21,11 +22,17 @@ export async function sweepOpenWorkflows(deps: HandoffDeps, limit = 100): Promis
   return swept.status === 'fulfilled' ? swept.value : [];
 }
 
-/** Every open workflow, re-examined; the overdue ones reported. */
+/**
+ * Every open workflow, re-examined; the overdue ones reported. A standby that has served its
+ * `standby.maxAgeMinutes` without a warning is re-examined too: it ends (promoted or retired).
+ */
 async function sweep(deps: HandoffDeps, limit: number): Promise<InstanceOutcome[]> {
-  const open = await deps.store.list({ status: 'in-progress', limit });
-  deps.metrics.count('WorkflowsSwept', open.length);
   const now = deps.clock.now();
+  const endingStandbys = (await deps.store.list({ status: 'standby' })).filter(
+    (w) => standbyEndDue(w, policyOf(deps.settings.policies, w.group), now) !== undefined,
+  );
+  const open = [...(await deps.store.list({ status: 'in-progress', limit })), ...endingStandbys];
+  deps.metrics.count('WorkflowsSwept', open.length);
   const late = open.flatMap((w) => {
     const step = overdue(w, now);
     return step ? [{ workflowId: w.workflowId, instanceId: w.instanceId, step }] : [];
