@@ -22,7 +22,7 @@ import { errorCode, isConditionalCheckFailed, ReplacementClaimedError } from './
  *
  * | item        | `pk`                   | `kind`          | other attributes                             |
  * |-------------|------------------------|-----------------|----------------------------------------------|
- * | workflow    | `workflow#<id>`        | `workflow`      | every {@link Workflow} field; `expiresAt` TTL |
+ * | workflow    | `workflow#<id>`        | `workflow`      | every {@link Workflow} field (its `kind` as `workflowKind`); `expiresAt` TTL |
  * | replacement | `replacement#<id>`     | `replacement`   | `workflowId`                                 |
  * | heal        | `heal#<instanceId>`    | `heal`          | `healedAt` (epoch ms), `alarmName`; TTL      |
  *
@@ -304,7 +304,14 @@ export async function createWorkflowTable(client: DynamoDBClient, tableName: str
  * stored version is the one before `workflow.version`.
  */
 function workflowPut(tableName: string, workflow: Workflow, write: 'create' | 'update'): PutCommandInput {
-  const Item = { ...withoutUndefined(workflow), pk: workflowKey(workflow.workflowId), kind: WORKFLOW_KIND };
+  // `kind` is the item's type in the table: the workflow's own kind is stored as `workflowKind`.
+  const { kind: workflowKind, ...fields } = withoutUndefined(workflow);
+  const Item = {
+    ...fields,
+    ...(workflowKind ? { workflowKind } : {}),
+    pk: workflowKey(workflow.workflowId),
+    kind: WORKFLOW_KIND,
+  };
   if (write === 'create')
     return { TableName: tableName, Item, ConditionExpression: 'attribute_not_exists(pk)' };
   return {
@@ -359,8 +366,8 @@ function healPut(
 
 /** A workflow item without the table's own attributes. */
 function toWorkflow(item: Record<string, unknown>): Workflow {
-  const { pk: _pk, kind: _kind, ...workflow } = item;
-  return workflow as unknown as Workflow;
+  const { pk: _pk, kind: _kind, workflowKind, ...workflow } = item;
+  return (workflowKind === undefined ? workflow : { ...workflow, kind: workflowKind }) as unknown as Workflow;
 }
 
 /** Sorted by `startedAt` as a time (ISO strings with and without milliseconds compare right), newest first. */

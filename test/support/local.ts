@@ -23,8 +23,12 @@ export interface FleetWorld {
   stop(): Promise<void>;
 }
 
-export async function fleetWorld(options: WebFleetOptions = {}): Promise<FleetWorld> {
-  const stack = await startLocalStack({ clock: 'manual' });
+/** `env`: `HANDOFF_*` settings of the functions (rebalance policy, standby end, healing…). */
+export async function fleetWorld(
+  options: WebFleetOptions = {},
+  env: Record<string, string> = {},
+): Promise<FleetWorld> {
+  const stack = await startLocalStack({ clock: 'manual', env: { ...process.env, ...env } });
   // Clients retry like any SDK client: the local cloud's token buckets are real-time, as AWS's are.
   const ec2 = new EC2Client(stack.cloud.clientConfig());
   const elbv2 = new ElasticLoadBalancingV2Client(stack.cloud.clientConfig());
