@@ -14,7 +14,9 @@ Commands:
                              as the handlers allow (time stands still while one runs).
       --rebalance            Send a rebalance recommendation before the warning.
       --scenario S           basic (default) or stateful: the instance has a data volume, a
-                             secondary interface and private IP, and an Elastic IP to hand over.
+                             secondary interface and private IP, and an Elastic IP to hand over;
+                             or unhealthy: an instance fails its health checks, a healing alarm
+                             flaps, and the instance is replaced once, carefully.
   replay <event.json>        Run one event through the handlers.
       --instance ID          Point the event at this instance.
                              Default target: the local cloud (a fresh demo fleet).
@@ -94,8 +96,8 @@ async function demo(rest: string[], io: Io): Promise<number> {
     );
   }
   const scenario = values.scenario ?? 'basic';
-  if (scenario !== 'basic' && scenario !== 'stateful') {
-    throw new CliError(`--scenario ${scenario} is not known: use basic or stateful.`, 2);
+  if (scenario !== 'basic' && scenario !== 'stateful' && scenario !== 'unhealthy') {
+    throw new CliError(`--scenario ${scenario} is not known: use basic, stateful or unhealthy.`, 2);
   }
   const json = values.json === true;
   const { runDemo } = await import('./demo.ts');
