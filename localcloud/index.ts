@@ -2,16 +2,19 @@ import type { EventEnvelope } from '../src/core/events.ts';
 import { createClock } from './clock.ts';
 import { AwsError, type VirtualClock } from './contracts.ts';
 import { type LocalDynamo, startDynamo } from './dynamo.ts';
+import type { Pool, PoolSelector } from './ec2/capacity.ts';
 import type { Ec2Inspection } from './ec2/inspect.ts';
 import type { InterruptOptions } from './ec2/lifecycle.ts';
 import { ec2Charges, ec2Throttled } from './ec2/limits.ts';
 import type { Ec2Timings } from './ec2/model.ts';
-import { createEc2Service, type Ec2Service } from './ec2/service.ts';
+import type { ReservedInstancesSpec } from './ec2/reserved.ts';
+import { type CapacityLevel, createEc2Service, type Ec2Service } from './ec2/service.ts';
 import { createElbv2Service, type Elbv2Service, type Elbv2Timing } from './elbv2/service.ts';
 import { type LocalServer, startServer, type ThrottleOptions } from './server.ts';
 
 export type { EventEnvelope } from '../src/core/events.ts';
 export type { VirtualClock } from './contracts.ts';
+export type { Market, Pool, PoolSelector } from './ec2/capacity.ts';
 export type {
   AddressView,
   Ec2Inspection,
@@ -22,6 +25,8 @@ export type {
 } from './ec2/inspect.ts';
 export type { InterruptOptions } from './ec2/lifecycle.ts';
 export type { Ec2Timings } from './ec2/model.ts';
+export type { ReservedInstancesSpec } from './ec2/reserved.ts';
+export type { CapacityLevel } from './ec2/service.ts';
 export type { ThrottleOptions } from './server.ts';
 
 export interface LocalCloudOptions {
@@ -178,9 +183,46 @@ export class LocalCloud {
     this.elbv2Service.setFailing(instanceId, failing);
   }
 
-  /** Makes a capacity pool (un)available; omitted fields match every AZ or every instance type. */
-  setCapacity(pool: { availabilityZone?: string; instanceType?: string }, available: boolean): void {
-    this.ec2Service.setCapacity(pool, available);
+  /**
+   * Sets the capacity of the pools (instance type × AZ, Spot and On-Demand apart) a selector
+   * covers; an omitted field matches every AZ, type or market. `false` empties them, `true` gives
+   * back the default room (1,000 instances per pool), a number says how many more instances they
+   * can launch. Launches take room, an instance its owner stops or terminates gives it back, a
+   * Spot interruption does not. Pools seen later follow the latest rule that covers them.
+   *
+   * @example
+   * cloud.setCapacity({ instanceType: 'm5.large', availabilityZone: 'us-east-1a', market: 'spot' }, false);
+   * cloud.setCapacity({ market: 'spot' }, 0);  // every Spot pool is exhausted
+   * cloud.setCapacity({ market: 'spot' }, true); // and back
+   */
+  setCapacity(pools: PoolSelector, capacity: CapacityLevel): void {
+    this.ec2Service.setCapacity(pools, capacity);
+  }
+
+  /** How many more instances a pool can launch now. */
+  capacityOf(pool: Pool): number {
+    return this.ec2Service.capacityOf(pool);
+  }
+
+  /**
+   * Sets the Spot price (USD per hour) of an instance type in one AZ, or in every AZ; the change
+   * appears in DescribeSpotPriceHistory at the current virtual time. Defaults: 30–42% of On-Demand.
+   */
+  setSpotPrice(pool: { instanceType: string; availabilityZone?: string }, price: number): void {
+    this.ec2Service.setSpotPrice(pool, price);
+  }
+
+  /** Sets the On-Demand price (USD per hour) of an instance type (defaults: us-east-1 Linux list prices). */
+  setOnDemandPrice(instanceType: string, price: number): void {
+    this.ec2Service.setOnDemandPrice(instanceType, price);
+  }
+
+  /**
+   * Gives the account Reserved Instances (zonal with `availabilityZone`, else Regional; by default
+   * one active, one-year, standard, No Upfront, Linux/UNIX). Returns the ReservedInstancesId.
+   */
+  addReservedInstances(spec: ReservedInstancesSpec): string {
+    return this.ec2Service.addReservedInstances(spec);
   }
 
   /** The next `times` calls of `action` (EC2 or ELBv2) fail with `code` before touching state. */

@@ -1,5 +1,9 @@
 import type { CarefulPolicy } from './core/group-policy.ts';
+import { NO_GROUPS, type Policy, PolicyError, parsePolicy } from './core/policy.ts';
 import type { HandoffTags } from './core/ports.ts';
+
+/** The replacement policy embedded in the bundle when the deployment was packaged (JSON), if any. */
+declare const __HANDOFF_POLICY__: string | undefined;
 
 /**
  * Configuration, read once from the environment, typed, and loud about what is wrong.
@@ -42,6 +46,10 @@ export interface Config {
   healCooldownMinutes: number;
   /** Most of a group healing at once, in percent; beyond it healing stops and alerts (`HANDOFF_HEAL_BUDGET_PERCENT`). */
   healBudgetPercent: number;
+  /** Tag key whose value names an instance's group (`HANDOFF_GROUP_TAG_KEY`). */
+  groupTagKey: string;
+  /** Replacement policies per group: `policy.yml`, embedded when packaged (or `HANDOFF_POLICY`, JSON). */
+  policy: Policy;
 }
 
 export const TAG_PREFIX = 'spot-handoff:';
@@ -53,10 +61,11 @@ export const GROUP_TAG = `${TAG_PREFIX}group`;
 export function handoffTags({
   managedTagKey,
   statefulTagKey,
-}: Pick<Config, 'managedTagKey' | 'statefulTagKey'>): HandoffTags {
+  groupTagKey = GROUP_TAG,
+}: Pick<Config, 'managedTagKey' | 'statefulTagKey'> & Partial<Pick<Config, 'groupTagKey'>>): HandoffTags {
   return {
     managed: managedTagKey,
-    group: GROUP_TAG,
+    group: groupTagKey,
     stateful: statefulTagKey,
     replaces: REPLACES_TAG,
     workflow: WORKFLOW_TAG,
@@ -65,6 +74,7 @@ export function handoffTags({
     sourceVolume: `${TAG_PREFIX}source-volume`,
     restoredFrom: `${TAG_PREFIX}restored-from`,
     migratedTo: `${TAG_PREFIX}migrated-to`,
+    fleetToken: `${TAG_PREFIX}fleet-token`,
     options: {
       volumes: `${TAG_PREFIX}volumes`,
       networkInterfaces: `${TAG_PREFIX}network-interfaces`,
@@ -146,5 +156,26 @@ export function readConfig(env: Env = process.env): Config {
     healingAlarmPrefix: alarmPrefix(env, 'HANDOFF_HEALING_ALARM_PREFIX', 'spot-handoff-heal-'),
     healCooldownMinutes: wholeNumber(env, 'HANDOFF_HEAL_COOLDOWN_MINUTES', 30, 1, 10_080),
     healBudgetPercent: wholeNumber(env, 'HANDOFF_HEAL_BUDGET_PERCENT', 25, 1, 100),
+    groupTagKey: tagKey(env, 'HANDOFF_GROUP_TAG_KEY', GROUP_TAG),
+    policy: readPolicy(env),
   };
+}
+
+/** The policy embedded at packaging time, else `HANDOFF_POLICY` (JSON), else no groups; validated either way. */
+function readPolicy(env: Env): Policy {
+  const raw =
+    env['HANDOFF_POLICY'] || (typeof __HANDOFF_POLICY__ === 'string' ? __HANDOFF_POLICY__ : undefined);
+  if (!raw) return NO_GROUPS;
+  try {
+    return parsePolicy(JSON.parse(raw));
+  } catch (error) {
+    if (error instanceof PolicyError) {
+      throw new ConfigError(`${error.message}\nFix policy.yml (or HANDOFF_POLICY) and package again.`, {
+        cause: error,
+      });
+    }
+    throw new ConfigError(`The replacement policy is not JSON: ${String(error)}. Package policy.yml again.`, {
+      cause: error,
+    });
+  }
 }

@@ -25,6 +25,12 @@ export const incorrectInstanceState = (
 
 export const incorrectState = (message: string) => new AwsError('IncorrectState', message);
 
+export const idempotentParameterMismatch = (token: string) =>
+  new AwsError(
+    'IdempotentParameterMismatch',
+    `The client token ${token} has already been used with different parameters.`,
+  );
+
 export const operationNotPermitted = (message: string) => new AwsError('OperationNotPermitted', message);
 
 /** `The instance ID 'i-1' does not exist` / `The instance IDs 'i-1, i-2' do not exist` */

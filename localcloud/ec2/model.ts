@@ -266,3 +266,67 @@ export interface Address {
   association?: { associationId: string; networkInterfaceId: string; privateIpAddress: string };
   tags: Tags;
 }
+
+/** A launch template as a fleet names it. */
+export interface FleetTemplateSpec {
+  launchTemplateId?: string;
+  launchTemplateName?: string;
+  version?: string;
+}
+
+/** One override of a fleet's launch template config, as the request gave it. */
+export interface FleetOverride {
+  instanceType?: string;
+  subnetId?: string;
+  availabilityZone?: string;
+  maxPrice?: string;
+  weightedCapacity?: number;
+  priority?: number;
+  imageId?: string;
+  /** Attribute-based selection, kept as sent (`VCpuCount.Min` → `2`, …). */
+  instanceRequirements?: Record<string, string>;
+}
+
+export interface FleetLaunchTemplateConfig {
+  template: FleetTemplateSpec;
+  overrides: FleetOverride[];
+}
+
+/** Instances one override launched, or why it launched none (or fewer than asked). */
+export interface FleetOutcome {
+  template: FleetTemplateSpec;
+  override: FleetOverride;
+  lifecycle: 'spot' | 'on-demand';
+}
+
+export interface FleetLaunch extends FleetOutcome {
+  instanceType: string;
+  instanceIds: string[];
+}
+
+export interface FleetError extends FleetOutcome {
+  errorCode: string;
+  errorMessage: string;
+}
+
+export interface Fleet {
+  fleetId: string;
+  type: 'instant';
+  createTime: Date;
+  clientToken?: string;
+  tags: Tags;
+  targetCapacity: {
+    total: number;
+    onDemand: number;
+    spot: number;
+    defaultType?: 'spot' | 'on-demand';
+  };
+  spotAllocationStrategy: string;
+  onDemandAllocationStrategy: string;
+  instanceInterruptionBehavior: 'terminate' | 'stop' | 'hibernate';
+  launchTemplateConfigs: FleetLaunchTemplateConfig[];
+  launches: FleetLaunch[];
+  errors: FleetError[];
+  fulfilledCapacity: number;
+  fulfilledOnDemandCapacity: number;
+}

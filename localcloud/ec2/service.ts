@@ -9,17 +9,21 @@ import {
 import { Params } from '../query.ts';
 import { document } from '../xml.ts';
 import { type Action, createContext } from './actions/context.ts';
+import { fleetActions } from './actions/fleet.ts';
 import { instanceActions } from './actions/instances.ts';
 import { launchTemplateActions } from './actions/launch-templates.ts';
+import { marketActions } from './actions/market.ts';
 import { networkActions } from './actions/network.ts';
 import { tagActions } from './actions/tags.ts';
 import { volumeActions } from './actions/volumes.ts';
 import { vpcActions } from './actions/vpc.ts';
+import type { Pool, PoolSelector } from './capacity.ts';
 import { dryRunOperation } from './errors.ts';
 import { createInspection, type Ec2Inspection } from './inspect.ts';
 import { type InterruptOptions, interrupt } from './lifecycle.ts';
 import { DEFAULT_TIMINGS, type Ec2Timings } from './model.ts';
 import { EC2_DIALECT, isDryRun } from './query.ts';
+import { createReservedInstances, type ReservedInstancesSpec } from './reserved.ts';
 import { Ec2State } from './state.ts';
 
 export const EC2_API_VERSION = '2016-11-15';
@@ -32,7 +36,15 @@ const ACTIONS: Record<string, Action> = {
   ...volumeActions,
   ...networkActions,
   ...tagActions,
+  ...fleetActions,
+  ...marketActions,
 };
+
+/**
+ * A scenario's word on a pool's capacity: `true` gives it back its default room (1,000 instances),
+ * `false` empties it, a number sets how many more instances it can launch.
+ */
+export type CapacityLevel = boolean | number;
 
 export interface Ec2ServiceOptions {
   clock: VirtualClock;
@@ -47,8 +59,16 @@ export interface Ec2ServiceOptions {
 export interface Ec2Service extends QueryService, InstanceDirectory {
   /** Runs a Spot interruption (rebalance recommendation, warning, then the action) in virtual time. */
   interrupt(instanceId: string, options?: InterruptOptions): void;
-  /** Makes an (AZ, instance type) pool (un)available; omitted fields match every AZ or type. */
-  setCapacity(pool: { availabilityZone?: string; instanceType?: string }, available: boolean): void;
+  /** Sets the free instance slots of the pools a selector covers; see {@link CapacityLevel}. */
+  setCapacity(pools: PoolSelector, capacity: CapacityLevel): void;
+  /** Free instance slots of one pool now. */
+  capacityOf(pool: Pool): number;
+  /** Sets the Spot price (USD/hour) of a type in one AZ, or in every AZ; DescribeSpotPriceHistory shows the change. */
+  setSpotPrice(pool: { instanceType: string; availabilityZone?: string }, price: number): void;
+  /** Sets the On-Demand price (USD/hour) of a type. */
+  setOnDemandPrice(instanceType: string, price: number): void;
+  /** Gives the account Reserved Instances; returns their ReservedInstancesId. */
+  addReservedInstances(spec: ReservedInstancesSpec): string;
   /** EventBridge-shaped events from `aws.ec2`. Returns an unsubscribe function. */
   onEvent(listener: (event: EventEnvelope) => void): () => void;
   readonly inspect: Ec2Inspection;
@@ -124,7 +144,26 @@ export function createEc2Service(options: Ec2ServiceOptions): Ec2Service {
     },
 
     interrupt: (instanceId, interruptOptions) => interrupt(state, instanceId, interruptOptions),
-    setCapacity: (pool, available) => state.setCapacity(pool, available),
+    setCapacity(pools, capacity) {
+      if (pools.availabilityZone !== undefined) state.assertZone(pools.availabilityZone);
+      if (capacity === true) state.capacity.reset(pools);
+      else state.capacity.set(pools, capacity === false ? 0 : capacity);
+    },
+    capacityOf: (pool) => state.capacity.available(pool),
+    setSpotPrice(pool, price) {
+      const zones = pool.availabilityZone === undefined ? state.availabilityZones : [pool.availabilityZone];
+      for (const zone of zones) {
+        state.assertZone(zone);
+        state.prices.setSpotPrice(pool.instanceType, zone, price, state.now());
+      }
+    },
+    setOnDemandPrice: (instanceType, price) => state.prices.setOnDemandPrice(instanceType, price),
+    addReservedInstances(spec) {
+      if (spec.availabilityZone !== undefined) state.assertZone(spec.availabilityZone);
+      const ri = createReservedInstances(spec, state.now(), state.prices.onDemandPrice(spec.instanceType));
+      state.reservedInstances.set(ri.reservedInstancesId, ri);
+      return ri.reservedInstancesId;
+    },
     onEvent: (listener) => state.onEvent(listener),
     inspect: createInspection(state),
   };

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { EventEnvelope } from '../../src/core/events.ts';
 import { AwsError, type VirtualClock } from '../contracts.ts';
+import { CapacityPools, type Market, type Pool } from './capacity.ts';
 import { invalidParameterValue, malformed, notFound } from './errors.ts';
 import { isWellFormedId, newId, newMacAddress } from './ids.ts';
 import { cidrContains, intToIp, ipToInt, isReserved, parseCidr } from './ipv4.ts';
 import type {
   Address,
   Ec2Timings,
+  Fleet,
   Instance,
   InstanceStateName,
   LaunchTemplate,
@@ -18,6 +20,8 @@ import type {
   Volume,
   Vpc,
 } from './model.ts';
+import { PriceBook } from './pricing.ts';
+import type { ReservedInstances } from './reserved.ts';
 
 export interface Ec2Options {
   clock: VirtualClock;
@@ -26,13 +30,6 @@ export interface Ec2Options {
   timings: Ec2Timings;
   /** Elastic IP addresses per Region (AWS's default quota is 5). */
   elasticIpLimit: number;
-}
-
-/** A capacity pool rule from `setCapacity`; later rules win. */
-interface CapacityRule {
-  availabilityZone?: string;
-  instanceType?: string;
-  available: boolean;
 }
 
 /** Documentation address ranges (RFC 5737) for Elastic IPs. */
@@ -68,10 +65,18 @@ export class Ec2State {
   readonly launchTemplateTokens = new Map<string, string>();
   /** CreateVolume ClientToken → volume id. */
   readonly volumeTokens = new Map<string, string>();
+  /** Free instance slots per pool (type × AZ), Spot and On-Demand apart. */
+  readonly capacity = new CapacityPools();
+  /** On-Demand and Spot prices. */
+  readonly prices: PriceBook;
+  readonly reservedInstances = new Map<string, ReservedInstances>();
+  /** EC2 Fleets by id (the local cloud runs `instant` fleets only). */
+  readonly fleets = new Map<string, Fleet>();
+  /** CreateFleet ClientToken → the request's fingerprint and its fleet. */
+  readonly fleetTokens = new Map<string, { fingerprint: string; fleetId: string }>();
 
   /** subnet id → private IP → network interface id. */
   private readonly ipOwners = new Map<string, Map<string, string>>();
-  private readonly capacityRules: CapacityRule[] = [];
   private readonly eventListeners = new Set<(event: EventEnvelope) => void>();
   private readonly stateListeners = new Set<(instanceId: string, state: string) => void>();
   private nextPublicIp = 1;
@@ -86,6 +91,7 @@ export class Ec2State {
     this.timings = options.timings;
     this.elasticIpLimit = options.elasticIpLimit;
     this.availabilityZones = ['a', 'b', 'c'].map((letter) => `${options.region}${letter}`);
+    this.prices = new PriceBook(options.clock.now());
     this.createDefaultVpc();
   }
 
@@ -444,18 +450,13 @@ export class Ec2State {
 
   // ---- capacity ----
 
-  setCapacity(pool: { availabilityZone?: string; instanceType?: string }, available: boolean) {
-    this.capacityRules.push({ ...pool, available });
-  }
-
-  hasCapacity(availabilityZone: string, instanceType: string): boolean {
-    for (let i = this.capacityRules.length - 1; i >= 0; i--) {
-      const rule = this.capacityRules[i]!;
-      const zoneMatches = rule.availabilityZone === undefined || rule.availabilityZone === availabilityZone;
-      const typeMatches = rule.instanceType === undefined || rule.instanceType === instanceType;
-      if (zoneMatches && typeMatches) return rule.available;
-    }
-    return true;
+  /** The pool an instance occupies. */
+  poolOf(instance: Instance): Pool {
+    return {
+      availabilityZone: instance.availabilityZone,
+      instanceType: instance.instanceType,
+      market: marketOf(instance),
+    };
   }
 
   // ---- events ----
@@ -496,3 +497,5 @@ export class Ec2State {
     });
   }
 }
+
+export const marketOf = (instance: Instance): Market => (instance.spot ? 'spot' : 'on-demand');

@@ -1,5 +1,7 @@
 import {
   type _InstanceType,
+  CreateFleetCommand,
+  type CreateFleetCommandInput,
   DescribeAddressesCommand,
   DescribeInstancesCommand,
   type Filter,
@@ -11,7 +13,14 @@ import {
   type TerminateInstancesCommandInput,
 } from '@aws-sdk/client-ec2';
 import { isLeavingOrGone } from '../core/facts.ts';
-import type { Compute, InstanceFacts, LaunchRequest, LaunchResult } from '../core/ports.ts';
+import type {
+  Compute,
+  FleetRequest,
+  FleetResult,
+  InstanceFacts,
+  LaunchRequest,
+  LaunchResult,
+} from '../core/ports.ts';
 import {
   allPages,
   byIds,
@@ -88,7 +97,7 @@ export class Ec2Compute extends Ec2Adapter implements Compute {
    * `TerminateInstances` of one instance, only after reading that it carries `managedTag` (the IAM
    * policy requires the tag as well). An instance already leaving or gone is left as it is.
    */
-  async terminate(instanceId: string, managedTag: { key: string; value: string }): Promise<boolean> {
+  async terminateManaged(instanceId: string, managedTag: { key: string; value: string }): Promise<boolean> {
     const facts = (await this.describeInstances([instanceId])).get(instanceId);
     if (facts === undefined || isLeavingOrGone(facts.state)) return false;
     if (facts.tags[managedTag.key] !== managedTag.value) {
@@ -101,6 +110,50 @@ export class Ec2Compute extends Ec2Adapter implements Compute {
       this.client.send(new TerminateInstancesCommand(input), this.call),
     );
     return !sent.planned;
+  }
+
+  /**
+   * One `CreateFleet` of type `instant`. EC2 answers with the instances launched (each with the
+   * override used and its lifecycle) and an error per override that failed; both are returned as
+   * they are. In a dry run nothing launches: the plan records the request, the result is empty.
+   */
+  async launchFleet(request: FleetRequest): Promise<FleetResult> {
+    const sent = await this.mutate('CreateFleet', createFleetInput(request), (input) =>
+      this.client.send(new CreateFleetCommand(input), this.call),
+    );
+    if (sent.planned) return { instances: [], errors: [] };
+    const zoneOf = new Map(request.overrides.map((o) => [o.subnetId, o.availabilityZone]));
+    const instances = (sent.output.Instances ?? []).flatMap((group) => {
+      const override = group.LaunchTemplateAndOverrides?.Overrides;
+      const subnetId = override?.SubnetId ?? '';
+      return (group.InstanceIds ?? []).map((instanceId) => ({
+        instanceId,
+        instanceType: group.InstanceType ?? override?.InstanceType ?? '',
+        subnetId,
+        availabilityZone: override?.AvailabilityZone ?? zoneOf.get(subnetId) ?? '',
+        lifecycle: group.Lifecycle === 'spot' ? ('spot' as const) : ('on-demand' as const),
+      }));
+    });
+    const errors = (sent.output.Errors ?? []).map((e) => {
+      const override = e.LaunchTemplateAndOverrides?.Overrides;
+      return {
+        ...(override?.InstanceType ? { instanceType: override.InstanceType } : {}),
+        ...(override?.SubnetId ? { subnetId: override.SubnetId } : {}),
+        lifecycle: e.Lifecycle === 'spot' ? ('spot' as const) : ('on-demand' as const),
+        code: e.ErrorCode ?? 'Unknown',
+        message: e.ErrorMessage ?? '',
+      };
+    });
+    return { instances, errors };
+  }
+
+  /** `TerminateInstances`; an instance already gone is not an error. */
+  async terminate(instanceIds: readonly string[]): Promise<void> {
+    if (instanceIds.length === 0) return;
+    const input: TerminateInstancesCommandInput = { InstanceIds: [...instanceIds] };
+    await this.mutate('TerminateInstances', input, (sent) =>
+      this.client.send(new TerminateInstancesCommand(sent), this.call),
+    );
   }
 
   #instances(filters: Filter[]): Promise<Instance[]> {
@@ -172,5 +225,37 @@ function runInstancesInput(request: LaunchRequest): RunInstancesCommandInput {
         }
       : {}),
     ...(tagSpecifications.length > 0 ? { TagSpecifications: tagSpecifications } : {}),
+  };
+}
+
+function createFleetInput(request: FleetRequest): CreateFleetCommandInput {
+  const tags = toTagList(request.tags);
+  return {
+    Type: 'instant',
+    ClientToken: request.clientToken,
+    LaunchTemplateConfigs: [
+      {
+        LaunchTemplateSpecification: {
+          LaunchTemplateId: request.launchTemplate.id,
+          Version: request.launchTemplate.version,
+        },
+        Overrides: request.overrides.map((o) => ({
+          InstanceType: o.instanceType as _InstanceType,
+          SubnetId: o.subnetId,
+          AvailabilityZone: o.availabilityZone,
+          ...(o.priority === undefined ? {} : { Priority: o.priority }),
+          ...(o.weightedCapacity === undefined ? {} : { WeightedCapacity: o.weightedCapacity }),
+        })),
+      },
+    ],
+    TargetCapacitySpecification: {
+      TotalTargetCapacity: request.total,
+      OnDemandTargetCapacity: request.onDemand,
+      SpotTargetCapacity: request.total - request.onDemand,
+      DefaultTargetCapacityType: 'spot',
+    },
+    SpotOptions: { AllocationStrategy: request.spotStrategy },
+    OnDemandOptions: { AllocationStrategy: request.onDemandStrategy },
+    ...(tags.length > 0 ? { TagSpecifications: [{ ResourceType: 'instance', Tags: tags }] } : {}),
   };
 }

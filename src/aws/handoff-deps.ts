@@ -1,10 +1,12 @@
 import { type Config, handoffTags } from '../config.ts';
 import type { Clock, HandoffDeps, HandoffSettings, Log, Metrics } from '../core/ports.ts';
+import { Ec2CapacitySignals } from './capacity-signals.ts';
 import type { AwsClients } from './clients.ts';
 import type { PlanLog } from './dry-run.ts';
 import { Ec2Compute } from './ec2.ts';
 import { Ec2StatefulResources } from './ec2-stateful.ts';
 import { Elbv2LoadBalancing } from './elbv2.ts';
+import { DynamoPoolMemory } from './pool-memory.ts';
 import { DryRunWorkflowStore, DynamoWorkflowStore } from './workflow-store.ts';
 
 export interface AwsHandoffOptions {
@@ -34,6 +36,7 @@ export function awsHandoffDeps({
 }: AwsHandoffOptions): HandoffDeps {
   const dryRun = dryRunPlan !== undefined;
   const store = new DynamoWorkflowStore({ client: clients.documentClient, tableName: config.tableName });
+  const time = clock ?? systemClock;
   return {
     compute: new Ec2Compute({ client: clients.ec2, dryRun, plan: dryRunPlan }),
     loadBalancing: new Elbv2LoadBalancing({ client: clients.elbv2, dryRun, plan: dryRunPlan }),
@@ -41,7 +44,13 @@ export function awsHandoffDeps({
     store: dryRunPlan
       ? new DryRunWorkflowStore({ plan: dryRunPlan, readThrough: store, tableName: config.tableName })
       : store,
-    clock: clock ?? systemClock,
+    capacity: new Ec2CapacitySignals({ client: clients.ec2, clock: time }),
+    ...(dryRun
+      ? {}
+      : {
+          poolMemory: new DynamoPoolMemory({ client: clients.documentClient, tableName: config.tableName }),
+        }),
+    clock: time,
     log,
     metrics,
     settings: handoffSettings(config),
@@ -52,8 +61,10 @@ export function awsHandoffDeps({
 export function handoffSettings(config: Config): HandoffSettings {
   return {
     tags: handoffTags(config),
+    // A group in policy.yml has its own; an instance of no group (or of a group the policy does
+    // not name) follows the deployment's params.
     policies: {
-      groups: {},
+      groups: config.policy.groups,
       ungrouped: {
         rebalance: config.rebalanceAction,
         standby: { maxAgeMinutes: config.standbyMaxAgeMinutes, end: config.standbyEnd },
@@ -68,5 +79,7 @@ export function handoffSettings(config: Config): HandoffSettings {
     retentionDays: config.retentionDays,
     attachWaitMs: config.attachWaitSeconds * 1000,
     handoverTimeoutMs: config.handoverTimeoutSeconds * 1000,
+    policy: config.policy,
+    groupTagKey: config.groupTagKey,
   };
 }

@@ -21,6 +21,7 @@ import { type CreateClientsOptions, createClients } from '../aws/clients.ts';
 import { createWorkflowTable, DynamoWorkflowStore } from '../aws/workflow-store.ts';
 import { type Config, readConfig } from '../config.ts';
 import type { EventEnvelope } from '../core/events.ts';
+import type { Policy } from '../core/policy.ts';
 import type { Clock, WorkflowStore } from '../core/ports.ts';
 import { type ContainerOptions, createContainer } from '../runtime/container.ts';
 import { type FunctionName, functionHandlers } from '../runtime/functions.ts';
@@ -66,6 +67,8 @@ export interface LocalStackOptions {
    * Default: this process's environment.
    */
   env?: Env;
+  /** Replacement policies per group (a local run passes the policy itself; a deployment packages policy.yml). */
+  policy?: Policy;
 }
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
@@ -78,6 +81,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // A scaled one does: a second of waiting is `speed` seconds of local-cloud time.
     HANDOFF_ATTACH_WAIT_SECONDS: manualClock ? '0' : '3',
   });
+  if (options.policy) config.policy = options.policy;
   const cloud = await LocalCloud.start({ clock: options.clock ?? 'manual' });
   const clients: CreateClientsOptions = {
     region: cloud.region,

@@ -2,6 +2,7 @@ import { BatchedLoadBalancing } from './batched-load-balancing.ts';
 import { mapConcurrently, throwTogether } from './concurrency.ts';
 import type { Signal } from './events.ts';
 import type { InstanceFacts } from './facts.ts';
+import { GroupFleets } from './fleet-launch.ts';
 import { startsWorkflow } from './plan.ts';
 import type { HandoffDeps, Log, WorkflowStore } from './ports.ts';
 import { type Workflow, workflowIdFor } from './workflow.ts';
@@ -79,8 +80,12 @@ export async function eachWorkflow(
   const olds = [...groups.values()]
     .flatMap((g) => (g.skip ? [] : [facts.get(g.instanceId)]))
     .filter((f) => f !== undefined);
-  const batchDeps =
-    groups.size > 1 ? { ...deps, loadBalancing: new BatchedLoadBalancing(deps.loadBalancing, olds) } : deps;
+  const batchDeps: HandoffDeps = {
+    ...deps,
+    ...(groups.size > 1 ? { loadBalancing: new BatchedLoadBalancing(deps.loadBalancing, olds) } : {}),
+    // A batch's launches go out per group in at most three fleet requests.
+    fleets: new GroupFleets(deps),
+  };
   const outcomes = await mapConcurrently(
     [...groups.values()],
     PARALLEL_WORKFLOWS,

@@ -108,6 +108,62 @@ export type LaunchResult =
   /** EC2 has no capacity for this request (`InsufficientInstanceCapacity`, …): retry later or elsewhere. */
   | { ok: false; reason: 'capacity'; code: string; message: string };
 
+/** A capacity pool: one instance type in one Availability Zone (reached through one of its subnets). */
+export interface PoolFacts {
+  instanceType: string;
+  availabilityZone: string;
+  subnetId: string;
+}
+
+/** One override of a fleet request: a pool, in the order the choice gives. */
+export interface FleetOverride extends PoolFacts {
+  /** On-Demand `prioritized`: lower goes first. */
+  priority?: number;
+  weightedCapacity?: number;
+}
+
+/**
+ * A `CreateFleet` of type `instant`: `total` instances over the overrides, `onDemand` of them
+ * On-Demand, the rest Spot. The ClientToken makes a repeated request return the first one's instances.
+ */
+export interface FleetRequest {
+  clientToken: string;
+  launchTemplate: { id: string; version: string };
+  overrides: FleetOverride[];
+  total: number;
+  onDemand: number;
+  spotStrategy: 'price-capacity-optimized' | 'capacity-optimized' | 'lowest-price' | 'diversified';
+  onDemandStrategy: 'lowest-price' | 'prioritized';
+  /** Put on every instance at launch. */
+  tags: Record<string, string>;
+}
+
+export interface FleetInstance extends PoolFacts {
+  instanceId: string;
+  lifecycle: 'spot' | 'on-demand';
+}
+
+/** What an `instant` fleet launched, and an error per override that failed (EC2 retries nothing). */
+export interface FleetResult {
+  instances: FleetInstance[];
+  errors: {
+    instanceType?: string;
+    subnetId?: string;
+    lifecycle: 'spot' | 'on-demand';
+    code: string;
+    message: string;
+  }[];
+}
+
+/** Reserved Instances of one type, Regional or in one AZ, and how many running On-Demand instances they do not cover. */
+export interface UnusedReservation {
+  reservedInstancesId: string;
+  instanceType: string;
+  /** Absent for a Regional RI. */
+  availabilityZone?: string;
+  unused: number;
+}
+
 export type TargetType = 'instance' | 'ip';
 
 /** One registration of a target in a target group. */

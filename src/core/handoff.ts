@@ -70,7 +70,7 @@ async function progress(
   // 4. Drain and launch in parallel.
   const [, launched] = await Promise.all([
     plan.drain ? pass.drain() : undefined,
-    plan.launch ? pass.launch() : undefined,
+    plan.launch ? pass.launch(save) : undefined,
   ]);
   plan = planNext({ workflow, old: oldNow, replacement });
   if (launched) {

@@ -7,6 +7,8 @@
 
 import type {
   ElbCallCount,
+  FleetRequest,
+  FleetResult,
   InstanceFacts,
   InterfaceFacts,
   LaunchRequest,
@@ -14,9 +16,12 @@ import type {
   SnapshotFacts,
   SubnetFacts,
   Target,
+  UnusedReservation,
   VolumeFacts,
 } from './facts.ts';
+import type { GroupFleets } from './fleet-launch.ts';
 import type { CarefulPolicies } from './group-policy.ts';
+import type { Policy } from './policy.ts';
 import type { Workflow, WorkflowStatus } from './workflow.ts';
 
 export type * from './facts.ts';
@@ -34,7 +39,14 @@ export interface Compute {
    * terminate now (false: already leaving or gone).
    * @throws when the instance lacks the tag: nothing is terminated.
    */
-  terminate(instanceId: string, managedTag: { key: string; value: string }): Promise<boolean>;
+  terminateManaged(instanceId: string, managedTag: { key: string; value: string }): Promise<boolean>;
+  /**
+   * `CreateFleet` of type `instant`: the instances launched and an error per override that failed.
+   * Capacity errors are results, not throws; the ClientToken makes a retry return the same instances.
+   */
+  launchFleet(request: FleetRequest): Promise<FleetResult>;
+  /** Terminates instances; only ever called on managed instances the handoff launched. */
+  terminate(instanceIds: readonly string[]): Promise<void>;
 }
 
 /** What a target's health checks report (`DescribeTargetHealth`), e.g. `healthy`, `draining`, `unused`. */
@@ -45,6 +57,41 @@ export interface TargetGroupHealth {
   targetGroupArn: string;
   targetType: 'instance' | 'ip';
   targets: { id: string; port: number; state: TargetHealthState }[];
+}
+
+/** `type|az`, the key of a pool in the capacity signals and the pool memory. */
+export type PoolKey = string;
+export const poolKey = (pool: { instanceType: string; availabilityZone: string }): PoolKey =>
+  `${pool.instanceType}|${pool.availabilityZone}`;
+
+/**
+ * What EC2 says about capacity, read off the critical path where it can be: each answer is cached
+ * by the adapter. A signal the account may not read (e.g. placement scores denied) is unknown, not an error.
+ */
+export interface CapacitySignals {
+  /** Active Reserved Instances not covering a running On-Demand instance. */
+  unusedReservations(): Promise<UnusedReservation[]>;
+  /** Spot placement scores 1–10 per pool; empty when unknown. */
+  placementScores(
+    instanceTypes: readonly string[],
+    availabilityZones: readonly string[],
+  ): Promise<Map<PoolKey, number>>;
+  /** The latest Spot price (USD/hour) per pool. */
+  spotPrices(
+    instanceTypes: readonly string[],
+    availabilityZones: readonly string[],
+  ): Promise<Map<PoolKey, number>>;
+}
+
+/** Interruptions counted per pool (type × AZ), kept for a while: where Spot was reclaimed recently. */
+export interface PoolMemory {
+  /** Counts one interruption per entry (a pool may appear several times). */
+  recordInterruptions(
+    pools: readonly { instanceType: string; availabilityZone: string }[],
+    at: Date,
+  ): Promise<void>;
+  /** Interruptions per pool within `windowMs` before `now`. */
+  recent(windowMs: number, now: Date): Promise<Map<PoolKey, number>>;
 }
 
 /** The ELBv2 calls the workflow makes. */
@@ -227,6 +274,8 @@ export interface HandoffTags {
   restoredFrom: string;
   /** On a volume that moved to another AZ by snapshot: the volume restored from it. */
   migratedTo: string;
+  /** On every instance of a group's fleet request: the request's token (a retry claims its share by it). */
+  fleetToken: string;
   /** Per-instance options of the stateful handoff (documented in the README). */
   options: {
     volumes: string;
@@ -254,6 +303,15 @@ export interface HandoffSettings {
   attachWaitMs: number;
   /** How long after the old instance stops the handover and registration are due. */
   handoverTimeoutMs: number;
+  /** Replacement policies per group; without one, every instance keeps its own type and subnet. */
+  policy?: Policy;
+  /** The tag key whose value names an instance's group (`spot-handoff:group`). */
+  groupTagKey?: string;
+  /**
+   * How long a fleet request may be in flight (the invocation timeout): a workflow that finds its
+   * fleet recorded but no instance tagged with its token after this long launches anew.
+   */
+  fleetClaimAfterMs?: number;
 }
 
 export interface HealingSettings {
@@ -271,6 +329,11 @@ export interface HandoffDeps {
   loadBalancing: LoadBalancing;
   stateful: StatefulResources;
   store: WorkflowStore;
+  /** Capacity signals and pool memory; absent, groups launch without RIs, scores, prices or memory. */
+  capacity?: CapacitySignals;
+  poolMemory?: PoolMemory;
+  /** The batch's fleet launches, per group (set by the batch, see `fleet-launch.ts`). */
+  fleets?: GroupFleets;
   clock: Clock;
   log: Log;
   metrics: Metrics;

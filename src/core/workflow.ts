@@ -73,19 +73,11 @@ export interface Deadlines {
 export type SignalKind = 'rebalance' | 'warning' | 'state-change' | 'sweep' | 'replace';
 
 /**
- * Why a workflow exists. `interruption` (the default when absent): EC2 takes the instance back.
- * Every other kind is a careful replace, started while the old instance still runs well: the
- * replacement is launched, runs, is registered and healthy in every target group of the old
- * instance, and only then is the old one drained and terminated.
+ * The kinds that replace carefully: every {@link WorkflowKind} but `interruption` (EC2 takes the
+ * instance back) is started while the old instance still runs well: the replacement is launched,
+ * runs, is registered and healthy in every target group of the old instance, and only then is the
+ * old one drained and terminated.
  */
-export type WorkflowKind =
-  | 'interruption'
-  | 'rebalance-replace'
-  | 'pool-reclaim'
-  | 'revert-to-spot'
-  | 'unhealthy';
-
-/** The kinds that replace carefully (see {@link WorkflowKind}). */
 export type CarefulKind = Exclude<WorkflowKind, 'interruption'>;
 
 /** Where a careful replace stands (absent on an interruption that was never promoted). */
@@ -132,7 +124,32 @@ export interface Replacement {
   subnetId?: string;
   privateIpAddress?: string;
   lastError?: { code: string; message: string; at: string };
+  /** The pool the replacement launched in. */
+  pool?: { instanceType: string; availabilityZone: string; subnetId: string };
+  /** `reserved`: On-Demand, covered by an unused Reserved Instance. */
+  capacityType?: CapacityType;
+  /** Why this pool and capacity type, in words. */
+  choiceReason?: string;
+  /** USD/hour of the replacement: the Spot price, the On-Demand price, or 0 for a prepaid RI. */
+  hourlyPrice?: number;
+  /** USD/hour On-Demand of the replacement's type, to compare with. */
+  onDemandPrice?: number;
+  /**
+   * The fleet request the replacement comes from, recorded before the request is made: a retry
+   * claims its share of the instances tagged with the token, never launching a second one.
+   */
+  fleet?: { token: string; members: string[]; requestedAt: string };
 }
+
+export type CapacityType = 'reserved' | 'spot' | 'on-demand';
+
+/** Why a workflow exists. */
+export type WorkflowKind =
+  | 'interruption'
+  | 'rebalance-replace'
+  | 'pool-reclaim'
+  | 'revert-to-spot'
+  | 'unhealthy';
 
 /** The old instance as it was when the workflow started: enough to replace it after it is gone. */
 export interface InstanceRecord {
@@ -250,6 +267,10 @@ export interface Handover {
 export interface Workflow {
   workflowId: string;
   instanceId: string;
+  /** Why the workflow exists; `interruption` when absent. */
+  kind?: WorkflowKind;
+  /** The old instance's group (its group tag), when the policy has it. */
+  group?: string;
   /** Incremented by every write; a write succeeds only if the stored version is the one read. */
   version: number;
   status: WorkflowStatus;
@@ -278,10 +299,6 @@ export interface Workflow {
   deadlines?: Deadlines;
   /** Present for instances tagged for the stateful handoff. */
   handover?: Handover;
-  /** Why the workflow exists; absent means `interruption`. */
-  kind?: WorkflowKind;
-  /** The old instance's group (its `spot-handoff:group` tag), if it has one. */
-  group?: string;
   /** Present when the replacement goes in before the old instance goes out (see {@link WorkflowKind}). */
   careful?: CarefulReplace;
   /** Present once a standby came to its end. */

@@ -38,6 +38,7 @@ import { createClock } from '../../localcloud/clock.ts';
 import type { QueryRequest } from '../../localcloud/contracts.ts';
 import { createEc2Service } from '../../localcloud/ec2/service.ts';
 import { type EventEnvelope, LocalCloud, type LocalCloudOptions } from '../../localcloud/index.ts';
+import { failureOf } from '../support/failure.ts';
 
 const IMAGE_ID = 'ami-0123456789abcdef0';
 
@@ -88,16 +89,6 @@ async function launchRunning(input: Partial<RunInstancesCommandInput> = {}): Pro
   const instance = await launch(input);
   await cloud.clock.advance(8_000);
   return instance;
-}
-
-/** The error a call fails with; fails the test if the call succeeds. */
-async function failureOf(call: Promise<unknown>): Promise<unknown> {
-  try {
-    await call;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('Expected the call to fail, but it succeeded');
 }
 
 async function describe1(instanceId: string): Promise<Instance> {

@@ -2,6 +2,8 @@ import { handoffTags } from '../../src/config.ts';
 import { DEFAULT_CAREFUL_POLICY } from '../../src/core/group-policy.ts';
 import {
   type Compute,
+  type FleetRequest,
+  type FleetResult,
   type HandoffDeps,
   type HandoffSettings,
   type HandoffTags,
@@ -118,7 +120,7 @@ export class FakeEc2 implements Compute {
     return { ok: true, instanceId: instance.instanceId };
   }
 
-  async terminate(instanceId: string, managedTag: { key: string; value: string }): Promise<boolean> {
+  async terminateManaged(instanceId: string, managedTag: { key: string; value: string }): Promise<boolean> {
     const instance = this.instances.get(instanceId);
     if (!instance || ['shutting-down', 'terminated'].includes(instance.state)) return false;
     if (instance.tags[managedTag.key] !== managedTag.value) throw new Error(`${instanceId} is not managed`);
@@ -127,8 +129,40 @@ export class FakeEc2 implements Compute {
     return true;
   }
 
-  /** Instances terminated through {@link terminate}, in order. */
+  /** Instances terminated through {@link terminateManaged}, in order. */
   readonly terminated: string[] = [];
+
+  /** A fleet as the fake has capacity: none when `noCapacity`, else every instance in the first override. */
+  async launchFleet(request: FleetRequest): Promise<FleetResult> {
+    const first = request.overrides[0]!;
+    if (this.noCapacity) {
+      return {
+        instances: [],
+        errors: [{ ...first, lifecycle: 'on-demand', code: 'InsufficientInstanceCapacity', message: 'none' }],
+      };
+    }
+    const instances = Array.from({ length: request.total }, (_, i) => {
+      const token = `${request.clientToken}#${i}`;
+      const instanceId =
+        this.tokens.get(token) ??
+        this.add({
+          state: 'pending',
+          subnetId: first.subnetId,
+          instanceType: first.instanceType,
+          availabilityZone: first.availabilityZone,
+          launchTemplate: request.launchTemplate,
+          tags: request.tags,
+        }).instanceId;
+      this.tokens.set(token, instanceId);
+      const lifecycle = i < request.onDemand ? ('on-demand' as const) : ('spot' as const);
+      return { instanceId, lifecycle, ...first };
+    });
+    return { instances, errors: [] };
+  }
+
+  async terminate(instanceIds: readonly string[]): Promise<void> {
+    for (const id of instanceIds) if (this.instances.has(id)) this.setState(id, 'terminated');
+  }
 
   setState(id: string, state: InstanceState, reason?: string): void {
     const instance = this.instances.get(id);

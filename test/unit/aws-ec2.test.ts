@@ -409,7 +409,8 @@ describe('Ec2Compute against the local cloud', () => {
       ok: false,
       reason: 'capacity',
       code: 'InsufficientInstanceCapacity',
-      message: expect.stringMatching(/capacity.*m5\.xlarge/),
+      // EC2's own wording for a Spot launch without capacity.
+      message: 'There is no Spot capacity available that matches your request.',
     });
     expect(world.cloud.ec2.instances()).toHaveLength(0);
   });

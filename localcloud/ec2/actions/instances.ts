@@ -1,7 +1,9 @@
 import { AwsError } from '../../contracts.ts';
 import type { Params } from '../../query.ts';
 import type { XmlObject } from '../../xml.ts';
+import type { Market, Pool } from '../capacity.ts';
 import {
+  idempotentParameterMismatch,
   incorrectInstanceState,
   incorrectState,
   instancesNotFound,
@@ -23,6 +25,7 @@ import {
   type Subnet,
   type Tags,
 } from '../model.ts';
+import { formatPrice } from '../pricing.ts';
 import { applyFilters, pageOf } from '../query.ts';
 import { renderReservation } from '../render.ts';
 import type { Ec2State } from '../state.ts';
@@ -43,14 +46,18 @@ export function instancesById(state: Ec2State, ids: readonly string[]): Instance
   return [...new Set(ids)].map((id) => state.instances.get(id)!);
 }
 
-function capacityError(state: Ec2State, zone: string, instanceType: string, spot: boolean): AwsError {
-  if (spot) {
+/** EC2's capacity error for a pool: Spot's says only that there is none; On-Demand's names other AZs. */
+export function capacityError(state: Ec2State, pool: Pool): AwsError {
+  const { availabilityZone: zone, instanceType } = pool;
+  if (pool.market === 'spot') {
     return new AwsError(
       'InsufficientInstanceCapacity',
-      `There is no Spot capacity available that matches your request (${instanceType} in ${zone}).`,
+      'There is no Spot capacity available that matches your request.',
     );
   }
-  const others = state.availabilityZones.filter((z) => z !== zone && state.hasCapacity(z, instanceType));
+  const others = state.availabilityZones.filter(
+    (z) => z !== zone && state.capacity.available({ ...pool, availabilityZone: z }) > 0,
+  );
   const hint = others.length
     ? ` You can currently get ${instanceType} capacity by not specifying an Availability Zone in your request or choosing ${others.join(', ')}.`
     : '';
@@ -60,7 +67,19 @@ function capacityError(state: Ec2State, zone: string, instanceType: string, spot
   );
 }
 
-function fingerprint(params: Params): string {
+/** The request's ClientToken, checked as EC2 checks it (at most 64 ASCII characters). */
+export function clientToken(params: Params): string | undefined {
+  const token = params.get('ClientToken');
+  if (token !== undefined && (token.length > 64 || !/^[\x20-\x7e]*$/.test(token))) {
+    throw invalidParameterValue(
+      `Value (${token}) for parameter clientToken is invalid. Maximum 64 ASCII characters.`,
+    );
+  }
+  return token;
+}
+
+/** A request's parameters without ClientToken and DryRun: the same token must come with the same fingerprint. */
+export function fingerprint(params: Params): string {
   return JSON.stringify(
     params
       .entries()
@@ -122,9 +141,20 @@ function planVolumes(state: Ec2State, mappings: readonly BlockDeviceSpec[]): Vol
   });
 }
 
-interface LaunchPlan {
+/** How a fleet launches through the same plan as RunInstances: its market and its tags win over the template's. */
+export interface FleetLaunchOptions {
+  market: Market;
+  maxPrice?: string;
+  interruptionBehavior: 'terminate' | 'stop' | 'hibernate';
+  instanceTags: Tags;
+}
+
+export interface LaunchPlan {
   token?: string;
+  /** Instances to launch: MaxCount, or fewer once {@link reserveCapacity} knows the pool's room. */
   count: number;
+  minCount: number;
+  pool: Pool;
   template?: { template: LaunchTemplate; version: LaunchTemplateVersion };
   imageId: string;
   instanceType: string;
@@ -141,7 +171,8 @@ interface LaunchPlan {
   tags: { instance: Tags; volume: Tags; networkInterface: Tags };
 }
 
-function planLaunch(state: Ec2State, params: Params): LaunchPlan {
+/** Validates a RunInstances request (or a fleet's launch, with `fleet`) and says what it would launch. */
+export function planLaunch(state: Ec2State, params: Params, fleet?: FleetLaunchOptions): LaunchPlan {
   const minCount = params.int('MinCount');
   const maxCount = params.int('MaxCount');
   if (minCount === undefined) throw missingParameter('MinCount');
@@ -195,8 +226,12 @@ function planLaunch(state: Ec2State, params: Params): LaunchPlan {
   const zone = request.availabilityZone ?? base.availabilityZone;
   if (zone !== undefined) state.assertZone(zone);
   const subnetId = subnetParam ?? primarySpec?.subnetId;
+  const marketType = request.marketType ?? base.marketType;
+  const market: Market = fleet?.market ?? (marketType === 'spot' ? 'spot' : 'on-demand');
   // Without a subnet or zone, EC2 picks a default subnet in a zone that has capacity.
-  const roomyZone = state.availabilityZones.find((z) => state.hasCapacity(z, instanceType));
+  const roomyZone = state.availabilityZones.find(
+    (z) => state.capacity.available({ availabilityZone: z, instanceType, market }) >= minCount,
+  );
   const subnet =
     subnetId !== undefined
       ? state.subnet(subnetId)
@@ -226,8 +261,11 @@ function planLaunch(state: Ec2State, params: Params): LaunchPlan {
   const addressesNeeded = maxCount * (1 + secondaryIpCount) - (primaryIp !== undefined ? 1 : 0);
   if (addressesNeeded > 0) state.freeIps(subnet, addressesNeeded, new Set(primaryIp ? [primaryIp] : []));
 
-  const marketType = request.marketType ?? base.marketType;
-  const spotOptions = request.marketType ? request.spotOptions : (request.spotOptions ?? base.spotOptions);
+  const spotOptions = fleet
+    ? { maxPrice: fleet.maxPrice, instanceInterruptionBehavior: fleet.interruptionBehavior }
+    : request.marketType
+      ? request.spotOptions
+      : (request.spotOptions ?? base.spotOptions);
   const tagSpecifications = [...(base.tagSpecifications ?? []), ...request.tagSpecifications];
   const tagsOf = (type: string) => {
     const tags: Tags = new Map();
@@ -237,6 +275,7 @@ function planLaunch(state: Ec2State, params: Params): LaunchPlan {
     return tags;
   };
   const instanceTags = tagsOf('instance');
+  for (const [key, value] of fleet?.instanceTags ?? []) instanceTags.set(key, value);
   if (template) {
     instanceTags.set('aws:ec2launchtemplate:id', template.template.launchTemplateId);
     instanceTags.set('aws:ec2launchtemplate:version', String(template.version.versionNumber));
@@ -247,10 +286,6 @@ function planLaunch(state: Ec2State, params: Params): LaunchPlan {
     mergeMappings(base.blockDeviceMappings ?? [], request.blockDeviceMappings),
   );
 
-  if (!state.hasCapacity(subnet.availabilityZone, instanceType)) {
-    throw capacityError(state, subnet.availabilityZone, instanceType, marketType === 'spot');
-  }
-
   const groupIds = primarySpec?.groups.length
     ? primarySpec.groups
     : request.securityGroupIds.length
@@ -259,6 +294,8 @@ function planLaunch(state: Ec2State, params: Params): LaunchPlan {
   return {
     token: params.get('ClientToken'),
     count: maxCount,
+    minCount,
+    pool: { availabilityZone: subnet.availabilityZone, instanceType, market },
     template,
     imageId,
     instanceType,
@@ -270,7 +307,7 @@ function planLaunch(state: Ec2State, params: Params): LaunchPlan {
     securityGroupIds: groupIds.length ? groupIds : [state.vpcs.get(subnet.vpcId)!.defaultSecurityGroupId],
     volumes,
     spot:
-      marketType === 'spot'
+      market === 'spot'
         ? {
             requestId: newSpotRequestId(),
             type: spotOptions?.spotInstanceType ?? 'one-time',
@@ -282,6 +319,48 @@ function planLaunch(state: Ec2State, params: Params): LaunchPlan {
     wantsPublicIp: primarySpec?.associatePublicIpAddress ?? subnet.mapPublicIpOnLaunch,
     tags: { instance: instanceTags, volume: tagsOf('volume'), networkInterface: tagsOf('network-interface') },
   };
+}
+
+/**
+ * Fits the plan to its pool, as EC2 does: as many instances as the pool has room for, up to
+ * MaxCount, or `InsufficientInstanceCapacity` below MinCount; a Spot launch whose maximum price
+ * (default: the On-Demand price) is under the pool's Spot price fails with `SpotMaxPriceTooLow`.
+ */
+export function reserveCapacity(state: Ec2State, plan: LaunchPlan) {
+  const { pool } = plan;
+  if (pool.market === 'spot') {
+    // Without a MaxPrice, EC2 pays up to the On-Demand price.
+    const maxPrice = plan.spot?.maxPrice ?? formatPrice(state.prices.onDemandPrice(pool.instanceType));
+    const spotPrice = state.prices.spotPrice(pool.instanceType, pool.availabilityZone);
+    if (Number(maxPrice) < spotPrice) {
+      throw new AwsError(
+        'SpotMaxPriceTooLow',
+        `Your Spot request price of ${maxPrice} is lower than the minimum required Spot request fulfillment price of ${formatPrice(spotPrice)}.`,
+      );
+    }
+  }
+  const room = state.capacity.available(pool);
+  if (room < plan.minCount) throw capacityError(state, pool);
+  plan.count = Math.min(plan.count, room);
+}
+
+/** Launches a reserved plan as one reservation: the instances take their pool's slots and boot. */
+export function launchReservation(
+  state: Ec2State,
+  plan: LaunchPlan,
+): { reservationId: string; instances: Instance[] } {
+  const reservationId = newId('r');
+  const instances = Array.from({ length: plan.count }, (_, index) =>
+    launch(state, plan, reservationId, index),
+  );
+  state.reservations.set(reservationId, {
+    reservationId,
+    instanceIds: instances.map((i) => i.instanceId),
+    securityGroupIds: plan.securityGroupIds,
+  });
+  state.capacity.take(plan.pool, instances.length);
+  for (const instance of instances) boot(state, instance);
+  return { reservationId, instances };
 }
 
 function launch(state: Ec2State, plan: LaunchPlan, reservationId: string, index: number): Instance {
@@ -356,6 +435,9 @@ function launch(state: Ec2State, plan: LaunchPlan, reservationId: string, index:
   return instance;
 }
 
+/** A pending or running instance holds a slot of its pool; a stopped or stopping one has given it back. */
+const holdsCapacity = (instance: Instance) => instance.state === 'pending' || instance.state === 'running';
+
 function stateChange(instance: Instance, previous: Instance['state']): XmlObject {
   return {
     instanceId: instance.instanceId,
@@ -372,20 +454,12 @@ function requiredInstances(state: Ec2State, params: Params): Instance[] {
 
 export const instanceActions: Record<string, Action> = {
   RunInstances({ params, state, commit }) {
-    const token = params.get('ClientToken');
-    if (token !== undefined && (token.length > 64 || !/^[\x20-\x7e]*$/.test(token))) {
-      throw invalidParameterValue(
-        `Value (${token}) for parameter clientToken is invalid. Maximum 64 ASCII characters.`,
-      );
-    }
+    const token = clientToken(params);
     const print = fingerprint(params);
     const earlier = token !== undefined ? state.clientTokens.get(token) : undefined;
     if (earlier) {
       if (earlier.fingerprint !== print) {
-        throw new AwsError(
-          'IdempotentParameterMismatch',
-          `The client token ${token} has already been used with different parameters.`,
-        );
+        throw idempotentParameterMismatch(token!);
       }
       commit();
       const reservation = state.reservations.get(earlier.reservationId);
@@ -395,18 +469,10 @@ export const instanceActions: Record<string, Action> = {
       return renderReservation(state, earlier.reservationId, instances);
     }
     const plan = planLaunch(state, params);
+    reserveCapacity(state, plan);
     commit();
-    const reservationId = newId('r');
-    const instances = Array.from({ length: plan.count }, (_, index) =>
-      launch(state, plan, reservationId, index),
-    );
-    state.reservations.set(reservationId, {
-      reservationId,
-      instanceIds: instances.map((i) => i.instanceId),
-      securityGroupIds: plan.securityGroupIds,
-    });
+    const { reservationId, instances } = launchReservation(state, plan);
     if (token !== undefined) state.clientTokens.set(token, { fingerprint: print, reservationId });
-    for (const instance of instances) boot(state, instance);
     return renderReservation(state, reservationId, instances);
   },
 
@@ -476,6 +542,7 @@ export const instanceActions: Record<string, Action> = {
       instancesSet: instances.map((instance) => {
         const previous = instance.state;
         if (previous !== 'terminated' && previous !== 'shutting-down') {
+          if (holdsCapacity(instance)) state.capacity.release(state.poolOf(instance));
           beginTermination(state, instance, USER_SHUTDOWN, 'User');
         }
         return stateChange(instance, previous);
@@ -500,7 +567,10 @@ export const instanceActions: Record<string, Action> = {
     return {
       instancesSet: instances.map((instance) => {
         const previous = instance.state;
-        if (previous === 'running') beginStop(state, instance, USER_SHUTDOWN, 'User');
+        if (previous === 'running') {
+          state.capacity.release(state.poolOf(instance));
+          beginStop(state, instance, USER_SHUTDOWN, 'User');
+        }
         return stateChange(instance, previous);
       }),
     };
@@ -512,16 +582,8 @@ export const instanceActions: Record<string, Action> = {
       if (['stopping', 'shutting-down', 'terminated'].includes(instance.state)) {
         throw incorrectInstanceState(instance.instanceId, instance.state, 'started');
       }
-      if (
-        instance.state === 'stopped' &&
-        !state.hasCapacity(instance.availabilityZone, instance.instanceType)
-      ) {
-        throw capacityError(
-          state,
-          instance.availabilityZone,
-          instance.instanceType,
-          instance.spot !== undefined,
-        );
+      if (instance.state === 'stopped' && state.capacity.available(state.poolOf(instance)) < 1) {
+        throw capacityError(state, state.poolOf(instance));
       }
     }
     commit();
@@ -529,6 +591,7 @@ export const instanceActions: Record<string, Action> = {
       instancesSet: instances.map((instance) => {
         const previous = instance.state;
         if (previous === 'stopped') {
+          state.capacity.take(state.poolOf(instance), 1);
           instance.launchTime = state.now();
           boot(state, instance);
         }

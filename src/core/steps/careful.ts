@@ -71,7 +71,7 @@ export class CarefulSteps {
         `Refusing to terminate ${old.instanceId}: it no longer carries ${managed}=true. Tag it again or terminate it yourself; workflow ${workflow.workflowId} waits.`,
       );
     }
-    await deps.compute.terminate(old.instanceId, { key: managed, value: 'true' });
+    await deps.compute.terminateManaged(old.instanceId, { key: managed, value: 'true' });
     careful.terminatedOldAt = deps.clock.now().toISOString();
     deps.metrics.count('OldInstancesTerminated');
     this.pass.step('terminated-old', 'done', `${old.instanceId} terminated after draining`);
@@ -110,7 +110,7 @@ export class CarefulSteps {
     if (!(await this.drained(registered))) return;
     end.drainedAt ??= deps.clock.now().toISOString();
     const { managed } = deps.settings.tags;
-    await deps.compute.terminate(replacement.instanceId, { key: managed, value: 'true' });
+    await deps.compute.terminateManaged(replacement.instanceId, { key: managed, value: 'true' });
     end.terminatedAt = deps.clock.now().toISOString();
     end.terminatedReplacementId = replacement.instanceId;
     // The old instance may still be interrupted later: its next replacement is a new launch.

@@ -1,4 +1,6 @@
-import { type ElbCallCount, type InstanceFacts, isLeavingOrGone } from '../facts.ts';
+import { assignmentOrder, type CapacityRecord } from '../capacity.ts';
+import { type ElbCallCount, type InstanceFacts, isLeavingOrGone, type LaunchRequest } from '../facts.ts';
+import type { FleetGroup } from '../fleet-launch.ts';
 import {
   clientTokenFor,
   deadlineOf,
@@ -7,6 +9,7 @@ import {
   replacementTargets,
   updateStatus,
 } from '../plan.ts';
+import { groupOf } from '../policy.ts';
 import type { HandoffDeps, Log } from '../ports.ts';
 import {
   everyResourceAccountedFor,
@@ -125,8 +128,15 @@ export class Pass {
     this.step('drain', 'done', `deregistered from ${targets.length} registrations, ${calls}`);
   }
 
-  /** Launches the replacement; a stateful one that finds no capacity in its AZ migrates once at once. Returns its id. */
-  async launch(): Promise<string | undefined> {
+  /**
+   * Launches the replacement. An instance of a group (its group tag names a group of the policy)
+   * gets it from the group's fleet of this batch; any other keeps its own type and subnet, with an
+   * On-Demand fallback of its type when Spot has no capacity; a stateful one that finds no
+   * capacity in its AZ migrates once at once. Returns its id.
+   */
+  async launch(save: () => Promise<boolean>): Promise<string | undefined> {
+    const group = this.fleetGroup();
+    if (group) return this.launchInFleet(group, save);
     const launched = await this.tryLaunch();
     if (launched || !this.workflow.handover || !this.workflow.instance?.vpcId) return launched;
     const target = migrationTarget(
@@ -144,20 +154,133 @@ export class Pass {
     return this.tryLaunch();
   }
 
+  /**
+   * The group whose fleet launches this replacement, if any: the policy has the instance's group,
+   * and the launch needs nothing a fleet cannot give (a kept primary IP, a root volume from a snapshot).
+   */
+  private fleetGroup(): FleetGroup | undefined {
+    const { workflow, deps } = this;
+    const { policy, groupTagKey } = deps.settings;
+    const instance = workflow.instance;
+    if (!policy || !groupTagKey || !instance?.launchTemplate || !instance.vpcId || !deps.fleets)
+      return undefined;
+    const found = groupOf(instance.tags, groupTagKey, policy);
+    if (!found) return undefined;
+    workflow.group = found.name;
+    if (keptPrimaryIp(workflow) || rootSnapshotOf(workflow) || workflow.handover?.migration) return undefined;
+    return {
+      name: found.name,
+      policy: found.policy,
+      launchTemplate: instance.launchTemplate,
+      vpcId: instance.vpcId,
+      ...(workflow.handover ? { availabilityZone: workflow.handover.availabilityZone } : {}),
+    };
+  }
+
+  private async launchInFleet(group: FleetGroup, save: () => Promise<boolean>): Promise<string | undefined> {
+    const { workflow, deps } = this;
+    workflow.replacement ??= { attempt: 1, clientToken: clientTokenFor(workflow.workflowId, 1) };
+    const r = workflow.replacement;
+    if (r.fleet) {
+      const claimed = await this.claimFromFleet(r.fleet);
+      if (claimed) return claimed;
+      const age = deps.clock.now().getTime() - Date.parse(r.fleet.requestedAt);
+      if (age < (deps.settings.fleetClaimAfterMs ?? 15 * 60_000)) {
+        this.step(
+          'launch',
+          'skipped',
+          `fleet ${r.fleet.token} may still be launching; its instances are claimed by tag`,
+        );
+        return undefined;
+      }
+      delete r.fleet;
+      r.attempt += 1;
+      r.clientToken = clientTokenFor(workflow.workflowId, r.attempt);
+    }
+    const share = await deps.fleets!.join(group, { workflow, save });
+    if (!share.ok) {
+      delete r.fleet;
+      return this.launchFailed(share.code, share.message);
+    }
+    await this.adopt(share.instance.instanceId);
+    this.recordLaunch(share.instance, share.record);
+    return share.instance.instanceId;
+  }
+
+  /** A retry's share of a fleet recorded before a crash: the instance at this member's place among those tagged with its token. */
+  private async claimFromFleet(fleet: { token: string; members: string[] }): Promise<string | undefined> {
+    const { workflow, deps } = this;
+    const tagged = await deps.compute.instancesTagged({ [deps.settings.tags.fleetToken]: fleet.token });
+    const ordered = assignmentOrder(
+      tagged.map((i) => ({
+        ...i,
+        lifecycle: i.lifecycle === 'spot' ? ('spot' as const) : ('on-demand' as const),
+      })),
+    );
+    const mine = ordered[fleet.members.indexOf(workflow.workflowId)];
+    if (!mine?.subnetId) return undefined;
+    await this.adopt(mine.instanceId);
+    const market = mine.lifecycle === 'spot' ? 'Spot' : 'On-Demand';
+    this.recordLaunch(
+      { ...mine, subnetId: mine.subnetId },
+      {
+        capacityType: mine.lifecycle,
+        choiceReason: `claimed from fleet ${fleet.token} on a retry (${market} ${mine.instanceType} in ${mine.availabilityZone})`,
+      },
+    );
+    return mine.instanceId;
+  }
+
+  /** Tags a fleet's instance as this workflow's replacement (a fleet tags its instances alike). */
+  private async adopt(instanceId: string): Promise<void> {
+    await this.deps.stateful.tag([instanceId], replacementTags(this.workflow, this.deps.settings.tags));
+  }
+
+  private recordLaunch(
+    instance: { instanceId: string; instanceType: string; availabilityZone: string; subnetId: string },
+    record: CapacityRecord,
+  ): void {
+    const r = this.workflow.replacement!;
+    r.instanceId = instance.instanceId;
+    r.state = 'pending';
+    r.subnetId = instance.subnetId;
+    r.pool = {
+      instanceType: instance.instanceType,
+      availabilityZone: instance.availabilityZone,
+      subnetId: instance.subnetId,
+    };
+    Object.assign(r, record);
+    delete r.lastError;
+    this.deps.metrics.count('ReplacementsLaunched');
+    this.step('launch', 'done', `${instance.instanceId}: ${record.choiceReason}`);
+  }
+
+  private launchFailed(code: string, message: string): undefined {
+    const { workflow, deps } = this;
+    const r = workflow.replacement!;
+    r.lastError = { code, message, at: deps.clock.now().toISOString() };
+    r.attempt += 1;
+    r.clientToken = clientTokenFor(workflow.workflowId, r.attempt);
+    deps.metrics.count('ReplacementLaunchFailures');
+    this.step('launch', 'failed', `${code}: ${message}`);
+    return undefined;
+  }
+
   private async tryLaunch(): Promise<string | undefined> {
     const { workflow, deps } = this;
     const instance = workflow.instance!;
     workflow.replacement ??= { attempt: 1, clientToken: clientTokenFor(workflow.workflowId, 1) };
     const r = workflow.replacement;
     const subnetId = launchSubnet(workflow)!;
-    const result = await deps.compute.launch({
+    const request: LaunchRequest = {
       clientToken: r.clientToken,
       launchTemplate: instance.launchTemplate!,
       subnetId,
       privateIpAddress: keptPrimaryIp(workflow),
       rootSnapshot: rootSnapshotOf(workflow),
       tags: replacementTags(workflow, deps.settings.tags),
-    });
+    };
+    const result = await deps.compute.launch(request);
     if (result.ok) {
       r.instanceId = result.instanceId;
       r.state = 'pending';
@@ -167,12 +290,36 @@ export class Pass {
       this.step('launch', 'done', `${result.instanceId} in ${subnetId} (ClientToken ${r.clientToken})`);
       return result.instanceId;
     }
-    r.lastError = { code: result.code, message: result.message, at: deps.clock.now().toISOString() };
-    r.attempt += 1;
-    r.clientToken = clientTokenFor(workflow.workflowId, r.attempt);
-    deps.metrics.count('ReplacementLaunchFailures');
-    this.step('launch', 'failed', `${result.code}: ${result.message}`);
-    return undefined;
+    const fallback = await this.onDemandOfOwnType(request, result.code);
+    return fallback ?? this.launchFailed(result.code, result.message);
+  }
+
+  /**
+   * An instance with no group: when Spot has no capacity for its own type in its subnet, the same
+   * type On-Demand there (one fleet request; not when the launch needs a kept IP or a root snapshot).
+   */
+  private async onDemandOfOwnType(request: LaunchRequest, spotError: string): Promise<string | undefined> {
+    const { workflow, deps } = this;
+    const instance = workflow.instance!;
+    if (request.privateIpAddress || request.rootSnapshot) return undefined;
+    const availabilityZone = launchAz(workflow)!;
+    const result = await deps.compute.launchFleet({
+      clientToken: `${request.clientToken}-od`,
+      launchTemplate: request.launchTemplate,
+      overrides: [{ instanceType: instance.instanceType, availabilityZone, subnetId: request.subnetId }],
+      total: 1,
+      onDemand: 1,
+      spotStrategy: 'price-capacity-optimized',
+      onDemandStrategy: 'lowest-price',
+      tags: request.tags,
+    });
+    const launched = result.instances[0];
+    if (!launched) return undefined;
+    this.recordLaunch(launched, {
+      capacityType: 'on-demand',
+      choiceReason: `Spot ${instance.instanceType} in ${availabilityZone} had no capacity (${spotError}); On-Demand fallback of its own type`,
+    });
+    return launched.instanceId;
   }
 
   /**

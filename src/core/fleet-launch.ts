@@ -1,0 +1,268 @@
+import { createHash } from 'node:crypto';
+import {
+  assignmentOrder,
+  type CapacityChoice,
+  type CapacityRecord,
+  chooseCapacity,
+  describeLaunches,
+  type FleetStage,
+  overridesOf,
+} from './capacity.ts';
+import type { FleetInstance, FleetOverride, FleetResult, PoolFacts } from './facts.ts';
+import type { GroupPolicy } from './policy.ts';
+import { type HandoffDeps, poolKey } from './ports.ts';
+import type { Workflow } from './workflow.ts';
+
+/**
+ * The launches a batch's workflows need, coalesced per group: when EC2 reclaims a pool, its
+ * siblings' warnings arrive together, and their replacements go out in at most three `CreateFleet`
+ * requests of type `instant` per group (like `batched-load-balancing.ts` for the load balancer):
+ *   1. On-Demand on the pools unused Reserved Instances cover, and Spot over the ranked pools;
+ *   2. Spot again, for what is still short, over the pools that did not fail;
+ *   3. On-Demand over the allowed pools, if the policy falls back to it.
+ * Before the first request every member records the fleet (its token and members); the
+ * instances are handed to the members in {@link assignmentOrder}, so a retry claims the same one.
+ */
+
+/** A workflow waiting for its replacement from a group's fleet. */
+export interface FleetMember {
+  workflow: Workflow;
+  /** Saves the workflow (conditional write); false when a concurrent writer won. */
+  save(): Promise<boolean>;
+}
+
+/** What a member got: its instance and why it was chosen, or why there was none. */
+export type FleetShare =
+  | { ok: true; instance: FleetInstance; record: CapacityRecord }
+  | { ok: false; code: string; message: string };
+
+/** The group a coalesced fleet is for: instances of one group, launch template and (stateful) AZ. */
+export interface FleetGroup {
+  name: string;
+  policy: GroupPolicy;
+  launchTemplate: { id: string; version: string };
+  vpcId: string;
+  /** Stateful members stay in their volumes' AZ. */
+  availabilityZone?: string;
+}
+
+export const fleetKey = (group: FleetGroup): string =>
+  [group.name, group.launchTemplate.id, group.launchTemplate.version, group.availabilityZone ?? ''].join('|');
+
+/** The token of a group's fleet: the same group and members (at their attempts) give the same token. */
+export function fleetToken(group: string, members: readonly Workflow[]): string {
+  const ids = members.map((m) => `${m.workflowId}:${m.replacement?.attempt ?? 1}`).sort();
+  return `fleet-${createHash('sha256')
+    .update(JSON.stringify([group, ids]))
+    .digest('hex')
+    .slice(0, 24)}`;
+}
+
+interface Pending {
+  members: FleetMember[];
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** (Re)starts the quiet period. */
+  restart(): void;
+  done: Promise<Map<string, FleetShare>>;
+}
+
+export class GroupFleets {
+  private readonly pending = new Map<string, Pending>();
+  /** Fleet requests sent, per group (for the record and the benchmark). */
+  readonly requests = new Map<string, number>();
+
+  constructor(
+    private readonly deps: HandoffDeps,
+    private readonly timing = { quietMs: 250, maxWaitMs: 5_000 },
+  ) {}
+
+  /**
+   * Joins the group's fleet of this batch; resolves with this member's share once the fleet has
+   * run. The fleet goes out once no member has joined for `quietMs` (the batch's workflows reach
+   * their launch at different times), or `maxWaitMs` after the first joined.
+   */
+  async join(group: FleetGroup, member: FleetMember): Promise<FleetShare> {
+    const key = fleetKey(group);
+    let batch = this.pending.get(key);
+    if (!batch) {
+      const members: FleetMember[] = [];
+      let go: () => void = () => {};
+      const started = Date.now();
+      const ready = new Promise<void>((resolve) => {
+        go = resolve;
+      });
+      const created: Pending = {
+        members,
+        timer: undefined,
+        restart: () => {
+          clearTimeout(created.timer);
+          const left = Math.max(0, this.timing.maxWaitMs - (Date.now() - started));
+          created.timer = setTimeout(go, Math.min(this.timing.quietMs, left));
+        },
+        done: ready.then(() => {
+          this.pending.delete(key);
+          return this.run(group, members);
+        }),
+      };
+      batch = created;
+      this.pending.set(key, batch);
+    }
+    batch.members.push(member);
+    batch.restart();
+    const shares = await batch.done;
+    return shares.get(member.workflow.workflowId)!;
+  }
+
+  private async run(group: FleetGroup, joined: FleetMember[]): Promise<Map<string, FleetShare>> {
+    const { deps } = this;
+    const members = [...joined].sort((a, b) => (a.workflow.workflowId < b.workflow.workflowId ? -1 : 1));
+    const workflows = members.map((m) => m.workflow);
+    const token = fleetToken(group.name, workflows);
+    const ids = workflows.map((w) => w.workflowId);
+    const requestedAt = deps.clock.now().toISOString();
+    // Interruptions counted once per workflow: on its first launch.
+    const interrupted = workflows.filter(
+      (w) => w.signals.warning && w.replacement?.attempt === 1 && !w.replacement.fleet,
+    );
+    // The record first: a crash after the request leaves each member knowing its fleet.
+    for (const w of workflows)
+      w.replacement = { ...w.replacement!, fleet: { token, members: ids, requestedAt } };
+    const saved = await Promise.all(members.map((m) => m.save()));
+    const shares = new Map<string, FleetShare>();
+    if (!saved.some(Boolean)) {
+      for (const id of ids) shares.set(id, { ok: false, code: 'WriteConflict', message: 'record changed' });
+      return shares;
+    }
+    const choice = await this.choose(group, workflows);
+    await deps.poolMemory?.recordInterruptions(
+      interrupted.map((w) => ({
+        instanceType: w.instance!.instanceType,
+        availabilityZone: w.instance!.availabilityZone,
+      })),
+      deps.clock.now(),
+    );
+    const tags = {
+      [deps.settings.tags.managed]: 'true',
+      ...(deps.settings.groupTagKey ? { [deps.settings.groupTagKey]: group.name } : {}),
+      [deps.settings.tags.fleetToken]: token,
+    };
+    const launched: (FleetInstance & { stage: FleetStage })[] = [];
+    const failed = new Set<string>();
+    const send = async (stage: FleetStage, n: number, overrides: FleetOverride[], onDemand: number) => {
+      if (n < 1 || overrides.length === 0) return;
+      this.requests.set(group.name, (this.requests.get(group.name) ?? 0) + 1);
+      const result: FleetResult = await deps.compute.launchFleet({
+        clientToken: `${token}-${stage}`,
+        launchTemplate: group.launchTemplate,
+        overrides,
+        total: n,
+        onDemand,
+        spotStrategy: group.policy.spotAllocationStrategy,
+        onDemandStrategy: 'prioritized',
+        tags,
+      });
+      launched.push(...result.instances.map((i) => ({ ...i, stage })));
+      for (const e of result.errors) {
+        if (e.lifecycle === 'spot' && e.instanceType && e.subnetId)
+          failed.add(`${e.instanceType}|${e.subnetId}`);
+      }
+      lastError = result.errors.at(-1) ?? lastError;
+    };
+    let lastError: { code: string; message: string } | undefined;
+    const n = members.length;
+    const reservedCount = Math.min(
+      n,
+      choice.reserved.reduce((sum, r) => sum + r.unused, 0),
+    );
+    await send('first', n, overridesOf(unique([...choice.reserved, ...choice.spot])), reservedCount);
+    const notFailed = choice.spot.filter((p) => !failed.has(`${p.instanceType}|${p.subnetId}`));
+    const tried = new Set(launched.map((i) => `${i.instanceType}|${i.subnetId}`));
+    await send(
+      'spot-retry',
+      n - launched.length,
+      overridesOf(
+        notFailed
+          .filter((p) => !tried.has(`${p.instanceType}|${p.subnetId}`))
+          .concat(notFailed.filter((p) => tried.has(`${p.instanceType}|${p.subnetId}`))),
+      ),
+      0,
+    );
+    if (group.policy.onDemandFallback) {
+      const short = n - launched.length;
+      await send('on-demand-fallback', short, overridesOf(choice.onDemand), short);
+    }
+    const records = describeLaunches(launched, choice, failed.size);
+    const ordered = assignmentOrder(launched);
+    members.forEach((m, i) => {
+      const instance = ordered[i];
+      const id = m.workflow.workflowId;
+      if (instance) shares.set(id, { ok: true, instance, record: records.get(instance.instanceId)! });
+      else
+        shares.set(id, {
+          ok: false,
+          code: lastError?.code ?? 'InsufficientInstanceCapacity',
+          message: `${n - launched.length} of ${n} replacements of group ${group.name} not launched: ${
+            choice.spot.length + choice.reserved.length === 0
+              ? 'no allowed pool outside the pools being reclaimed or avoided'
+              : `${failed.size} Spot pools had no capacity${group.policy.onDemandFallback ? ', nor On-Demand' : ' and the policy has no On-Demand fallback'}`
+          }${lastError ? ` (last error: ${lastError.message})` : ''}`,
+        });
+    });
+    return shares;
+  }
+
+  /** The group's allowed pools, ranked from what EC2 and the pool memory say (a signal that fails counts as unknown). */
+  private async choose(group: FleetGroup, workflows: readonly Workflow[]): Promise<CapacityChoice> {
+    const { deps } = this;
+    const { policy } = group;
+    const subnets = (await deps.stateful.subnetsOf(group.vpcId)).filter(
+      (s) =>
+        (policy.subnets === undefined || policy.subnets.includes(s.subnetId)) &&
+        (group.availabilityZone === undefined || s.availabilityZone === group.availabilityZone),
+    );
+    const types = policy.instanceTypes?.map((t) => t.type) ?? [
+      ...new Set(workflows.map((w) => w.instance!.instanceType)),
+    ];
+    const zones = [...new Set(subnets.map((s) => s.availabilityZone))];
+    const pools: PoolFacts[] = types.flatMap((instanceType) =>
+      subnets.map((s) => ({ instanceType, availabilityZone: s.availabilityZone, subnetId: s.subnetId })),
+    );
+    const reclaimed = workflows.map((w) => ({
+      instanceType: w.instance!.instanceType,
+      availabilityZone: w.instance!.availabilityZone,
+    }));
+    const unknown =
+      <T>(fallback: T) =>
+      (error: unknown) => {
+        deps.log.warn(`A capacity signal could not be read; ranking without it: ${String(error)}`);
+        return fallback;
+      };
+    const signals = deps.capacity;
+    const windowMs = policy.poolReclaim.windowMinutes * 60_000;
+    const [reservations, placementScores, spotPrices, interruptions] = await Promise.all([
+      signals?.unusedReservations().catch(unknown([])) ?? [],
+      signals?.placementScores(types, zones).catch(unknown(new Map())) ?? new Map(),
+      signals?.spotPrices(types, zones).catch(unknown(new Map())) ?? new Map(),
+      deps.poolMemory?.recent(windowMs, deps.clock.now()).catch(unknown(new Map())) ?? new Map(),
+    ]);
+    return chooseCapacity(policy, {
+      pools,
+      reclaimed,
+      reservations,
+      placementScores,
+      spotPrices,
+      interruptions,
+      onDemandPrices: policy.onDemandPrices ?? {},
+    });
+  }
+}
+
+function unique<T extends PoolFacts>(pools: readonly T[]): T[] {
+  const seen = new Set<string>();
+  return pools.filter((p) => {
+    const key = `${poolKey(p)}|${p.subnetId}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

@@ -1,0 +1,291 @@
+import {
+  CreateLaunchTemplateCommand,
+  DescribeSubnetsCommand,
+  EC2Client,
+  RunInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LocalCloud } from '../../localcloud/index.ts';
+import { createClients } from '../../src/aws/clients.ts';
+import { awsHandoffDeps } from '../../src/aws/handoff-deps.ts';
+import { createWorkflowTable } from '../../src/aws/workflow-store.ts';
+import { readConfig } from '../../src/config.ts';
+import type { Signal } from '../../src/core/events.ts';
+import { handOff } from '../../src/core/handoff.ts';
+import { type GroupPolicyInput, parsePolicy } from '../../src/core/policy.ts';
+import type { HandoffDeps, Log, Metrics } from '../../src/core/ports.ts';
+import { type Workflow, workflowIdFor } from '../../src/core/workflow.ts';
+
+/**
+ * Where replacements go, through the local cloud's capacity pools, prices, Reserved Instances
+ * and CreateFleet: a pool (m5.large in the first AZ) is reclaimed, and its instances' warnings
+ * come in one batch. Assertions are on what exists afterwards: instances, their pools, records.
+ */
+
+const GROUP = 'spot-handoff:group';
+const quiet: Log = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {}, with: () => quiet };
+const metrics: Metrics = { count: () => {}, handoffSeconds: () => {} };
+
+interface World {
+  cloud: LocalCloud;
+  deps: HandoffDeps;
+  zones: string[];
+  ids: string[];
+  signals: Signal[];
+  records(): Promise<Workflow[]>;
+  replacements(): ReturnType<LocalCloud['ec2']['instances']>;
+}
+
+let world: World | undefined;
+afterEach(async () => {
+  await world?.cloud.stop();
+  world = undefined;
+});
+
+async function reclaim(n: number, group: GroupPolicyInput | undefined): Promise<World> {
+  const cloud = await LocalCloud.start({ throttling: false });
+  const clients = createClients({
+    region: cloud.region,
+    endpoints: { ec2: cloud.endpoint, elbv2: cloud.endpoint, dynamodb: cloud.dynamoEndpoint! },
+    credentials: cloud.clientConfig().credentials,
+    env: {},
+  });
+  await createWorkflowTable(clients.dynamodb, 'capacity');
+  const ec2 = new EC2Client(cloud.clientConfig());
+  const subnets = ((await ec2.send(new DescribeSubnetsCommand({}))).Subnets ?? []).sort((a, b) =>
+    a.AvailabilityZone!.localeCompare(b.AvailabilityZone!),
+  );
+  const template = await ec2.send(
+    new CreateLaunchTemplateCommand({
+      LaunchTemplateName: 'web',
+      LaunchTemplateData: {
+        ImageId: 'ami-0123456789abcdef0',
+        InstanceType: 'm5.large',
+        InstanceMarketOptions: { MarketType: 'spot' },
+      },
+    }),
+  );
+  const launched = await ec2.send(
+    new RunInstancesCommand({
+      MinCount: n,
+      MaxCount: n,
+      SubnetId: subnets[0]!.SubnetId!,
+      LaunchTemplate: { LaunchTemplateId: template.LaunchTemplate!.LaunchTemplateId!, Version: '$Latest' },
+      TagSpecifications: [
+        {
+          ResourceType: 'instance',
+          Tags: [
+            { Key: 'spot-handoff:managed', Value: 'true' },
+            ...(group ? [{ Key: GROUP, Value: 'web' }] : []),
+          ],
+        },
+      ],
+    }),
+  );
+  ec2.destroy();
+  await cloud.clock.advance(10_000);
+  const config = {
+    ...readConfig({ HANDOFF_TABLE_NAME: 'capacity' }),
+    policy: parsePolicy({ groups: group ? { web: group } : {} }),
+  };
+  const deps = awsHandoffDeps({
+    config,
+    clients,
+    log: quiet,
+    metrics,
+    clock: { now: () => cloud.clock.now(), sleep: async () => {} },
+  });
+  const ids = launched.Instances!.map((i) => i.InstanceId!);
+  const time = cloud.clock.now().toISOString();
+  const zones = subnets.map((s) => s.AvailabilityZone!);
+  const store = deps.store;
+  return {
+    cloud,
+    deps,
+    zones,
+    ids,
+    signals: ids.map((instanceId, i) => ({
+      kind: 'warning',
+      instanceId,
+      eventId: `warning-${i}`,
+      time,
+      instanceAction: 'terminate',
+    })),
+    records: async () => (await Promise.all(ids.map((id) => store.get(workflowIdFor(id))))).map((w) => w!),
+    replacements: () => cloud.ec2.instances().filter((i) => i.tags['spot-handoff:replaces'] !== undefined),
+  };
+}
+
+const TYPES = [{ type: 'm5.large' }, { type: 'm5.xlarge' }, { type: 'c5.large' }];
+const PRICES = { 'm5.large': 0.096, 'm5.xlarge': 0.192, 'c5.large': 0.085 };
+
+describe('the replacements of a reclaimed pool', () => {
+  it('use an unused Reserved Instance first, then Spot pools other than the one reclaimed', async () => {
+    world = await reclaim(3, { instanceTypes: TYPES, onDemandPrices: PRICES });
+    const [a, b] = world.zones;
+    const riId = world.cloud.addReservedInstances({
+      instanceType: 'm5.xlarge',
+      availabilityZone: b,
+      instanceCount: 1,
+    });
+    // EC2 would pick the reclaimed pool first: it is the cheapest.
+    world.cloud.setSpotPrice({ instanceType: 'm5.large', availabilityZone: a }, 0.001);
+
+    await handOff(world.signals, world.deps);
+
+    const replacements = world.replacements();
+    expect(replacements).toHaveLength(3);
+    expect(replacements.filter((r) => r.instanceType === 'm5.large' && r.availabilityZone === a)).toEqual([]);
+    const records = await world.records();
+    const reserved = records.filter((w) => w.replacement?.capacityType === 'reserved');
+    expect(reserved).toHaveLength(1);
+    expect(reserved[0]!.replacement).toMatchObject({
+      pool: { instanceType: 'm5.xlarge', availabilityZone: b },
+      choiceReason: `unused RI ${riId} covers m5.xlarge in ${b}`,
+      hourlyPrice: 0,
+      onDemandPrice: 0.192,
+    });
+    const spot = records.filter((w) => w.replacement?.capacityType === 'spot');
+    expect(spot).toHaveLength(2);
+    for (const w of spot) {
+      expect(w.replacement!.choiceReason).toMatch(
+        /^Spot \S+ in \S+: placement score \d+, 0 recent interruptions/,
+      );
+      expect(w.group).toBe('web');
+    }
+    for (const w of records) {
+      const instance = replacements.find((r) => r.instanceId === w.replacement!.instanceId)!;
+      expect(w.replacement!.pool).toEqual({
+        instanceType: instance.instanceType,
+        availabilityZone: instance.availabilityZone,
+        subnetId: instance.subnetId,
+      });
+    }
+  });
+
+  it('of 20 instances of one group launch in at most 3 fleet requests and no RunInstances', async () => {
+    world = await reclaim(20, { instanceTypes: TYPES });
+    const fleetsBefore = world.cloud.calls('CreateFleet');
+    const runsBefore = world.cloud.calls('RunInstances');
+
+    await handOff(world.signals, world.deps);
+
+    expect(world.cloud.calls('CreateFleet') - fleetsBefore).toBeLessThanOrEqual(3);
+    expect(world.cloud.calls('RunInstances') - runsBefore).toBe(0);
+    const replacements = world.replacements();
+    expect(replacements).toHaveLength(20);
+    expect(new Set(replacements.map((r) => r.tags['spot-handoff:replaces']))).toEqual(new Set(world.ids));
+    expect(
+      replacements.some((r) => r.instanceType === 'm5.large' && r.availabilityZone === world!.zones[0]),
+    ).toBe(false);
+    const records = await world.records();
+    expect(records.every((w) => w.replacement?.capacityType === 'spot' && w.replacement.fleet)).toBe(true);
+  });
+
+  it('fall back to On-Demand only when every allowed Spot pool has no capacity', async () => {
+    world = await reclaim(4, { instanceTypes: TYPES, onDemandPrices: PRICES });
+    world.cloud.setCapacity({ market: 'spot' }, 0);
+
+    await handOff(world.signals, world.deps);
+
+    const replacements = world.replacements();
+    expect(replacements).toHaveLength(4);
+    expect(replacements.every((r) => r.lifecycle !== 'spot')).toBe(true);
+    const records = await world.records();
+    for (const w of records) {
+      expect(w.replacement).toMatchObject({ capacityType: 'on-demand' });
+      // Eight allowed Spot pools (3 types × 3 AZs, less the reclaimed one), each failed.
+      expect(w.replacement!.choiceReason).toMatch(/^8 Spot pools had no capacity; On-Demand fallback/);
+      expect(w.replacement!.hourlyPrice).toBe(w.replacement!.onDemandPrice);
+    }
+  });
+
+  it('stay off a pool the pool memory avoids, even when it is the cheapest', async () => {
+    world = await reclaim(2, { instanceTypes: TYPES, poolReclaim: { threshold: 3, windowMinutes: 10 } });
+    const [, b] = world.zones;
+    world.cloud.setSpotPrice({ instanceType: 'c5.large', availabilityZone: b }, 0.001);
+    // Another batch reclaimed c5.large in b three times a minute ago.
+    const pool = { instanceType: 'c5.large', availabilityZone: b! };
+    await world.deps.poolMemory!.recordInterruptions(
+      [pool, pool, pool],
+      new Date(world.cloud.clock.now().getTime() - 60_000),
+    );
+
+    await handOff(world.signals, world.deps);
+
+    const replacements = world.replacements();
+    expect(replacements).toHaveLength(2);
+    expect(replacements.filter((r) => r.instanceType === 'c5.large' && r.availabilityZone === b)).toEqual([]);
+    // This batch's interruptions are remembered too.
+    const recent = await world.deps.poolMemory!.recent(10 * 60_000, world.cloud.clock.now());
+    expect(recent.get(`m5.large|${world.zones[0]}`)).toBe(2);
+    expect(recent.get(`c5.large|${b}`)).toBe(3);
+  });
+
+  it('are launched once when the invocation dies between CreateFleet and the record', async () => {
+    world = await reclaim(5, { instanceTypes: TYPES });
+    const store = world.deps.store;
+    let crashes = 1;
+    const crashing: HandoffDeps = {
+      ...world.deps,
+      store: {
+        ...store,
+        get: (id) => store.get(id),
+        create: (w) => store.create(w),
+        update: (w) => store.update(w),
+        list: (o) => store.list(o),
+        workflowOfReplacement: (id) => store.workflowOfReplacement(id),
+        async linkReplacement(replacementId, workflowId, expiresAt) {
+          if (crashes > 0) {
+            crashes -= 1;
+            throw new Error('Lambda timed out');
+          }
+          return store.linkReplacement(replacementId, workflowId, expiresAt);
+        },
+      },
+    };
+
+    await expect(handOff(world.signals, crashing)).rejects.toThrow();
+    await handOff(world.signals, world.deps);
+    await handOff(world.signals, world.deps);
+
+    const replacements = world.replacements();
+    expect(replacements).toHaveLength(5);
+    const fleetInstances = world.cloud.ec2
+      .instances()
+      .filter((i) => i.tags['spot-handoff:fleet-token'] !== undefined);
+    expect(fleetInstances).toHaveLength(5);
+    const records = await world.records();
+    expect(new Set(records.map((w) => w.replacement?.instanceId))).toEqual(
+      new Set(replacements.map((r) => r.instanceId)),
+    );
+    for (const r of replacements)
+      expect(await store.workflowOfReplacement(r.instanceId)).toBe(`wf-${r.tags['spot-handoff:replaces']}`);
+  });
+});
+
+describe('the replacement of an instance with no group', () => {
+  it('keeps its own type and subnet, On-Demand when Spot has no capacity there', async () => {
+    world = await reclaim(1, undefined);
+    const [a] = world.zones;
+    world.cloud.setCapacity({ instanceType: 'm5.large', availabilityZone: a, market: 'spot' }, 0);
+    const old = world.cloud.ec2.instances().find((i) => i.instanceId === world!.ids[0])!;
+
+    await handOff(world.signals, world.deps);
+
+    const [replacement] = world.replacements();
+    expect(world.replacements()).toHaveLength(1);
+    expect(replacement).toMatchObject({ instanceType: 'm5.large', subnetId: old.subnetId });
+    expect(replacement!.lifecycle).not.toBe('spot');
+    const [record] = await world.records();
+    expect(record!.group).toBeUndefined();
+    expect(record!.replacement).toMatchObject({
+      instanceId: replacement!.instanceId,
+      capacityType: 'on-demand',
+      pool: { instanceType: 'm5.large', availabilityZone: a, subnetId: old.subnetId },
+    });
+    expect(record!.replacement!.choiceReason).toMatch(
+      /^Spot m5\.large in \S+ had no capacity \(\w+\); On-Demand fallback of its own type$/,
+    );
+  });
+});
