@@ -1,8 +1,9 @@
 /**
- * Benchmark: EC2 reclaims a whole pool. N managed instances serving in two target groups get their
- * interruption warnings in one batch; the core hands them all off through the local cloud, whose
+ * Benchmark: EC2 reclaims a whole pool. N managed instances of one group (m5.large in one AZ; the
+ * group's policy allows m5.large, m5.xlarge and c5.large in every AZ) serving in two target groups
+ * get their interruption warnings in one batch; the core hands them all off through the local cloud, whose
  * API throttling follows AWS's token buckets. Prints wall time, invocations needed, API calls per
- * action and ELB calls per instance. Figures, not assertions.
+ * action, fleet requests and ELB calls per instance. Figures, not assertions.
  *
  *   npx tsx scripts/bench-reclaim.ts [N]      (default 60)
  */
@@ -20,6 +21,7 @@ import { createWorkflowTable } from '../src/aws/workflow-store.ts';
 import { readConfig } from '../src/config.ts';
 import type { Signal } from '../src/core/events.ts';
 import { handOff } from '../src/core/handoff.ts';
+import { parsePolicy } from '../src/core/policy.ts';
 import type { Log, Metrics } from '../src/core/ports.ts';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
@@ -55,7 +57,13 @@ try {
       SubnetId: subnet.SubnetId!,
       LaunchTemplate: { LaunchTemplateId: template.LaunchTemplate!.LaunchTemplateId!, Version: '$Latest' },
       TagSpecifications: [
-        { ResourceType: 'instance', Tags: [{ Key: 'spot-handoff:managed', Value: 'true' }] },
+        {
+          ResourceType: 'instance',
+          Tags: [
+            { Key: 'spot-handoff:managed', Value: 'true' },
+            { Key: 'spot-handoff:group', Value: 'web' },
+          ],
+        },
       ],
     }),
   );
@@ -81,7 +89,15 @@ try {
 
   const quiet: Log = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {}, with: () => quiet };
   const metrics: Metrics = { count: () => {}, handoffSeconds: () => {} };
-  const deps = awsHandoffDeps({ config: readConfig(), clients: createClients(), log: quiet, metrics });
+  const policy = parsePolicy({
+    groups: { web: { instanceTypes: [{ type: 'm5.large' }, { type: 'm5.xlarge' }, { type: 'c5.large' }] } },
+  });
+  const deps = awsHandoffDeps({
+    config: { ...readConfig(), policy },
+    clients: createClients(),
+    log: quiet,
+    metrics,
+  });
   const time = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   const signals: Signal[] = ids.map((instanceId, i) => ({
     kind: 'warning',
@@ -95,6 +111,7 @@ try {
     [
       'DescribeInstances',
       'RunInstances',
+      'CreateFleet',
       'DescribeTargetHealth',
       'DescribeTargetGroups',
       'DeregisterTargets',
@@ -122,6 +139,9 @@ try {
   console.log(`  wall time            ${seconds.toFixed(1)} s`);
   console.log(`  invocations          ${invocations} (${failures} failed and were retried)`);
   console.log(`  replacements         ${replaced} of ${N}`);
+  console.log(
+    `  fleet requests       ${calls['CreateFleet']} for group web (RunInstances: ${calls['RunInstances']})`,
+  );
   console.log(`  API calls            ${JSON.stringify(calls)} (incl. SDK retries and throttled ones)`);
   console.log(`  ELB calls            ${elb} in all, ${(elb / N).toFixed(2)} per instance`);
 } finally {

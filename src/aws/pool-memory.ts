@@ -1,7 +1,7 @@
-import { type DynamoDBDocumentClient, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { PoolKey, PoolMemory } from '../core/ports.ts';
 import { poolKey } from '../core/ports.ts';
-import { TTL_ATTRIBUTE } from './workflow-store.ts';
+import { itemsOfKind, TTL_ATTRIBUTE } from './workflow-store.ts';
 
 export interface DynamoPoolMemoryOptions {
   client: DynamoDBDocumentClient;
@@ -64,24 +64,11 @@ export class DynamoPoolMemory implements PoolMemory {
   async recent(windowMs: number, now: Date): Promise<Map<PoolKey, number>> {
     const since = now.getTime() - windowMs;
     const counts = new Map<PoolKey, number>();
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.#client.send(
-        new ScanCommand({
-          TableName: this.#tableName,
-          FilterExpression: '#kind = :kind',
-          ExpressionAttributeNames: { '#kind': 'kind' },
-          ExpressionAttributeValues: { ':kind': POOL_KIND },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        const times = (item['interruptions'] as number[] | undefined) ?? [];
-        const n = times.filter((t) => t >= since && t <= now.getTime()).length;
-        if (n > 0) counts.set(poolKey(item as { instanceType: string; availabilityZone: string }), n);
-      }
-      start = page.LastEvaluatedKey;
-    } while (start !== undefined);
+    for (const item of await itemsOfKind(this.#client, this.#tableName, POOL_KIND)) {
+      const times = (item['interruptions'] as number[] | undefined) ?? [];
+      const n = times.filter((t) => t >= since && t <= now.getTime()).length;
+      if (n > 0) counts.set(poolKey(item as { instanceType: string; availabilityZone: string }), n);
+    }
     return counts;
   }
 }

@@ -13,7 +13,7 @@ import {
   ScanCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { WorkflowStore } from '../core/ports.ts';
-import type { Workflow, WorkflowStatus } from '../core/workflow.ts';
+import type { OrphanRecord, Workflow, WorkflowStatus } from '../core/workflow.ts';
 import type { PlanLog } from './dry-run.ts';
 import { errorCode, isConditionalCheckFailed, ReplacementClaimedError } from './errors.ts';
 
@@ -32,6 +32,7 @@ import { errorCode, isConditionalCheckFailed, ReplacementClaimedError } from './
 
 export const TTL_ATTRIBUTE = 'expiresAt';
 const WORKFLOW_KIND = 'workflow';
+const ORPHAN_KIND = 'orphan';
 const REPLACEMENT_KIND = 'replacement';
 const HEAL_KIND = 'heal';
 
@@ -139,6 +140,16 @@ export class DynamoWorkflowStore implements WorkflowStore {
     return newestFirst(workflows, options.limit);
   }
 
+  async recordOrphan(orphan: OrphanRecord): Promise<void> {
+    await this.#client.send(new PutCommand(orphanPut(this.#tableName, orphan)));
+  }
+
+  async orphans(): Promise<OrphanRecord[]> {
+    const items = await itemsOfKind(this.#client, this.#tableName, ORPHAN_KIND);
+    const found = items.map(({ pk: _pk, kind: _kind, ...orphan }) => orphan as unknown as OrphanRecord);
+    return found.sort((a, b) => (a.at < b.at ? 1 : -1));
+  }
+
   /** True when written, false when the condition did not hold. */
   async #put(input: PutCommandInput): Promise<boolean> {
     try {
@@ -170,6 +181,7 @@ export class DryRunWorkflowStore implements WorkflowStore {
   readonly #workflows = new Map<string, Workflow>();
   readonly #replacements = new Map<string, string>();
   readonly #heals = new Map<string, number>();
+  readonly #orphans = new Map<string, OrphanRecord>();
 
   constructor(options: DryRunWorkflowStoreOptions) {
     this.#plan = options.plan;
@@ -243,6 +255,23 @@ export class DryRunWorkflowStore implements WorkflowStore {
       outcome: 'skipped',
     });
     return true;
+  }
+
+  async recordOrphan(orphan: OrphanRecord): Promise<void> {
+    this.#orphans.set(orphan.instanceId, orphan);
+    this.#plan.record({
+      service: 'dynamodb',
+      action: 'PutItem',
+      params: orphanPut(this.#tableName, orphan),
+      outcome: 'skipped',
+    });
+  }
+
+  async orphans(): Promise<OrphanRecord[]> {
+    const stored = (await this.#readThrough?.orphans()) ?? [];
+    const merged = new Map(stored.map((o) => [o.instanceId, o]));
+    for (const o of this.#orphans.values()) merged.set(o.instanceId, o);
+    return [...merged.values()].sort((a, b) => (a.at < b.at ? 1 : -1));
   }
 
   #write(workflow: Workflow, write: 'create' | 'update'): void {
@@ -392,4 +421,35 @@ function withoutUndefined<T>(value: T): T {
     return copy as T;
   }
   return value;
+}
+
+function orphanPut(tableName: string, orphan: OrphanRecord): PutCommandInput {
+  return {
+    TableName: tableName,
+    Item: { ...withoutUndefined(orphan), pk: `orphan#${orphan.instanceId}`, kind: ORPHAN_KIND },
+  };
+}
+
+/** Every item of one `kind` in the table (a Scan with a filter, every page). */
+export async function itemsOfKind(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  kind: string,
+): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await client.send(
+      new ScanCommand({
+        TableName: tableName,
+        FilterExpression: '#kind = :kind',
+        ExpressionAttributeNames: { '#kind': 'kind' },
+        ExpressionAttributeValues: { ':kind': kind },
+        ExclusiveStartKey: start,
+      }),
+    );
+    items.push(...(page.Items ?? []));
+    start = page.LastEvaluatedKey;
+  } while (start !== undefined);
+  return items;
 }

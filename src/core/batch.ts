@@ -89,7 +89,14 @@ export async function eachWorkflow(
   const outcomes = await mapConcurrently(
     [...groups.values()],
     PARALLEL_WORKFLOWS,
-    (group) => untilWritten(group, facts.get(group.instanceId), batchDeps, run),
+    async (group) => {
+      batchDeps.fleets!.started();
+      try {
+        return await untilWritten(group, facts.get(group.instanceId), batchDeps, run);
+      } finally {
+        batchDeps.fleets!.finished();
+      }
+    },
     { afterFailure: 'finish' },
   );
   if (run.failOnLaunchError) throwTogether(notLaunched(outcomes), 'replacements');

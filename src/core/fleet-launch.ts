@@ -60,57 +60,77 @@ export function fleetToken(group: string, members: readonly Workflow[]): string 
 
 interface Pending {
   members: FleetMember[];
-  timer: ReturnType<typeof setTimeout> | undefined;
-  /** (Re)starts the quiet period. */
-  restart(): void;
+  /** Sends the fleet (once). */
+  go(): void;
   done: Promise<Map<string, FleetShare>>;
 }
 
 export class GroupFleets {
   private readonly pending = new Map<string, Pending>();
+  /** The batch's workflows that are running a pass and might still join a fleet. */
+  private working = 0;
   /** Fleet requests sent, per group (for the record and the benchmark). */
   readonly requests = new Map<string, number>();
 
   constructor(
     private readonly deps: HandoffDeps,
-    private readonly timing = { quietMs: 250, maxWaitMs: 5_000 },
+    /** A fleet goes out at the latest this long after its first member joined. */
+    private readonly maxWaitMs = 10_000,
   ) {}
+
+  /** A workflow of the batch starts a pass: fleets wait for it to join or finish. */
+  started(): void {
+    this.working += 1;
+  }
+
+  /** A workflow of the batch finished its pass. */
+  finished(): void {
+    this.working -= 1;
+    this.goIfAllWaiting();
+  }
+
+  /** Every running workflow waits in a fleet (or none runs): the fleets go. */
+  private goIfAllWaiting(): void {
+    if (this.working > 0) return;
+    for (const batch of this.pending.values()) batch.go();
+  }
 
   /**
    * Joins the group's fleet of this batch; resolves with this member's share once the fleet has
-   * run. The fleet goes out once no member has joined for `quietMs` (the batch's workflows reach
-   * their launch at different times), or `maxWaitMs` after the first joined.
+   * run. A fleet goes out when every workflow of the batch still running waits in a fleet, so the
+   * batch's launches of one group go out together, or `maxWaitMs` after its first member joined.
    */
   async join(group: FleetGroup, member: FleetMember): Promise<FleetShare> {
     const key = fleetKey(group);
     let batch = this.pending.get(key);
     if (!batch) {
       const members: FleetMember[] = [];
-      let go: () => void = () => {};
-      const started = Date.now();
+      let release: () => void = () => {};
       const ready = new Promise<void>((resolve) => {
-        go = resolve;
+        release = resolve;
       });
+      const timer = setTimeout(() => created.go(), this.maxWaitMs);
       const created: Pending = {
         members,
-        timer: undefined,
-        restart: () => {
-          clearTimeout(created.timer);
-          const left = Math.max(0, this.timing.maxWaitMs - (Date.now() - started));
-          created.timer = setTimeout(go, Math.min(this.timing.quietMs, left));
+        go: () => {
+          clearTimeout(timer);
+          if (this.pending.get(key) === created) this.pending.delete(key);
+          release();
         },
-        done: ready.then(() => {
-          this.pending.delete(key);
-          return this.run(group, members);
-        }),
+        done: ready.then(() => this.run(group, members)),
       };
       batch = created;
       this.pending.set(key, batch);
     }
     batch.members.push(member);
-    batch.restart();
-    const shares = await batch.done;
-    return shares.get(member.workflow.workflowId)!;
+    this.working -= 1;
+    this.goIfAllWaiting();
+    try {
+      const shares = await batch.done;
+      return shares.get(member.workflow.workflowId)!;
+    } finally {
+      this.working += 1;
+    }
   }
 
   private async run(group: FleetGroup, joined: FleetMember[]): Promise<Map<string, FleetShare>> {
@@ -125,8 +145,7 @@ export class GroupFleets {
       (w) => w.signals.warning && w.replacement?.attempt === 1 && !w.replacement.fleet,
     );
     // The record first: a crash after the request leaves each member knowing its fleet.
-    for (const w of workflows)
-      w.replacement = { ...w.replacement!, fleet: { token, members: ids, requestedAt } };
+    for (const w of workflows) w.replacement!.fleet = { token, members: ids, requestedAt };
     const saved = await Promise.all(members.map((m) => m.save()));
     const shares = new Map<string, FleetShare>();
     if (!saved.some(Boolean)) {

@@ -22,7 +22,7 @@ import type {
 import type { GroupFleets } from './fleet-launch.ts';
 import type { CarefulPolicies } from './group-policy.ts';
 import type { Policy } from './policy.ts';
-import type { Workflow, WorkflowStatus } from './workflow.ts';
+import type { OrphanRecord, Workflow, WorkflowStatus } from './workflow.ts';
 
 export type * from './facts.ts';
 
@@ -247,6 +247,10 @@ export interface WorkflowStore {
     instanceId: string,
     heal: { at: Date; cooldownMs: number; alarmName: string; expiresAt: number },
   ): Promise<boolean>;
+  /** Records what the sweep did with an orphan (item `orphan#<instanceId>`); idempotent. */
+  recordOrphan(orphan: OrphanRecord): Promise<void>;
+  /** The orphans recorded, newest first (for `handoff report`). */
+  orphans(): Promise<OrphanRecord[]>;
 }
 
 /**

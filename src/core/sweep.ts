@@ -2,6 +2,7 @@ import { throwTogether } from './concurrency.ts';
 import { policyOf } from './group-policy.ts';
 import { guardStatefulInstances } from './guard.ts';
 import { handOff, type InstanceOutcome } from './handoff.ts';
+import { sweepOrphans } from './orphans.ts';
 import { overdue, standbyEndDue } from './plan.ts';
 import type { HandoffDeps } from './ports.ts';
 
@@ -27,11 +28,13 @@ export async function sweepOpenWorkflows(deps: HandoffDeps, limit = 100): Promis
  * `standby.maxAgeMinutes` without a warning is re-examined too: it ends (promoted or retired).
  */
 async function sweep(deps: HandoffDeps, limit: number): Promise<InstanceOutcome[]> {
+  const inProgress = await deps.store.list({ status: 'in-progress', limit });
+  await sweepOrphans(deps, inProgress);
   const now = deps.clock.now();
   const endingStandbys = (await deps.store.list({ status: 'standby' })).filter(
     (w) => standbyEndDue(w, policyOf(deps.settings.policies, w.group), now) !== undefined,
   );
-  const open = [...(await deps.store.list({ status: 'in-progress', limit })), ...endingStandbys];
+  const open = [...inProgress, ...endingStandbys];
   deps.metrics.count('WorkflowsSwept', open.length);
   const late = open.flatMap((w) => {
     const step = overdue(w, now);

@@ -307,5 +307,22 @@ export interface Workflow {
 
 /** The kind of a workflow, `interruption` when the record predates kinds. */
 export const kindOf = (workflow: Pick<Workflow, 'kind'>): WorkflowKind => workflow.kind ?? 'interruption';
+/**
+ * An instance a group's fleet launched that no workflow linked (its invocation died between the
+ * fleet request and the record, and no retry claimed it): the sweep adopts it for an open workflow
+ * of its group that lacks a replacement, or terminates it.
+ */
+export interface OrphanRecord {
+  instanceId: string;
+  action: 'adopted' | 'terminated';
+  /** The workflow that adopted it. */
+  workflowId?: string;
+  group?: string;
+  fleetToken: string;
+  reason: string;
+  at: string;
+  /** Epoch seconds; DynamoDB TTL. */
+  expiresAt: number;
+}
 
 export const workflowIdFor = (instanceId: string): string => `wf-${instanceId}`;

@@ -14,6 +14,7 @@ import type { Signal } from '../../src/core/events.ts';
 import { handOff } from '../../src/core/handoff.ts';
 import { type GroupPolicyInput, parsePolicy } from '../../src/core/policy.ts';
 import type { HandoffDeps, Log, Metrics } from '../../src/core/ports.ts';
+import { sweepOpenWorkflows } from '../../src/core/sweep.ts';
 import { type Workflow, workflowIdFor } from '../../src/core/workflow.ts';
 
 /**
@@ -235,6 +236,8 @@ describe('the replacements of a reclaimed pool', () => {
         update: (w) => store.update(w),
         list: (o) => store.list(o),
         workflowOfReplacement: (id) => store.workflowOfReplacement(id),
+        recordOrphan: (o) => store.recordOrphan(o),
+        orphans: () => store.orphans(),
         async linkReplacement(replacementId, workflowId, expiresAt) {
           if (crashes > 0) {
             crashes -= 1;
@@ -261,6 +264,53 @@ describe('the replacements of a reclaimed pool', () => {
     );
     for (const r of replacements)
       expect(await store.workflowOfReplacement(r.instanceId)).toBe(`wf-${r.tags['spot-handoff:replaces']}`);
+  });
+});
+
+describe('the sweep', () => {
+  it('adopts an orphan of a fleet for a workflow of its group still waiting, and terminates the rest', async () => {
+    world = await reclaim(1, { instanceTypes: TYPES, onDemandFallback: false });
+    world.cloud.setCapacity({ market: 'spot' }, 0);
+    await handOff(world.signals, world.deps, { failOnLaunchError: false });
+    const [waiting] = await world.records();
+    expect(waiting!.replacement?.instanceId).toBeUndefined();
+    // Two instances a fleet launched and no record ever named (their invocation died).
+    world.cloud.setCapacity({ market: 'spot' }, true);
+    const template = world.cloud.ec2.instances()[0]!.launchTemplate!;
+    const subnet = world.cloud.ec2.instances()[0]!;
+    const orphans = await world.deps.compute.launchFleet({
+      clientToken: 'lost-fleet',
+      launchTemplate: template,
+      overrides: [
+        { instanceType: 'c5.large', subnetId: subnet.subnetId!, availabilityZone: subnet.availabilityZone },
+      ],
+      total: 2,
+      onDemand: 0,
+      spotStrategy: 'price-capacity-optimized',
+      onDemandStrategy: 'prioritized',
+      tags: { 'spot-handoff:managed': 'true', [GROUP]: 'web', 'spot-handoff:fleet-token': 'fleet-lost' },
+    });
+    expect(orphans.instances).toHaveLength(2);
+    await world.cloud.clock.advance(6 * 60_000);
+
+    await sweepOpenWorkflows(world.deps);
+
+    const records = await world.deps.store.orphans();
+    expect(records.map((o) => o.action).sort()).toEqual(['adopted', 'terminated']);
+    const adopted = records.find((o) => o.action === 'adopted')!;
+    const terminated = records.find((o) => o.action === 'terminated')!;
+    expect(adopted).toMatchObject({
+      workflowId: waiting!.workflowId,
+      group: 'web',
+      fleetToken: 'fleet-lost',
+    });
+    expect(terminated.reason).toMatch(/no open workflow of group web was waiting/);
+    const [after] = await world.records();
+    expect(after!.replacement).toMatchObject({ instanceId: adopted.instanceId, capacityType: 'spot' });
+    expect(world.replacements().map((r) => r.instanceId)).toEqual([adopted.instanceId]);
+    const gone = world.cloud.ec2.instances().find((i) => i.instanceId === terminated.instanceId)!;
+    expect(['shutting-down', 'terminated']).toContain(gone.state);
+    expect(await world.deps.store.workflowOfReplacement(adopted.instanceId)).toBe(waiting!.workflowId);
   });
 });
 

@@ -21,7 +21,7 @@ import {
   targetKey,
   type WorkflowStore,
 } from '../../src/core/ports.ts';
-import type { Workflow, WorkflowStatus } from '../../src/core/workflow.ts';
+import type { OrphanRecord, Workflow, WorkflowStatus } from '../../src/core/workflow.ts';
 
 /**
  * Stateful fakes of the ports: they keep instances, registrations and records, obey the rules the
@@ -289,6 +289,16 @@ export class MemoryStore implements WorkflowStore {
   readonly links = new Map<string, string>();
   writes = 0;
   crashAfterWrites = Number.POSITIVE_INFINITY;
+
+  readonly orphanRecords = new Map<string, OrphanRecord>();
+
+  async recordOrphan(orphan: OrphanRecord): Promise<void> {
+    this.orphanRecords.set(orphan.instanceId, structuredClone(orphan));
+  }
+
+  async orphans(): Promise<OrphanRecord[]> {
+    return [...this.orphanRecords.values()];
+  }
 
   private write(): void {
     this.writes += 1;
