@@ -67,6 +67,12 @@ const READ_BY_FUNCTIONS = {
   retentionDays: 'HANDOFF_RETENTION_DAYS',
   handoverTimeoutSeconds: 'HANDOFF_HANDOVER_TIMEOUT_SECONDS',
   attachWaitSeconds: 'HANDOFF_ATTACH_WAIT_SECONDS',
+  standbyMaxAgeMinutes: 'HANDOFF_STANDBY_MAX_AGE_MINUTES',
+  standbyEnd: 'HANDOFF_STANDBY_END',
+  churnBudgetPercent: 'HANDOFF_CHURN_BUDGET_PERCENT',
+  healingAlarmPrefix: 'HANDOFF_HEALING_ALARM_PREFIX',
+  healCooldownMinutes: 'HANDOFF_HEAL_COOLDOWN_MINUTES',
+  healBudgetPercent: 'HANDOFF_HEAL_BUDGET_PERCENT',
 };
 
 /** A param whose own resource file checks it when it builds (and fails packaging naming it). */

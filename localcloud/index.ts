@@ -79,7 +79,7 @@ export class LocalCloud {
     readonly clock: VirtualClock,
     private readonly server: LocalServer,
     private readonly ec2Service: Ec2Service,
-    elbv2Service: Elbv2Service,
+    private readonly elbv2Service: Elbv2Service,
     private readonly dynamo: LocalDynamo | undefined,
   ) {
     this.ec2 = ec2Service.inspect;
@@ -172,6 +172,15 @@ export class LocalCloud {
    */
   interrupt(instanceId: string, options: InterruptOptions = {}): void {
     this.ec2Service.interrupt(instanceId, options);
+  }
+
+  /**
+   * The application on a running instance starts failing its load balancer health checks (or,
+   * with `failing: false`, passes them again): after the target group's unhealthy threshold its
+   * targets report `unhealthy`, as a broken deploy or a wedged process would.
+   */
+  failHealthChecks(instanceId: string, failing = true): void {
+    this.elbv2Service.setFailing(instanceId, failing);
   }
 
   /**

@@ -54,8 +54,26 @@ export function passing(
 ): boolean {
   const stateOf = (instanceId: string) =>
     override?.instanceId === instanceId ? override.state : state.deps.instances.instance(instanceId)?.state;
-  if (group.targetType === 'instance') return stateOf(registration.id) === 'running';
-  return state.ownersOf(registration.id).some((id) => stateOf(id) === 'running');
+  const serves = (instanceId: string) =>
+    stateOf(instanceId) === 'running' && !state.failingInstances.has(instanceId);
+  if (group.targetType === 'instance') return serves(registration.id);
+  return state.ownersOf(registration.id).some(serves);
+}
+
+/**
+ * The application on an instance starts (or stops) failing its health checks while the instance
+ * runs: its targets' checks change outcome from now, and after the unhealthy threshold the load
+ * balancer reports them `unhealthy` (`Target.FailedHealthChecks`).
+ */
+export function setFailing(state: Elbv2State, instanceId: string, failing: boolean): void {
+  if (failing) state.failingInstances.add(instanceId);
+  else state.failingInstances.delete(instanceId);
+  const now = state.now();
+  for (const group of state.targetGroups.values()) {
+    for (const registration of group.targets.values()) {
+      if (!registration.drain) advanceHealth(state, group, registration, now);
+    }
+  }
 }
 
 /** Checks start from scratch at `now`, with the outcome they would have now. */

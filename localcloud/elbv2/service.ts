@@ -14,7 +14,7 @@ import type { Action } from './actions/context.ts';
 import { loadBalancerActions } from './actions/load-balancers.ts';
 import { targetGroupActions } from './actions/target-groups.ts';
 import { targetActions } from './actions/targets.ts';
-import { instanceChanged } from './health-over-time.ts';
+import { instanceChanged, setFailing } from './health-over-time.ts';
 import { createInspection, type Elbv2Inspect } from './inspect.ts';
 import { ELBV2_DIALECT, renderErrorResponse, renderResponse } from './query.ts';
 import { type Elbv2Deps, Elbv2State } from './state.ts';
@@ -29,7 +29,11 @@ const ACTIONS: Record<string, Action> = {
   ...targetActions,
 };
 
-export type Elbv2Service = QueryService & { inspect: Elbv2Inspect };
+export type Elbv2Service = QueryService & {
+  inspect: Elbv2Inspect;
+  /** The application on the instance fails (or passes again) its health checks from now on. */
+  setFailing(instanceId: string, failing: boolean): void;
+};
 
 export function createElbv2Service(deps: Elbv2Deps): Elbv2Service {
   const state = new Elbv2State(deps);
@@ -51,5 +55,6 @@ export function createElbv2Service(deps: Elbv2Deps): Elbv2Service {
     },
     renderError: renderErrorResponse,
     inspect: createInspection(state),
+    setFailing: (instanceId, failing) => setFailing(state, instanceId, failing),
   };
 }

@@ -51,6 +51,8 @@ export class Elbv2State {
   readonly listeners = new Map<string, ListenerRecord>();
   /** Instances heard of, searched for the owners of `ip` targets. */
   readonly knownInstances = new Set<string>();
+  /** Instances whose application fails its health checks although they run (a scenario's doing). */
+  readonly failingInstances = new Set<string>();
   readonly timing: Elbv2Timing;
 
   constructor(readonly deps: Elbv2Deps) {

@@ -69,6 +69,8 @@ export function awsHandoffDeps({
 export function handoffSettings(config: Config): HandoffSettings {
   return {
     tags: handoffTags(config),
+    // A group in policy.yml has its own; an instance of no group (or of a group the policy does
+    // not name) follows the deployment's params.
     policies: {
       // Each group's careful-replace fields, from its replacement policy.
       groups: Object.fromEntries(

@@ -9,11 +9,12 @@ import type { WebFleet } from '../../localcloud/scenarios/web-fleet.ts';
 import type { EventEnvelope } from '../core/events.ts';
 import { resourceLabel } from '../core/stateful.ts';
 import { type Workflow, workflowIdFor } from '../core/workflow.ts';
+import { runUnhealthyDemo, type UnhealthyCheck } from './demo-unhealthy.ts';
 import { giveFleetState, type LocalStack, launchFleet, runUntil, startLocalStack } from './local-stack.ts';
 import { summarize, type WorkflowSummary } from './summary.ts';
 import { timelineOf, writeTimelineSvg } from './timeline.ts';
 
-export type Scenario = 'basic' | 'stateful';
+export type Scenario = 'basic' | 'stateful' | 'unhealthy';
 
 export interface DemoOptions {
   /** Virtual seconds per real second; `manual` steps the clock on whenever no handler runs (`--speed max`). */
@@ -42,6 +43,8 @@ export interface DemoResult {
   stateful?: StatefulCheck;
   /** The picture of each workflow (`handoff timeline --svg`). */
   timelines: string[];
+  /** Unhealthy scenario: the careful order with its times, and the flapping alarm healed once. */
+  unhealthy?: UnhealthyCheck;
 }
 
 export interface StatefulCheck {
@@ -59,6 +62,7 @@ export interface StatefulCheck {
 const VIRTUAL_LIMIT_MS = 10 * 60_000;
 
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
+  if (options.scenario === 'unhealthy') return runUnhealthyDemo(options);
   const { print } = options;
   const realStart = Date.now();
   const stack = await startLocalStack({ clock: options.speed });

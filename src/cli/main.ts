@@ -27,7 +27,9 @@ Commands:
                              or chaos: 6 of 8 instances interrupted under API faults, throttling,
                              duplicate, out-of-order and lost events and crashes between steps;
                              capacity: a whole Spot pool of a group is reclaimed; each replacement's
-                             pool, capacity type and reason as it is chosen, then the revert to Spot.
+                             pool, capacity type and reason as it is chosen, then the revert to Spot;
+                             unhealthy: an instance fails its health checks, a healing alarm flaps,
+                             the instance is replaced once in the careful order.
       --timelines DIR        Where the picture of each workflow goes (default handoff-timelines).
   replay <event.json>        Run one event through the handlers. The event's time is set to now
                              (--keep-time keeps the file's), so deadlines count from now.
@@ -182,8 +184,11 @@ async function demo(rest: string[], io: Io): Promise<number> {
     );
   }
   const scenario = values.scenario ?? 'basic';
-  if (!['basic', 'stateful', 'chaos', 'capacity'].includes(scenario)) {
-    throw new CliError(`--scenario ${scenario} is not known: use basic, stateful, chaos or capacity.`, 2);
+  if (!['basic', 'stateful', 'chaos', 'capacity', 'unhealthy'].includes(scenario)) {
+    throw new CliError(
+      `--scenario ${scenario} is not known: use basic, stateful, chaos, capacity or unhealthy.`,
+      2,
+    );
   }
   const json = values.json === true;
   if (scenario === 'chaos') {
@@ -209,7 +214,7 @@ async function demo(rest: string[], io: Io): Promise<number> {
   const { runDemo } = await import('./demo.ts');
   const result = await runDemo({
     speed,
-    scenario: scenario === 'stateful' ? 'stateful' : 'basic',
+    scenario: scenario === 'stateful' || scenario === 'unhealthy' ? scenario : 'basic',
     rebalance: values.rebalance === true,
     timelinesDir: values.timelines ?? 'handoff-timelines',
     print: printer(json, io),

@@ -87,7 +87,8 @@ function fail(error: z.ZodError, prefix: string[]): never {
   );
 }
 
-function parse<T>(schema: z.ZodType<T>, value: unknown, prefix: string[]): T {
+/** Parses `value` (found at `prefix` in the event) or throws an {@link InvalidEventError} naming the field. */
+export function parse<T>(schema: z.ZodType<T>, value: unknown, prefix: string[]): T {
   const result = schema.safeParse(value);
   if (!result.success) fail(result.error, prefix);
   return result.data;

@@ -1,23 +1,17 @@
+import type { GroupPolicy } from './policy.ts';
+
 /**
- * The fields of a group's replacement policy that careful replace reads: what a rebalance
- * recommendation does, how a standby ends, and how much of a group may be in rebalance at once.
- * The one import point for them: the full `GroupPolicy` (types, subnets, capacity…) is defined in
- * `policy.ts`; until that lands these fields are built from the deployment's settings.
+ * The fields of a group's replacement policy (`policy.ts`) that careful replace reads: what a
+ * rebalance recommendation does (`ignore`, `prelaunch` a standby, `replace` carefully), how a
+ * standby ends (after `standby.maxAgeMinutes` without a warning: `promote` or `retire`), and how
+ * much of a group may be in rebalance at once (`churnBudgetPercent`, at least one instance).
  */
+export type CarefulPolicy = Pick<GroupPolicy, 'rebalance' | 'standby' | 'churnBudgetPercent'>;
 
 /** What a rebalance recommendation does to an instance of the group. */
-export type RebalancePolicy = 'ignore' | 'prelaunch' | 'replace';
+export type RebalancePolicy = CarefulPolicy['rebalance'];
 
-export interface CarefulPolicy {
-  /** `ignore`: nothing; `prelaunch`: a standby beside the old instance; `replace`: a careful replace. */
-  rebalance: RebalancePolicy;
-  /** A pre-launched standby ends after `maxAgeMinutes` without a warning: `promote` or `retire`. */
-  standby: { maxAgeMinutes: number; end: 'promote' | 'retire' };
-  /** At most this share of the group's managed instances in rebalance at once (at least one). */
-  churnBudgetPercent: number;
-}
-
-/** The policy of every group by name, and of the instances that belong to none. */
+/** The policy of every group by name, and of the instances that belong to none (the deployment's params). */
 export interface CarefulPolicies {
   groups: Record<string, CarefulPolicy>;
   ungrouped: CarefulPolicy;

@@ -13,7 +13,8 @@ export interface IntakeResult {
   refused: { eventId: string; reason: string }[];
 }
 
-function eventIdOf(event: unknown): string {
+/** An event's id, for the logs, even when the event is invalid. */
+export function eventIdOf(event: unknown): string {
   const id = (event as { id?: unknown } | null)?.id;
   return typeof id === 'string' ? quoted(id).slice(1, -1) : '(no id)';
 }

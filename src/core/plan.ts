@@ -306,6 +306,10 @@ export const wantsReplacement = (workflow: Workflow): boolean =>
   isLeavingOrGone(workflow.oldInstanceState) ||
   workflow.careful?.admittedAt !== undefined;
 
+/** A standby being retired (drained, not yet terminated). */
+const retiring = (workflow: Workflow): boolean =>
+  workflow.standbyEnd?.action === 'retire' && workflow.standbyEnd.terminatedAt === undefined;
+
 /** A careful replace whose old instance still runs (EC2 has not begun taking it back). */
 const carefulWithOldRunning = (workflow: Workflow): boolean =>
   workflow.careful !== undefined && !workflow.signals.warning && !isLeavingOrGone(workflow.oldInstanceState);
@@ -339,7 +343,7 @@ export function planNext({ workflow, old, replacement }: Situation): Plan {
       replacementRunning &&
       workflow.registered === undefined &&
       (handover === undefined || handover.readyAt !== undefined) &&
-      workflow.standbyEnd?.action !== 'retire',
+      !retiring(workflow),
     checkHealthy:
       carefulWithOldRunning(workflow) &&
       workflow.careful?.healthyAt === undefined &&
@@ -352,11 +356,7 @@ export function planNext({ workflow, old, replacement }: Situation): Plan {
       workflow.careful.terminatedOldAt === undefined &&
       old !== undefined &&
       !isLeavingOrGone(old.state),
-    retireStandby:
-      workflow.standbyEnd?.action === 'retire' &&
-      workflow.standbyEnd.terminatedAt === undefined &&
-      !workflow.signals.warning &&
-      replacement !== undefined,
+    retireStandby: retiring(workflow) && !workflow.signals.warning && replacement !== undefined,
   };
 }
 

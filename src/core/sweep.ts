@@ -1,9 +1,10 @@
 import type { InstanceOutcome } from './batch.ts';
 import { throwTogether } from './concurrency.ts';
+import { policyOf } from './group-policy.ts';
 import { guardStatefulInstances } from './guard.ts';
 import { handOff } from './handoff.ts';
 import { sweepOrphans } from './orphans.ts';
-import { overdue } from './plan.ts';
+import { overdue, standbyEndDue } from './plan.ts';
 import { replaceAheadOfReclaim } from './pool-reclaim.ts';
 import type { HandoffDeps } from './ports.ts';
 import { revertFallbacksToSpot } from './revert-to-spot.ts';
@@ -103,6 +104,31 @@ async function sweep(
     }
   }
   await sweepOrphansOnce([]);
+  // A standby that has served its `standby.maxAgeMinutes` without a warning ends (promoted or retired).
+  const now = deps.clock.now();
+  const endingStandbys = (await deps.store.list({ status: 'standby' })).filter(
+    (w) => standbyEndDue(w, policyOf(deps.settings.policies, w.group), now) !== undefined,
+  );
+  if (endingStandbys.length > 0) {
+    swept += endingStandbys.length;
+    const time = now.toISOString();
+    try {
+      outcomes.push(
+        ...(await handOff(
+          endingStandbys.map((w) => ({
+            kind: 'sweep' as const,
+            instanceId: w.instanceId,
+            eventId: `sweep-${time}`,
+            time,
+          })),
+          deps,
+          { failOnLaunchError: false },
+        )),
+      );
+    } catch (error) {
+      failures.push(error);
+    }
+  }
   deps.metrics.count('WorkflowsSwept', swept);
   return { outcomes, failures };
 }

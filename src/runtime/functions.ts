@@ -4,6 +4,7 @@ import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { InstanceOutcome } from '../core/handoff.ts';
+import { type HealingResult, healFromAlarms } from '../core/healing.ts';
 import { type IntakeResult, takeEvents } from '../core/intake.ts';
 import { sweepOpenWorkflows } from '../core/sweep.ts';
 import { deploymentOf } from '../core/trust.ts';
@@ -43,6 +44,13 @@ function sweepFunction(container: Container) {
   );
 }
 
+/** CloudWatch alarms into ALARM: heals what an alarm marked for healing names. */
+function healingFunction(container: Container) {
+  return powertools<HealingResult>(container).handler(async (event) =>
+    healFromAlarms([event], container.deps()),
+  );
+}
+
 /**
  * Each function of serverless.yml, by its name there, built over a container: Lambda builds one in
  * `functions/<name>/handler.ts`, a local run builds every one over the local cloud.
@@ -51,6 +59,7 @@ export const functionHandlers = {
   interruption: (container: Container) => eventFunction(['warning', 'rebalance'], container),
   'state-change': (container: Container) => eventFunction(['state-change'], container),
   sweeper: (container: Container) => sweepFunction(container),
+  healing: (container: Container) => healingFunction(container),
 };
 
 export type FunctionName = keyof typeof functionHandlers;

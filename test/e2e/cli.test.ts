@@ -100,6 +100,38 @@ describe('handoff demo --scenario stateful', () => {
   });
 });
 
+describe('handoff demo --scenario unhealthy', () => {
+  it('--json: the unhealthy instance is replaced carefully, in order, and the flapping alarm heals it once', async () => {
+    const run = await handoff(['demo', '--scenario', 'unhealthy', '--json', '--speed', 'max']);
+
+    expect(run.code, run.stderr).toBe(0);
+    const result = jsonOf<DemoResult>(run);
+    expect(result.ok).toBe(true);
+    expect(result.unhealthy).toMatchObject({
+      alarmStates: ['ALARM', 'OK', 'ALARM'],
+      inOrder: true,
+      healedInstances: [result.interruptedInstanceId],
+      replacements: 1,
+    });
+    expect(result.unhealthy!.order.map((o) => o.step)).toEqual([
+      'replacement launched',
+      'replacement registered',
+      'replacement healthy',
+      'old instance drained',
+      'old instance terminated',
+    ]);
+    const times = result.unhealthy!.order.map((o) => o.atSeconds);
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    expect(result.oldInstance.state).toBe('terminated');
+    expect(result.replacementIds).toHaveLength(1);
+    const targets = result.targetGroups[0]!.targets;
+    expect(targets.map((t) => t.id)).toContain(result.replacementIds[0]);
+    expect(targets.map((t) => t.id)).not.toContain(result.interruptedInstanceId);
+    expect(targets.every((t) => t.state === 'healthy')).toBe(true);
+    expect(result.workflows[0]).toMatchObject({ status: 'completed', outcome: 'replaced' });
+  });
+});
+
 describe.concurrent('handoff replay (each run its own fresh local cloud with the demo fleet)', () => {
   it('--scenario stateful --dry-run --local: the plan protects the state and launches, and nothing is written', async ({
     expect,

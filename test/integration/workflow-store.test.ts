@@ -200,3 +200,24 @@ describe('DynamoWorkflowStore on dynalite', () => {
     await expect(createWorkflowTable(client, tableName)).resolves.toBeUndefined();
   });
 });
+
+describe('heal claims (the healing cooldown)', () => {
+  const heal = (minute: number) => ({
+    at: new Date(Date.parse('2026-01-01T12:00:00Z') + minute * 60_000),
+    cooldownMs: 30 * 60_000,
+    alarmName: 'spot-handoff-heal-web',
+    expiresAt: 1_900_000_000,
+  });
+
+  it('heals an instance once per cooldown, whoever asks', async () => {
+    const [first, concurrent] = await Promise.all([
+      store.claimHeal('i-0123456789abcdef0', heal(0)),
+      store.claimHeal('i-0123456789abcdef0', heal(0)),
+    ]);
+    expect([first, concurrent].filter(Boolean)).toHaveLength(1);
+    expect(await store.claimHeal('i-0123456789abcdef0', heal(29))).toBe(false);
+    expect(await store.claimHeal('i-0fedcba9876543210', heal(29))).toBe(true);
+    expect(await store.claimHeal('i-0123456789abcdef0', heal(30))).toBe(true);
+    expect(await store.claimHeal('i-0123456789abcdef0', heal(45))).toBe(false);
+  });
+});

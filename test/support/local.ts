@@ -26,9 +26,15 @@ export interface FleetWorld {
 
 export async function fleetWorld(
   options: WebFleetOptions = {},
-  stackOptions: { policy?: Policy } = {},
+  /** `env`: `HANDOFF_*` settings of the functions (rebalance policy, standby end, healing…). */
+  stackOptions: { policy?: Policy } & Record<string, unknown> = {},
 ): Promise<FleetWorld> {
-  const stack = await startLocalStack({ clock: 'manual', ...stackOptions });
+  const { policy, ...env } = stackOptions as { policy?: Policy } & Record<string, string>;
+  const stack = await startLocalStack({
+    clock: 'manual',
+    ...(policy ? { policy } : {}),
+    env: { ...process.env, ...env },
+  });
   // Clients retry like any SDK client: the local cloud's token buckets are real-time, as AWS's are.
   const ec2 = new EC2Client(stack.cloud.clientConfig());
   const elbv2 = new ElasticLoadBalancingV2Client(stack.cloud.clientConfig());

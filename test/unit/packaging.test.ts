@@ -85,6 +85,9 @@ const EXPECTED_EVENTS = {
   ],
 } as const;
 
+/** CloudWatch alarm samples (source `aws.cloudwatch`), routed to the healing function. */
+const ALARM_EVENTS = ['cloudwatch-alarm-state-change', 'cloudwatch-alarm-status-check'] as const;
+
 const sampleEvent = (name: string) => readJson(`events/${name}.json`);
 const routes = loadFunctionPatterns(join(ROOT, 'serverless.yml'));
 const routedTo = (event: Json) => [
@@ -102,8 +105,8 @@ describe('functions', () => {
     // Assess
     expect(provider['runtime']).toBe('nodejs22.x');
     expect(provider['architecture']).toBe('arm64');
-    expect(Object.keys(functions).sort()).toEqual(['interruption', 'state-change', 'sweeper']);
-    expect(Object.keys(eventFunctions).sort()).toEqual(['interruption', 'state-change']);
+    expect(Object.keys(functions).sort()).toEqual(['healing', 'interruption', 'state-change', 'sweeper']);
+    expect(Object.keys(eventFunctions).sort()).toEqual(['healing', 'interruption', 'state-change']);
     expect(functions['interruption']?.['handler']).toBe('functions/interruption/handler.handler');
     expect(functions['state-change']?.['handler']).toBe('functions/state-change/handler.handler');
     for (const fn of Object.values(functions)) {
@@ -199,10 +202,27 @@ describe('events and routing', () => {
     const files = readdirSync(join(ROOT, 'events')).filter((file) => file.endsWith('.json'));
     const readme = readFileSync(join(ROOT, 'events/README.md'), 'utf8');
     expect(files.map((file) => file.replace(/\.json$/, '')).sort()).toEqual(
-      Object.values(EXPECTED_EVENTS).flat().sort(),
+      [...Object.values(EXPECTED_EVENTS).flat(), ...ALARM_EVENTS].sort(),
     );
-    for (const file of files) expect(readme).toContain(`handoff replay events/${file} --instance`);
+    for (const file of files) expect(readme).toContain(`events/${file}`);
   });
+
+  it.each(ALARM_EVENTS)(
+    'routes %s (and its replay) to the healing function only, and only into ALARM',
+    (name) => {
+      const event = sampleEvent(name);
+      expect(event).toMatchObject({
+        version: '0',
+        source: 'aws.cloudwatch',
+        'detail-type': 'CloudWatch Alarm State Change',
+      });
+      expect(routedTo(event)).toEqual(['healing']);
+      expect(routedTo({ ...event, source: 'spot-handoff.replay' })).toEqual(['healing']);
+      const detail = event['detail'] as Json;
+      const ok = { ...event, detail: { ...detail, state: { ...(detail['state'] as Json), value: 'OK' } } };
+      expect(routedTo(ok)).toEqual([]);
+    },
+  );
 
   it('keeps the samples in the shape AWS sends', () => {
     for (const name of Object.values(EXPECTED_EVENTS).flat()) {

@@ -13,8 +13,10 @@ import {
   primaryIpReleased,
   replaceability,
   replacementTags,
+  standbyEndDue,
   startsWorkflow,
   updateStatus,
+  withinBudget,
 } from '../../src/core/plan.ts';
 import type { InstanceFacts } from '../../src/core/ports.ts';
 import { accountedFor } from '../../src/core/stateful.ts';
@@ -289,5 +291,148 @@ describe('replacementTags', () => {
       'spot-handoff:replaces': 'i-0123456789abcdef0',
       'spot-handoff:workflow': 'wf-i-0123456789abcdef0',
     });
+  });
+});
+
+describe('careful replace', () => {
+  const T = '2026-01-01T12:01:00.000Z';
+  const TARGET = { targetGroupArn: 'arn:tg', targetType: 'instance' as const, id: 'i-new', port: 80 };
+  const careful = (c: Partial<NonNullable<Workflow['careful']>> = {}) =>
+    workflowWith({
+      kind: 'unhealthy',
+      signals: { rebalance: false, warning: false },
+      targets: [{ ...TARGET, id: 'i-0123456789abcdef0' }],
+      careful: { reason: 'alarm', requestedAt: T, admittedAt: T, ...c },
+      replacement: { attempt: 1, clientToken: 't', instanceId: 'i-new', state: 'running' },
+    });
+  const running = { ...facts('running'), instanceId: 'i-new' };
+  type Row = [string, Workflow, InstanceFacts | undefined, Partial<ReturnType<typeof planNext>>];
+  it.each<Row>([
+    [
+      'not admitted (over the churn budget): nothing launches',
+      workflowWith({
+        kind: 'rebalance-replace',
+        signals: { rebalance: false, warning: false },
+        careful: { reason: 'r', requestedAt: T, overBudgetSince: T },
+      }),
+      undefined,
+      { launch: false, drain: false },
+    ],
+    [
+      'admitted: launches, does not drain',
+      workflowWith({
+        kind: 'unhealthy',
+        signals: { rebalance: false, warning: false },
+        targets: [],
+        careful: { reason: 'r', requestedAt: T, admittedAt: T },
+      }),
+      undefined,
+      { launch: true, drain: false },
+    ],
+    [
+      'running, not registered: registers, no health check yet',
+      careful(),
+      running,
+      { register: true, checkHealthy: false, drain: false },
+    ],
+    [
+      'registered, not healthy: checks health, does not drain',
+      { ...careful(), registered: [TARGET] },
+      running,
+      { checkHealthy: true, drain: false, terminateOld: false },
+    ],
+    [
+      'healthy: drains the old instance',
+      { ...careful({ healthyAt: T }), registered: [TARGET] },
+      running,
+      { checkHealthy: false, drain: true, terminateOld: false },
+    ],
+    [
+      'healthy and drained: terminates the old instance',
+      { ...careful({ healthyAt: T }), registered: [TARGET], drained: true },
+      running,
+      { drain: false, terminateOld: true },
+    ],
+    [
+      'old instance terminated: nothing left to terminate',
+      { ...careful({ healthyAt: T, terminatedOldAt: T }), registered: [TARGET], drained: true },
+      running,
+      { terminateOld: false },
+    ],
+    [
+      'an interruption warning meanwhile: drains at once, EC2 terminates',
+      { ...careful(), registered: [TARGET], signals: { rebalance: false, warning: true } },
+      running,
+      { drain: true, checkHealthy: false, terminateOld: false },
+    ],
+  ])('%s', (_what, workflow, replacement, expected) => {
+    const old = facts('running');
+    expect(planNext({ workflow, old, replacement })).toMatchObject(expected);
+  });
+
+  it('completes only once the old instance is terminated', () => {
+    const workflow = { ...careful({ healthyAt: T }), registered: [TARGET], drained: true };
+    updateStatus(workflow, NOW, 30);
+    expect(workflow.status).toBe('in-progress');
+    workflow.careful!.terminatedOldAt = T;
+    updateStatus(workflow, NOW, 30);
+    expect(workflow).toMatchObject({ status: 'completed', outcome: 'replaced' });
+  });
+});
+
+describe('withinBudget', () => {
+  it.each<[number, number, number, boolean]>([
+    // busy, group size, percent, may one more start
+    [0, 3, 20, true], // at least one, however small the group
+    [1, 3, 20, false],
+    [1, 10, 20, true],
+    [2, 10, 20, false],
+    [0, 0, 20, true],
+    [9, 10, 100, true],
+    [10, 10, 100, false],
+  ])('%i busy of %i at %i%%: %s', (busy, size, percent, allowed) => {
+    expect(withinBudget(busy, size, percent)).toBe(allowed);
+  });
+});
+
+describe('standbyEndDue', () => {
+  const registeredAt = '2026-01-01T12:00:00.000Z';
+  const standby = (overrides: Partial<Workflow> = {}) =>
+    workflowWith({
+      status: 'standby',
+      signals: { rebalance: true, warning: false },
+      replacement: { attempt: 1, clientToken: 't', instanceId: 'i-new', state: 'running' },
+      registered: [],
+      steps: [{ name: 'register', status: 'done', at: registeredAt, elapsedMs: 0 }],
+      ...overrides,
+    });
+  const policy = (end: 'promote' | 'retire') => ({
+    ...DEFAULT_CAREFUL_POLICY,
+    standby: { maxAgeMinutes: 60, end },
+  });
+  const at = (minutes: number) => new Date(Date.parse(registeredAt) + minutes * 60_000);
+  it.each<[string, Workflow, 'promote' | 'retire', Date, string | undefined]>([
+    ['younger than maxAgeMinutes', standby(), 'retire', at(59), undefined],
+    ['at maxAgeMinutes, retire', standby(), 'retire', at(60), 'retire'],
+    ['at maxAgeMinutes, promote', standby(), 'promote', at(61), 'promote'],
+    [
+      'warned meanwhile',
+      standby({ signals: { rebalance: true, warning: true } }),
+      'retire',
+      at(90),
+      undefined,
+    ],
+    [
+      'already ended',
+      standby({ standbyEnd: { action: 'retire', reason: 'r', at: registeredAt } }),
+      'retire',
+      at(90),
+      undefined,
+    ],
+    ['not a standby', standby({ status: 'in-progress' }), 'retire', at(90), undefined],
+  ])('%s', (_what, workflow, end, now, expected) => {
+    const due = standbyEndDue(workflow, policy(end), now);
+    expect(due?.action).toBe(expected);
+    if (due) expect(due.reason).toContain('standby.maxAgeMinutes 60');
   });
 });

@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { EventEnvelopeSchema, INSTANCE_ID, parse, REPLAY_SOURCE } from './events.ts';
+
+/**
+ * `CloudWatch Alarm State Change` events, reduced to what healing needs: the alarm, its new state,
+ * and what its metric names (an instance, or a target group). A sample is in
+ * `events/cloudwatch-alarm-state-change.json`.
+ */
+
+export const ALARM_DETAIL_TYPE = 'CloudWatch Alarm State Change';
+
+const DimensionsSchema = z.record(z.string(), z.string());
+const MetricSchema = z.object({
+  namespace: z.string().optional(),
+  name: z.string().optional(),
+  dimensions: DimensionsSchema.optional(),
+});
+const AlarmDetailSchema = z.object({
+  alarmName: z.string().min(1),
+  state: z.object({ value: z.enum(['OK', 'ALARM', 'INSUFFICIENT_DATA']), timestamp: z.string().optional() }),
+  previousState: z.object({ value: z.string() }).partial().optional(),
+  configuration: z
+    .object({
+      metrics: z
+        .array(z.object({ metricStat: z.object({ metric: MetricSchema }).optional() }).passthrough())
+        .optional(),
+    })
+    .passthrough()
+    .optional(),
+});
+
+/** What an alarm's metric points at. */
+export type AlarmSubject =
+  | { kind: 'instance'; instanceId: string }
+  /** `targetgroup/<name>/<id>` and, when the metric has it, `app/<name>/<id>`. */
+  | { kind: 'target-group'; targetGroup: string; loadBalancer?: string };
+
+export interface AlarmChange {
+  eventId: string;
+  alarmName: string;
+  alarmArn?: string;
+  state: 'OK' | 'ALARM' | 'INSUFFICIENT_DATA';
+  time: string;
+  /** The metric's namespace/name, for the record. */
+  metric?: string;
+  subjects: AlarmSubject[];
+}
+
+const HANDLED_SOURCES = new Set(['aws.cloudwatch', REPLAY_SOURCE]);
+
+/**
+ * Validates an alarm state change and reads it; any other valid event is ignored.
+ * @throws InvalidEventError (from `events.ts`) naming the first bad field.
+ */
+export function readAlarmChange(raw: unknown): { alarm: AlarmChange } | { ignored: string } {
+  const event = parse(EventEnvelopeSchema, raw, []);
+  if (!HANDLED_SOURCES.has(event.source)) return { ignored: `source ${event.source} is not handled` };
+  if (event['detail-type'] !== ALARM_DETAIL_TYPE)
+    return { ignored: `detail-type "${event['detail-type']}" is not handled` };
+  const detail = parse(AlarmDetailSchema, event.detail, ['detail']);
+  const metrics = (detail.configuration?.metrics ?? []).flatMap((m) =>
+    m.metricStat ? [m.metricStat.metric] : [],
+  );
+  const subjects: AlarmSubject[] = [];
+  for (const { dimensions = {} } of metrics) {
+    const instanceId = dimensions['InstanceId'];
+    if (instanceId !== undefined && INSTANCE_ID.test(instanceId))
+      subjects.push({ kind: 'instance', instanceId });
+    const targetGroup = dimensions['TargetGroup'];
+    if (targetGroup !== undefined) {
+      const loadBalancer = dimensions['LoadBalancer'];
+      subjects.push({ kind: 'target-group', targetGroup, ...(loadBalancer ? { loadBalancer } : {}) });
+    }
+  }
+  const first = metrics[0];
+  return {
+    alarm: {
+      eventId: event.id,
+      alarmName: detail.alarmName,
+      ...(event.resources[0] ? { alarmArn: event.resources[0] } : {}),
+      state: detail.state.value,
+      time: event.time,
+      ...(first?.name ? { metric: `${first.namespace ?? ''}/${first.name}` } : {}),
+      subjects,
+    },
+  };
+}
