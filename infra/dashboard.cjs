@@ -128,6 +128,17 @@ function widgets({ service, stage, functionNames }) {
     graph('Seconds from the event, median', durations('p50')),
     graph('Seconds from the event, p99', durations('p99')),
     graph('Sweep: guarded instances, write conflicts', [ours('InstancesGuarded'), ours('WriteConflicts')]),
+    graph('Careful replaces, standbys and healing', [
+      ours('CarefulReplacesStarted'),
+      ours('OldInstancesTerminated'),
+      ours('ChurnBudgetExceeded'),
+      ours('StandbysPromoted'),
+      ours('StandbysRetired'),
+      ours('HealingAlarms'),
+      ours('InstancesHealed'),
+      ours('HealingSkippedCooldown'),
+      ours('HealingSuspended'),
+    ]),
     graph(
       'Dead-letter queue',
       [

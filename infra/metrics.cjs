@@ -150,6 +150,54 @@ const METRICS = [
     unit: 'Seconds',
     description: 'From the workflow started to the replacement registered.',
   },
+  // Careful replace, standbys and healing
+  {
+    name: 'CarefulReplacesStarted',
+    unit: 'Count',
+    description:
+      'Careful replaces started (rebalance `replace`, healing, whole-pool action, revert to Spot): the replacement serves before the old instance is drained.',
+  },
+  {
+    name: 'OldInstancesTerminated',
+    unit: 'Count',
+    description: 'Old instances terminated by a careful replace once drained.',
+  },
+  {
+    name: 'ChurnBudgetExceeded',
+    unit: 'Count',
+    description:
+      'Careful replaces held back because the group was at its churn budget; the sweep admits them later.',
+  },
+  {
+    name: 'StandbysPromoted',
+    unit: 'Count',
+    description: 'Pre-launched standbys promoted at their end (the old instance drained and terminated).',
+  },
+  {
+    name: 'StandbysRetired',
+    unit: 'Count',
+    description: 'Pre-launched standbys retired at their end (the standby drained and terminated).',
+  },
+  {
+    name: 'HealingAlarms',
+    unit: 'Count',
+    description: 'Alarm state changes into ALARM of alarms marked for healing.',
+  },
+  {
+    name: 'InstancesHealed',
+    unit: 'Count',
+    description: 'Instances a healing alarm started a careful replace for.',
+  },
+  {
+    name: 'HealingSkippedCooldown',
+    unit: 'Count',
+    description: 'Instances not healed again within the heal cooldown (a flapping alarm).',
+  },
+  {
+    name: 'HealingSuspended',
+    unit: 'Count',
+    description: 'Healing stopped because too much of a group was unhealthy at once (healBudgetPercent).',
+  },
 ];
 
 const byName = new Map(METRICS.map((metric) => [metric.name, metric]));

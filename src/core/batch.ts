@@ -122,7 +122,7 @@ async function groupByWorkflow(
     // (e.g. an On-Demand fallback reverting to Spot) is its own workflow, and the sweep names the
     // workflow it re-examines by its own instance.
     const replaces =
-      signal.kind === 'replace' || signal.kind === 'sweep'
+      signal.kind === 'replace' || (signal.kind === 'sweep' && signal.workflowOf === 'instance')
         ? undefined
         : (instance?.tags[tags.replaces] ??
           (instance ? undefined : await originalOf(signal.instanceId, deps.store)));

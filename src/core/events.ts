@@ -58,8 +58,12 @@ export type Signal =
   | (SignalBase & { kind: 'warning'; instanceAction: 'terminate' | 'stop' | 'hibernate' })
   | (SignalBase & { kind: 'rebalance' })
   | (SignalBase & { kind: 'state-change'; state: InstanceState })
-  /** Not from an event: the periodic sweep re-examines an open workflow (lost events, retries, attachments). */
-  | (SignalBase & { kind: 'sweep' })
+  /**
+   * Not from an event: the instance is re-examined from what EC2 says. `workflowOf: 'instance'`
+   * (the periodic sweep) names the workflow by its own instance; without it (an untimely event) a
+   * replacement's re-examination goes to the workflow it replaces, as its event would.
+   */
+  | (SignalBase & { kind: 'sweep'; workflowOf?: 'instance' })
   /** Not from an EC2 event: a careful replace was asked for (healing, rebalance policy, pool action…). */
   | (SignalBase & { kind: 'replace'; replaceKind: CarefulKind; reason: string });
 

@@ -91,6 +91,7 @@ async function sweep(
         ...(await handOff(
           page.map((w) => ({
             kind: 'sweep' as const,
+            workflowOf: 'instance' as const,
             instanceId: w.instanceId,
             eventId: `sweep-${time}`,
             time,
@@ -117,6 +118,7 @@ async function sweep(
         ...(await handOff(
           endingStandbys.map((w) => ({
             kind: 'sweep' as const,
+            workflowOf: 'instance' as const,
             instanceId: w.instanceId,
             eventId: `sweep-${time}`,
             time,

@@ -45,6 +45,6 @@ describe('handoff demo --scenario chaos', () => {
     const run = await handoff(['demo', '--scenario', 'mayhem']);
 
     expect(run.code).toBe(2);
-    expect(run.stderr).toContain('basic, stateful or chaos');
+    expect(run.stderr).toContain('basic, stateful, chaos, capacity or unhealthy');
   });
 });

@@ -368,7 +368,7 @@ describe('the role, as packaged', () => {
       expect(template.Resources['StateTable']?.Properties['SSESpecification']).toEqual({ SSEEnabled: true });
       expect(template.Resources['DeadLetterQueue']?.Properties['SqsManagedSseEnabled']).toBe(true);
       const logGroups = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Logs::LogGroup');
-      expect(logGroups).toHaveLength(3);
+      expect(logGroups).toHaveLength(4);
       for (const group of logGroups) expect(group.Properties['RetentionInDays']).toBe(30);
     }
   });
@@ -391,7 +391,7 @@ describe('replay, as packaged', () => {
 
   it('when enabled, matches replays only on the replay bus, for the same functions as the default rules', () => {
     const onReplayBus = replayRules(everything);
-    expect(onReplayBus).toHaveLength(2);
+    expect(onReplayBus).toHaveLength(3);
     for (const [, rule] of onReplayBus) {
       expect(rule.Properties['EventBusName']).toEqual({ Ref: 'ReplayEventBus' });
       expect((rule.Properties['EventPattern'] as Json)['source']).toEqual(['spot-handoff.replay']);
@@ -400,11 +400,11 @@ describe('replay, as packaged', () => {
       entries
         .flatMap(([, rule]) => (rule.Properties['Targets'] as Json[]).map((target) => text(target['Arn'])))
         .sort();
-    const fromEc2 = rules(everything).filter(([, rule]) =>
-      text(rule.Properties['EventPattern']).includes('aws.ec2'),
+    const fromAws = rules(everything).filter(([, rule]) =>
+      /"aws\.(ec2|cloudwatch)"/.test(text(rule.Properties['EventPattern'])),
     );
-    expect(targetsOf(onReplayBus)).toEqual(targetsOf(fromEc2));
-    for (const [, rule] of fromEc2) expect(rule.Properties['EventBusName']).toBeUndefined();
+    expect(targetsOf(onReplayBus)).toEqual(targetsOf(fromAws));
+    for (const [, rule] of fromAws) expect(rule.Properties['EventBusName']).toBeUndefined();
     expect(everything.Outputs?.['ReplayEventBusName']?.Value).toEqual({ Ref: 'ReplayEventBus' });
   });
 
