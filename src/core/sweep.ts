@@ -65,6 +65,23 @@ async function sweep(
   const outcomes: InstanceOutcome[] = [];
   const failures: unknown[] = [];
   let swept = 0;
+  // Each workflow re-examined as if an event had come for its own instance; a batch's failure is
+  // kept and does not stop the next one.
+  const reexamine = async (workflows: readonly Workflow[]) => {
+    const time = deps.clock.now().toISOString();
+    const signals = workflows.map((w) => ({
+      kind: 'sweep' as const,
+      workflowOf: 'instance' as const,
+      instanceId: w.instanceId,
+      eventId: `sweep-${time}`,
+      time,
+    }));
+    try {
+      outcomes.push(...(await handOff(signals, deps, { failOnLaunchError: false })));
+    } catch (error) {
+      failures.push(error);
+    }
+  };
   let orphansSwept = false;
   // Orphans (fleet instances no workflow recorded) are adopted by the oldest open workflows that
   // still wait for a replacement, else terminated: once per sweep, with the first page.
@@ -84,25 +101,8 @@ async function sweep(
     }
     swept += page.length;
     reportOverdue(page, deps);
-    const time = deps.clock.now().toISOString();
     deps.log.info(`Sweeping ${page.length} open workflows.`, { workflows: page.map((w) => w.workflowId) });
-    try {
-      outcomes.push(
-        ...(await handOff(
-          page.map((w) => ({
-            kind: 'sweep' as const,
-            workflowOf: 'instance' as const,
-            instanceId: w.instanceId,
-            eventId: `sweep-${time}`,
-            time,
-          })),
-          deps,
-          { failOnLaunchError: false },
-        )),
-      );
-    } catch (error) {
-      failures.push(error);
-    }
+    await reexamine(page);
   }
   await sweepOrphansOnce([]);
   // A standby that has served its `standby.maxAgeMinutes` without a warning ends (promoted or retired).
@@ -110,27 +110,8 @@ async function sweep(
   const endingStandbys = (await deps.store.list({ status: 'standby' })).filter(
     (w) => standbyEndDue(w, policyOf(deps.settings.policies, w.group), now) !== undefined,
   );
-  if (endingStandbys.length > 0) {
-    swept += endingStandbys.length;
-    const time = now.toISOString();
-    try {
-      outcomes.push(
-        ...(await handOff(
-          endingStandbys.map((w) => ({
-            kind: 'sweep' as const,
-            workflowOf: 'instance' as const,
-            instanceId: w.instanceId,
-            eventId: `sweep-${time}`,
-            time,
-          })),
-          deps,
-          { failOnLaunchError: false },
-        )),
-      );
-    } catch (error) {
-      failures.push(error);
-    }
-  }
+  swept += endingStandbys.length;
+  if (endingStandbys.length > 0) await reexamine(endingStandbys);
   deps.metrics.count('WorkflowsSwept', swept);
   return { outcomes, failures };
 }
