@@ -1,5 +1,3 @@
-import { EC2Client } from '@aws-sdk/client-ec2';
-import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import {
   CAPACITY_GROUP,
   CAPACITY_POLICY,
@@ -21,7 +19,7 @@ import {
   capacityReport,
   formatCapacityReport,
 } from './capacity-report.ts';
-import { type LocalStack, runUntil, startLocalStack } from './local-stack.ts';
+import { cloudClients, type LocalStack, runUntil, startLocalStack } from './local-stack.ts';
 
 /**
  * `handoff demo --scenario capacity`: a whole Spot pool is reclaimed at once and has no capacity
@@ -80,10 +78,7 @@ export async function runCapacityDemo(options: CapacityDemoOptions): Promise<Cap
   const realStart = Date.now();
   const stack = await startLocalStack({ clock: options.speed, policy: parsePolicy(CAPACITY_POLICY) });
   try {
-    const clients = {
-      ec2: new EC2Client(stack.cloud.clientConfig()),
-      elbv2: new ElasticLoadBalancingV2Client(stack.cloud.clientConfig()),
-    };
+    const clients = cloudClients(stack);
     const scenario = await createCapacityFleet(stack.cloud, clients, {
       managedTagKey: stack.config.managedTagKey,
     });

@@ -1,9 +1,7 @@
-import { EC2Client } from '@aws-sdk/client-ec2';
-import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { EventEnvelope } from '../core/events.ts';
 import { type Workflow, workflowIdFor } from '../core/workflow.ts';
 import { CliError } from './errors.ts';
-import { launchFleet, runUntil, startLocalStack } from './local-stack.ts';
+import { cloudClients, launchFleet, runUntil, startLocalStack } from './local-stack.ts';
 import { summarize, type WorkflowSummary } from './summary.ts';
 
 /**
@@ -70,10 +68,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const realStart = Date.now();
   const stack = await startLocalStack({ clock: options.speed });
   try {
-    const clients = {
-      ec2: new EC2Client(stack.cloud.clientConfig()),
-      elbv2: new ElasticLoadBalancingV2Client(stack.cloud.clientConfig()),
-    };
+    const clients = cloudClients(stack);
     const fleet = await launchFleet(stack, clients, { size: FLEET_SIZE });
     const interrupted = fleet.instanceIds.slice(0, INTERRUPTED);
     print(

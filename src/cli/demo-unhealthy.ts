@@ -1,9 +1,7 @@
-import { EC2Client } from '@aws-sdk/client-ec2';
-import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { alarmStateChange } from '../../localcloud/scenarios/alarms.ts';
 import { type Workflow, workflowIdFor } from '../core/workflow.ts';
 import type { DemoOptions, DemoResult } from './demo.ts';
-import { type LocalStack, launchFleet, runUntil, startLocalStack } from './local-stack.ts';
+import { cloudClients, type LocalStack, launchFleet, runUntil, startLocalStack } from './local-stack.ts';
 import { summarize } from './summary.ts';
 
 /**
@@ -45,10 +43,7 @@ export async function runUnhealthyDemo(options: DemoOptions): Promise<DemoResult
   const realStart = Date.now();
   const stack = await startLocalStack({ clock: options.speed });
   try {
-    const clients = {
-      ec2: new EC2Client(stack.cloud.clientConfig()),
-      elbv2: new ElasticLoadBalancingV2Client(stack.cloud.clientConfig()),
-    };
+    const clients = cloudClients(stack);
     const fleet = await launchFleet(stack, clients);
     print(
       `Fleet: ALB → target group "web" with ${fleet.instanceIds.length} managed instances: ${fleet.instanceIds.join(', ')}.`,

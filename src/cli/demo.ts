@@ -1,8 +1,7 @@
 import { join } from 'node:path';
-import { EC2Client } from '@aws-sdk/client-ec2';
 import {
   DescribeTargetHealthCommand,
-  ElasticLoadBalancingV2Client,
+  type ElasticLoadBalancingV2Client,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { StatefulState } from '../../localcloud/scenarios/stateful.ts';
 import type { WebFleet } from '../../localcloud/scenarios/web-fleet.ts';
@@ -10,7 +9,14 @@ import type { EventEnvelope } from '../core/events.ts';
 import { resourceLabel } from '../core/stateful.ts';
 import { type Workflow, workflowIdFor } from '../core/workflow.ts';
 import { runUnhealthyDemo, type UnhealthyCheck } from './demo-unhealthy.ts';
-import { giveFleetState, type LocalStack, launchFleet, runUntil, startLocalStack } from './local-stack.ts';
+import {
+  cloudClients,
+  giveFleetState,
+  type LocalStack,
+  launchFleet,
+  runUntil,
+  startLocalStack,
+} from './local-stack.ts';
 import { summarize, type WorkflowSummary } from './summary.ts';
 import { timelineOf, writeTimelineSvg } from './timeline.ts';
 
@@ -67,10 +73,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const realStart = Date.now();
   const stack = await startLocalStack({ clock: options.speed });
   try {
-    const clients = {
-      ec2: new EC2Client(stack.cloud.clientConfig()),
-      elbv2: new ElasticLoadBalancingV2Client(stack.cloud.clientConfig()),
-    };
+    const clients = cloudClients(stack);
     print(
       `Local cloud at ${stack.cloud.endpoint} (EC2, ELBv2, DynamoDB), clock ${options.speed === 'manual' ? 'as fast as the handlers allow' : `×${options.speed}`}.`,
     );

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import type { LogLevel } from '@aws-lambda-powertools/logger/types';
-import type { EC2Client } from '@aws-sdk/client-ec2';
-import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { Context } from 'aws-lambda';
 import {
   type Delivery,
@@ -152,6 +152,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     if (stack.deliverIf(event)) bus.put(event);
   });
   return stack;
+}
+
+/** SDK clients of the local cloud's EC2 and ELBv2, for a scenario to build and watch its fleet. */
+export function cloudClients(stack: LocalStack): { ec2: EC2Client; elbv2: ElasticLoadBalancingV2Client } {
+  return {
+    ec2: new EC2Client(stack.cloud.clientConfig()),
+    elbv2: new ElasticLoadBalancingV2Client(stack.cloud.clientConfig()),
+  };
 }
 
 /**

@@ -1,6 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import { EC2Client } from '@aws-sdk/client-ec2';
-import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { type AwsClients, createClients } from '../aws/clients.ts';
 import { createPlanLog, type PlanEntry } from '../aws/dry-run.ts';
@@ -15,7 +13,7 @@ import { consoleLog, noMetrics } from './console-log.ts';
 import type { Scenario } from './demo.ts';
 import { connect, type DeploymentOptions, openDeployment, replayBusOf } from './deployment.ts';
 import { CliError } from './errors.ts';
-import { giveFleetState, launchFleet, runUntil, startLocalStack } from './local-stack.ts';
+import { cloudClients, giveFleetState, launchFleet, runUntil, startLocalStack } from './local-stack.ts';
 import { outcomeOf, summarize, type WorkflowSummary } from './summary.ts';
 
 export type ReplayTarget = 'local' | 'aws' | 'bus';
@@ -133,10 +131,7 @@ function outcomesOf(results: IntakeResult[]) {
 async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
   const stack = await startLocalStack({ clock: 'manual' });
   try {
-    const clients = {
-      ec2: new EC2Client(stack.cloud.clientConfig()),
-      elbv2: new ElasticLoadBalancingV2Client(stack.cloud.clientConfig()),
-    };
+    const clients = cloudClients(stack);
     const stateful = options.scenario === 'stateful';
     const raw = await loadEvent(options.file, options.instanceId, undefined);
     const fleet = await launchFleet(
