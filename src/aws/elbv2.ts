@@ -91,14 +91,15 @@ export class Elbv2LoadBalancing implements LoadBalancing {
   /**
    * Every registration of the instances (including `draining` ones) in the `instance` and `ip`
    * target groups of their VPCs. An instance without a VPC id is matched nowhere. Every instance
-   * asked about has an entry in `byInstance`, empty when it is registered nowhere.
+   * asked about has an entry in `byInstance`, empty when it is registered nowhere; `targetGroups`
+   * names the groups looked in.
    */
   async findTargets(
     instances: readonly InstanceFacts[],
-  ): Promise<{ byInstance: Map<string, Target[]> } & ElbCallCount> {
+  ): Promise<{ byInstance: Map<string, Target[]>; targetGroups: string[] } & ElbCallCount> {
     const byInstance = new Map<string, Target[]>(instances.map((instance) => [instance.instanceId, []]));
     const vpcs = new Set(instances.flatMap((instance) => (instance.vpcId ? [instance.vpcId] : [])));
-    if (vpcs.size === 0) return { byInstance, calls: 0 };
+    if (vpcs.size === 0) return { byInstance, targetGroups: [], calls: 0 };
 
     const ownerOfIp = new Map<string, string>();
     for (const instance of instances) {
@@ -123,7 +124,7 @@ export class Elbv2LoadBalancing implements LoadBalancing {
       return matches;
     });
     for (const { instanceId, target } of found.flat()) byInstance.get(instanceId)?.push(target);
-    return { byInstance, calls: listing.calls + groups.length };
+    return { byInstance, targetGroups: groups.map((g) => g.arn), calls: listing.calls + groups.length };
   }
 
   /**

@@ -7,6 +7,7 @@ import { Ec2Compute } from './ec2.ts';
 import { Ec2StatefulResources } from './ec2-stateful.ts';
 import { Elbv2LoadBalancing } from './elbv2.ts';
 import { DynamoPoolMemory } from './pool-memory.ts';
+import { DynamoRegistrationIndex } from './registration-index.ts';
 import { DryRunWorkflowStore, DynamoWorkflowStore } from './workflow-store.ts';
 
 export interface AwsHandoffOptions {
@@ -52,6 +53,13 @@ export function awsHandoffDeps({
     store: dryRunPlan
       ? new DryRunWorkflowStore({ plan: dryRunPlan, readThrough: store, tableName: config.tableName })
       : store,
+    registrations: new DynamoRegistrationIndex({
+      client: clients.documentClient,
+      tableName: config.tableName,
+      clock: () => time.now().getTime(),
+      ...(dryRunPlan ? { dryRunPlan } : {}),
+      abortSignal,
+    }),
     capacity: new Ec2CapacitySignals({ client: clients.ec2, clock: time }),
     ...(dryRun
       ? {}

@@ -26,6 +26,7 @@ import { errorCode, isConditionalCheckFailed, ReplacementClaimedError } from './
  * | workflow    | `workflow#<id>`        | `workflow`      | every {@link Workflow} field (its `kind` as `workflowKind`); `expiresAt` TTL |
  * | replacement | `replacement#<id>`     | `replacement`   | `workflowId`                                 |
  * | heal        | `heal#<instanceId>`    | `heal`          | `healedAt` (epoch ms), `alarmName`; TTL      |
+ * | registration| `reg#<instanceId>`     | `registration`  | `instanceId`, `targets`; TTL (`registration-index.ts`) |
  *
  * While a workflow is in progress its item also carries `openPartition` (always `open`) and
  * `openSince` (its `startedAt`): the sparse global secondary index {@link OPEN_INDEX} holds only

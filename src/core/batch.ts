@@ -5,6 +5,12 @@ import type { InstanceFacts } from './facts.ts';
 import { GroupFleets } from './fleet-launch.ts';
 import { startsWorkflow } from './plan.ts';
 import type { HandoffDeps, Log, WorkflowStore } from './ports.ts';
+import {
+  type DrainedAtDelivery,
+  drainAtDelivery,
+  drainCandidates,
+  readRegistrationIndex,
+} from './registration-index.ts';
 import { type Workflow, workflowIdFor } from './workflow.ts';
 
 /**
@@ -34,6 +40,8 @@ export interface WorkflowGroup {
   signals: Signal[];
   /** Ids of replacements the signals spoke of. */
   replacementIds: Set<string>;
+  /** What the batch deregistered at delivery from the registration index, if anything. */
+  drainedAtDelivery?: DrainedAtDelivery;
   skip?: { result: 'unmanaged' | 'no-op'; reason: string };
 }
 
@@ -71,8 +79,18 @@ export async function eachWorkflow(
   run: WorkflowRun,
 ): Promise<InstanceOutcome[]> {
   const ids = [...new Set(signals.map((s) => s.instanceId))];
-  const facts = await deps.compute.describeInstances(ids);
+  // Round trip 1: what EC2 says, beside where the index says the warned instances serve; round
+  // trip 2 drains those EC2 confirms (`registration-index.ts`), while their workflows proceed.
+  const [facts, indexed] = await Promise.all([
+    deps.compute.describeInstances(ids),
+    readRegistrationIndex(drainCandidates(signals), deps),
+  ]);
+  const drained = drainAtDelivery(signals, facts, indexed, deps);
   const groups = await groupByWorkflow(signals, facts, deps);
+  for (const group of groups.values()) {
+    const early = drained.get(group.instanceId);
+    if (early) group.drainedAtDelivery = early;
+  }
   // Replacements' events lead to workflows of instances not described yet: one more call for all.
   const owners = [...groups.keys()].filter((id) => !ids.includes(id));
   for (const [id, instance] of await deps.compute.describeInstances(owners)) facts.set(id, instance);
@@ -99,6 +117,7 @@ export async function eachWorkflow(
     },
     { afterFailure: 'finish' },
   );
+  await Promise.all(drained.values());
   if (run.failOnLaunchError) throwTogether(notLaunched(outcomes), 'replacements');
   return outcomes;
 }

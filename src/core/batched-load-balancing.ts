@@ -11,7 +11,9 @@ import type { LoadBalancing } from './ports.ts';
  * Each caller is told the calls of the merged request and how many workflows shared it.
  */
 export class BatchedLoadBalancing implements LoadBalancing {
-  private found: Promise<{ byInstance: Map<string, Target[]> } & ElbCallCount> | undefined;
+  private found:
+    | Promise<{ byInstance: Map<string, Target[]>; targetGroups?: string[] } & ElbCallCount>
+    | undefined;
   private readonly queues: { deregister: Queue; register: Queue };
 
   constructor(
@@ -30,9 +32,14 @@ export class BatchedLoadBalancing implements LoadBalancing {
     const covered = instances.every((i) => this.batch.some((b) => b.instanceId === i.instanceId));
     if (!covered) return this.inner.findTargets(instances);
     this.found ??= this.inner.findTargets(this.batch);
-    const { byInstance, calls } = await this.found;
+    const { byInstance, calls, targetGroups } = await this.found;
     const mine = new Map(instances.map((i) => [i.instanceId, byInstance.get(i.instanceId) ?? []]));
-    return { byInstance: mine, calls, sharedBy: this.batch.length };
+    return {
+      byInstance: mine,
+      calls,
+      sharedBy: this.batch.length,
+      ...(targetGroups ? { targetGroups } : {}),
+    };
   }
 
   deregister(targets: readonly Target[]) {

@@ -12,6 +12,8 @@ export { type InstanceOutcome, ReplacementNotLaunchedError, WorkflowContentionEr
 
 /**
  * The handoff of one interrupted instance, in the order a person would do it:
+ *   0. (the batch, at delivery) drain a warned instance from where the registration index says it
+ *      serves, as soon as EC2 confirms it is managed (`registration-index.ts`);
  *   1. read what EC2 says about the instance and its replacement (never what the event claims);
  *   2. record the workflow before anything can fail;
  *   3. find the target groups it serves in; (stateful) make what must move survive its
@@ -54,7 +56,7 @@ async function progress(
   // 3. Where the old instance serves, and (stateful) that what must survive it will: each recorded
   // as soon as it is known.
   if (plan.findTargets && oldNow) {
-    await pass.findTargets(oldNow);
+    await pass.findTargets(oldNow, group.drainedAtDelivery);
     if (!(await save())) return undefined;
   }
   if (plan.protect && oldNow) {
@@ -69,7 +71,7 @@ async function progress(
 
   // 4. Drain and launch in parallel.
   const [, launched] = await Promise.all([
-    plan.drain ? pass.drain() : undefined,
+    plan.drain ? pass.drain(group.drainedAtDelivery) : undefined,
     plan.launch ? pass.launch(save) : undefined,
   ]);
   plan = planNext({ workflow, old: oldNow, replacement });
@@ -103,7 +105,7 @@ async function progress(
     plan = planNext({ workflow, old: oldNow, replacement });
   }
   if (plan.drain) {
-    await pass.drain();
+    await pass.drain(group.drainedAtDelivery);
     plan = planNext({ workflow, old: oldNow, replacement });
   }
   if (plan.terminateOld && oldNow) await careful.terminateOld(oldNow);

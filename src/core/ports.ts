@@ -107,7 +107,7 @@ export interface LoadBalancing {
    */
   findTargets(
     instances: readonly InstanceFacts[],
-  ): Promise<{ byInstance: Map<string, Target[]> } & ElbCallCount>;
+  ): Promise<{ byInstance: Map<string, Target[]>; targetGroups?: string[] } & ElbCallCount>;
   /** Deregister; idempotent (a target not registered is not an error). One call per target group. */
   deregister(targets: readonly Target[]): Promise<ElbCallCount>;
   /** Register; idempotent. One call per target group. */
@@ -124,6 +124,21 @@ export interface LoadBalancing {
    * of a CloudWatch metric: `targetgroup/<name>/<id>`), with its health; undefined if none does.
    */
   targetGroupHealth(suffix: string): Promise<TargetGroupHealth | undefined>;
+}
+
+/**
+ * Where each managed instance was last seen registered (`instance` targets by id, `ip` targets by
+ * its private IPs), kept by the sweep: a warning drains from it at once, before the full discovery
+ * confirms. A hint, never the truth: the handoff checks every entry against what EC2 says.
+ */
+export interface RegistrationIndex {
+  /**
+   * The entries of the given instances, in one round trip. An instance absent from the map has no
+   * entry (never indexed, or expired): it is drained after discovery, as without the index.
+   */
+  read(instanceIds: readonly string[]): Promise<Map<string, Target[]>>;
+  /** Records where each instance is registered now; each entry expires at `expiresAt`, epoch seconds. */
+  write(byInstance: ReadonlyMap<string, readonly Target[]>, expiresAt: number): Promise<void>;
 }
 
 /** The key of a target in {@link LoadBalancing.targetHealth}'s answer. */
@@ -367,6 +382,8 @@ export interface HandoffDeps {
   loadBalancing: LoadBalancing;
   stateful: StatefulResources;
   store: WorkflowStore;
+  /** Where managed instances serve (the sweep keeps it); absent, every drain waits for discovery. */
+  registrations?: RegistrationIndex;
   /** Capacity signals and pool memory; absent, groups launch without RIs, scores, prices or memory. */
   capacity?: CapacitySignals;
   poolMemory?: PoolMemory;

@@ -7,6 +7,7 @@ import { sweepOrphans } from './orphans.ts';
 import { overdue, standbyEndDue } from './plan.ts';
 import { replaceAheadOfReclaim } from './pool-reclaim.ts';
 import type { HandoffDeps } from './ports.ts';
+import { keepRegistrationIndex } from './registration-index.ts';
 import { revertFallbacksToSpot } from './revert-to-spot.ts';
 import type { Workflow } from './workflow.ts';
 
@@ -24,7 +25,8 @@ export interface SweepOptions {
 
 /**
  * The periodic sweep: first the guard (stateful instances' data survives termination ahead of any
- * event), then every open workflow is re-examined as if an event had come, so a lost or late
+ * event) and the registration index (where each managed instance serves, so its warning drains it
+ * at once: `registration-index.ts`), then every open workflow is re-examined as if an event had come, so a lost or late
  * event, a launch that found no capacity, or an attachment still in progress never leaves a
  * workflow stuck; then the capacity actions (whole-pool replace-ahead, revert to Spot). Safe to run
  * any time: every step is idempotent.
@@ -35,14 +37,18 @@ export async function sweepOpenWorkflows(
 ): Promise<InstanceOutcome[]> {
   // A failing guard must not stop the sweep, nor the sweep the guard; the invocation still fails
   // afterwards (for the alarm), with every failure.
-  const [guarded, swept] = await Promise.allSettled([guardStatefulInstances(deps), sweep(deps, options)]);
+  const [guarded, indexed, swept] = await Promise.allSettled([
+    guardStatefulInstances(deps),
+    keepRegistrationIndex(deps),
+    sweep(deps, options),
+  ]);
   // Then the capacity actions, which start careful replaces: the whole-pool action and the revert
   // of On-Demand fallbacks to Spot (each within its group's churn budget).
   const [ahead, reverted] = await Promise.allSettled([
     replaceAheadOfReclaim(deps),
     revertFallbacksToSpot(deps),
   ]);
-  const failures = [guarded, swept, ahead, reverted].flatMap((part) =>
+  const failures = [guarded, indexed, swept, ahead, reverted].flatMap((part) =>
     part.status === 'rejected' ? [part.reason] : [],
   );
   if (swept.status === 'fulfilled') failures.push(...swept.value.failures);

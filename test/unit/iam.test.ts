@@ -323,7 +323,7 @@ describe('the role, as packaged', () => {
     expect(listed?.Condition).toBeUndefined();
   });
 
-  it('grants every EC2 and ELB call the adapters make', () => {
+  it('grants every EC2, ELB and DynamoDB call the adapters make', () => {
     const granted = new Set(
       roleStatements(defaults)
         .filter((s) => s.Effect === 'Allow')
@@ -332,7 +332,11 @@ describe('the role, as packaged', () => {
     const prefixes: Record<string, string> = {
       '@aws-sdk/client-ec2': 'ec2',
       '@aws-sdk/client-elastic-load-balancing-v2': 'elasticloadbalancing',
+      '@aws-sdk/lib-dynamodb': 'dynamodb',
     };
+    // The document client's commands are named after the item actions they send.
+    const dynamoAction = (name: string) =>
+      /^(Get|Put|Update|Delete|BatchGet|BatchWrite)$/.test(name) ? `${name}Item` : name;
     const called = readdirSync(join(ROOT, 'src/aws'))
       .filter((file) => file.endsWith('.ts'))
       .flatMap((file) => {
@@ -341,13 +345,14 @@ describe('the role, as packaged', () => {
           ([, names, module]) => {
             const prefix = prefixes[module ?? ''];
             if (!prefix) return [];
-            return [...(names ?? '').matchAll(/\b(\w+)Command\b(?!Input|Output)/g)].map(
-              ([, name]) => `${prefix}:${name}`,
+            return [...(names ?? '').matchAll(/\b(\w+)Command\b(?!Input|Output)/g)].map(([, name]) =>
+              prefix === 'dynamodb' ? `dynamodb:${dynamoAction(name!)}` : `${prefix}:${name}`,
             );
           },
         );
       });
     expect(called.length).toBeGreaterThan(10);
+    expect(called).toEqual(expect.arrayContaining(['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem']));
     for (const action of new Set(called)) expect(granted, action).toContain(action);
   });
 

@@ -437,6 +437,8 @@ describe('IAM', () => {
     expect(dynamo[1]!.Action).toBe('dynamodb:Query');
     expect(list(dynamo[0]!.Action).sort()).toEqual(
       [
+        'dynamodb:BatchGetItem',
+        'dynamodb:BatchWriteItem',
         'dynamodb:GetItem',
         'dynamodb:PutItem',
         'dynamodb:Query',

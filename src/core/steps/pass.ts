@@ -12,7 +12,8 @@ import {
   updateStatus,
 } from '../plan.ts';
 import { groupOf } from '../policy.ts';
-import type { DurationMetricName, HandoffDeps, Log } from '../ports.ts';
+import { type DurationMetricName, type HandoffDeps, type Log, targetKey } from '../ports.ts';
+import type { DrainedAtDelivery } from '../registration-index.ts';
 import {
   everyResourceAccountedFor,
   launchSubnet,
@@ -108,9 +109,20 @@ export class Pass {
     return found;
   }
 
-  async findTargets(old: InstanceFacts): Promise<void> {
-    const found = await this.deps.loadBalancing.findTargets([old]);
-    this.workflow.targets = found.byInstance.get(old.instanceId) ?? [];
+  /**
+   * Where the old instance serves. A target drained at delivery that discovery no longer lists (a
+   * deregistration delay of 0 removes it at once) served all the same: its replacement takes it.
+   */
+  async findTargets(old: InstanceFacts, drainedAtDelivery?: DrainedAtDelivery): Promise<void> {
+    const [found, early = []] = await Promise.all([
+      this.deps.loadBalancing.findTargets([old]),
+      drainedAtDelivery,
+    ]);
+    const discovered = found.byInstance.get(old.instanceId) ?? [];
+    const listed = new Set(discovered.map(targetKey));
+    const looked = found.targetGroups && new Set(found.targetGroups);
+    const gone = early.filter((t) => !listed.has(targetKey(t)) && (looked?.has(t.targetGroupArn) ?? true));
+    this.workflow.targets = [...discovered, ...gone];
     const calls = this.countElb(found);
     this.step('targets-found', 'done', `${this.workflow.targets.length} registrations, ${calls}`);
   }
@@ -136,13 +148,21 @@ export class Pass {
     if (detail) this.step('root-snapshot', 'done', detail);
   }
 
-  async drain(): Promise<void> {
+  /** Deregisters every registration found but those the batch already deregistered at delivery. */
+  async drain(drainedAtDelivery?: DrainedAtDelivery): Promise<void> {
     const targets = this.workflow.targets ?? [];
-    const count = targets.length > 0 ? await this.deps.loadBalancing.deregister(targets) : { calls: 0 };
+    const early = new Set(((await drainedAtDelivery) ?? []).map(targetKey));
+    const rest = targets.filter((t) => !early.has(targetKey(t)));
+    const count = rest.length > 0 ? await this.deps.loadBalancing.deregister(rest) : { calls: 0 };
     this.workflow.drained = true;
     const calls = this.countElb(count);
     this.deps.metrics.count('TargetsDeregistered', targets.length);
-    const late = this.step('drain', 'done', `deregistered from ${targets.length} registrations, ${calls}`);
+    const atDelivery = early.size > 0 ? ` (${targets.length - rest.length} at delivery, from the index)` : '';
+    const late = this.step(
+      'drain',
+      'done',
+      `deregistered from ${targets.length} registrations${atDelivery}, ${calls}`,
+    );
     if (late) this.deps.metrics.count('DrainsLate');
     this.sinceEvent('EventToDrainSeconds');
   }

@@ -1,0 +1,134 @@
+import type { Signal } from './events.ts';
+import { type InstanceFacts, isLeavingOrGone, type Target } from './facts.ts';
+import { showsSpotInterruption } from './plan.ts';
+import type { HandoffDeps } from './ports.ts';
+
+/**
+ * The drain at delivery. A warning leaves two minutes, and the full discovery of where an instance
+ * serves (the target groups of its VPC, then each group's targets) takes several round trips
+ * after the workflow is recorded. So the sweep keeps an index of where every managed instance
+ * serves, and a batch drains from it in its second round trip:
+ *   1. what EC2 says about the instances, beside the index entries of those warned (in parallel);
+ *   2. `DeregisterTargets`, one per target group for the whole batch, for the instances EC2
+ *      confirms are managed, not a replacement and not terminated, and only for their own targets
+ *      (`instance` targets by their id, `ip` targets by the private IPs EC2 says they hold now).
+ * The index is a hint, never the truth: each workflow's own discovery still runs and drains what
+ * the index missed, and an instance without an entry is drained after discovery, as before.
+ */
+
+/** How long an entry is trusted without a sweep renewing it (the sweep runs every minute). */
+export const REGISTRATION_INDEX_TTL_SECONDS = 10 * 60;
+
+/** Targets the batch deregistered at delivery for one instance; none when the call failed. */
+export type DrainedAtDelivery = Promise<Target[]>;
+
+/**
+ * The instances whose signal drains them whatever their workflow says, once EC2 confirms them: a
+ * warning, or a state change (read with EC2's facts) showing EC2 reclaims a Spot instance. A
+ * rebalance recommendation, an untimely event (a `sweep`) or a replace request never drains here.
+ */
+export function drainCandidates(signals: readonly Signal[]): string[] {
+  const kinds = new Set<Signal['kind']>(['warning', 'state-change']);
+  return [...new Set(signals.filter((s) => kinds.has(s.kind)).map((s) => s.instanceId))];
+}
+
+/** The index entries of the candidates, or none: an unreadable index only costs the early drain. */
+export async function readRegistrationIndex(
+  instanceIds: readonly string[],
+  deps: HandoffDeps,
+): Promise<Map<string, Target[]>> {
+  if (!deps.registrations || instanceIds.length === 0) return new Map();
+  try {
+    return await deps.registrations.read(instanceIds);
+  } catch (error) {
+    deps.log.warn('Registration index unreadable: these instances are drained after discovery.', {
+      error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+    });
+    return new Map();
+  }
+}
+
+/**
+ * Deregisters every confirmed candidate from its own indexed targets, in one request per target
+ * group for the batch. Returns, per instance drained, what was deregistered (none when the call
+ * failed: the workflow's drain covers it).
+ */
+export function drainAtDelivery(
+  signals: readonly Signal[],
+  facts: ReadonlyMap<string, InstanceFacts>,
+  indexed: ReadonlyMap<string, readonly Target[]>,
+  deps: HandoffDeps,
+): Map<string, DrainedAtDelivery> {
+  const drained = new Map<string, Target[]>();
+  for (const signal of signals) {
+    const instance = facts.get(signal.instanceId);
+    const entry = indexed.get(signal.instanceId);
+    if (!instance || !entry || drained.has(instance.instanceId)) continue;
+    if (!drainsNow(signal, instance, deps)) continue;
+    const own = ownTargets(instance, entry);
+    if (own.length > 0) drained.set(instance.instanceId, own);
+  }
+  if (drained.size === 0) return new Map();
+  const targets = [...drained.values()].flat();
+  const sent = deps.loadBalancing.deregister(targets).then(
+    ({ calls }) => {
+      deps.metrics.count('ElbApiCalls', calls);
+      deps.log.info('Drained at delivery from the registration index.', {
+        instances: [...drained.keys()],
+        targets: targets.length,
+        calls,
+      });
+      return true;
+    },
+    (error: unknown) => {
+      deps.log.warn('Drain at delivery failed: these instances are drained after discovery.', {
+        instances: [...drained.keys()],
+        error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+      });
+      return false;
+    },
+  );
+  return new Map(
+    [...drained].map(([instanceId, own]) => [instanceId, sent.then((ok) => (ok ? own : []))] as const),
+  );
+}
+
+/**
+ * The signal drains its instance today, whatever its workflow holds: the instance is managed, is
+ * not a replacement (a replacement's events belong to the workflow it replaces), still holds its
+ * IPs (a terminated instance's may be someone else's by now), and EC2 announced or began its reclaim.
+ */
+function drainsNow(signal: Signal, instance: InstanceFacts, deps: HandoffDeps): boolean {
+  const { tags } = deps.settings;
+  if (instance.tags[tags.managed] !== 'true' || instance.tags[tags.replaces] !== undefined) return false;
+  if (instance.state === 'terminated') return false;
+  if (signal.kind === 'warning') return true;
+  return signal.kind === 'state-change' && showsSpotInterruption(instance);
+}
+
+/** The entry's targets that are this instance's now: its id, or a private IP EC2 says it holds. */
+function ownTargets(instance: InstanceFacts, entry: readonly Target[]): Target[] {
+  const ips = new Set(
+    instance.networkInterfaces.flatMap((n) => n.privateIps.map((ip) => ip.privateIpAddress)),
+  );
+  if (instance.privateIpAddress) ips.add(instance.privateIpAddress);
+  return entry.filter((t) => (t.targetType === 'instance' ? t.id === instance.instanceId : ips.has(t.id)));
+}
+
+/**
+ * The sweep's part: where every live managed instance (not a replacement) serves now, written to
+ * the index. One discovery for all of them (the target group list, one `DescribeTargetHealth` per
+ * group of their VPCs), then the writes. Returns how many instances were indexed.
+ */
+export async function keepRegistrationIndex(deps: HandoffDeps): Promise<number> {
+  const { registrations, settings } = deps;
+  if (!registrations) return 0;
+  const { tags } = settings;
+  const managed = await deps.compute.instancesTagged({ [tags.managed]: 'true' });
+  const indexed = managed.filter((i) => !isLeavingOrGone(i.state) && i.tags[tags.replaces] === undefined);
+  if (indexed.length === 0) return 0;
+  const { byInstance } = await deps.loadBalancing.findTargets(indexed);
+  const expiresAt = Math.floor(deps.clock.now().getTime() / 1000) + REGISTRATION_INDEX_TTL_SECONDS;
+  await registrations.write(byInstance, expiresAt);
+  return indexed.length;
+}
