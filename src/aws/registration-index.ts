@@ -5,7 +5,7 @@ import {
   type BatchWriteCommandInput,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import type { RegistrationIndex, Target } from '../core/ports.ts';
+import type { RegistrationEntry, RegistrationIndex, Target } from '../core/ports.ts';
 import { inBatches, mapConcurrently } from './batching.ts';
 import type { PlanLog } from './dry-run.ts';
 import { AwsAdapterError } from './errors.ts';
@@ -55,8 +55,8 @@ export class DynamoRegistrationIndex implements RegistrationIndex {
     this.#call = { abortSignal: options.abortSignal };
   }
 
-  async read(instanceIds: readonly string[]): Promise<Map<string, Target[]>> {
-    const found = new Map<string, Target[]>();
+  async read(instanceIds: readonly string[]): Promise<Map<string, RegistrationEntry>> {
+    const found = new Map<string, RegistrationEntry>();
     const now = this.#clock() / 1000;
     const keys = [...new Set(instanceIds)].map((id) => ({ pk: registrationKey(id) }));
     await mapConcurrently(inBatches(keys, KEYS_PER_READ), CONCURRENCY, async (batch) => {
@@ -64,10 +64,10 @@ export class DynamoRegistrationIndex implements RegistrationIndex {
         const input: BatchGetCommandInput = { RequestItems: { [this.#tableName]: { Keys: pending } } };
         const output = await this.#client.send(new BatchGetCommand(input), this.#call);
         for (const item of output.Responses?.[this.#tableName] ?? []) {
-          const expiresAt = item[TTL_ATTRIBUTE];
-          if (typeof expiresAt === 'number' && expiresAt <= now) continue;
-          if (typeof item['instanceId'] === 'string' && Array.isArray(item['targets']))
-            found.set(item['instanceId'], item['targets'] as Target[]);
+          const { instanceId, targets, [TTL_ATTRIBUTE]: expiresAt } = item;
+          if (typeof expiresAt !== 'number' || expiresAt <= now) continue;
+          if (typeof instanceId === 'string' && Array.isArray(targets))
+            found.set(instanceId, { targets: targets as Target[], expiresAt });
         }
         return (output.UnprocessedKeys?.[this.#tableName]?.Keys ?? []) as RegistrationKey[];
       });

@@ -136,9 +136,15 @@ export interface RegistrationIndex {
    * The entries of the given instances, in one round trip. An instance absent from the map has no
    * entry (never indexed, or expired): it is drained after discovery, as without the index.
    */
-  read(instanceIds: readonly string[]): Promise<Map<string, Target[]>>;
+  read(instanceIds: readonly string[]): Promise<Map<string, RegistrationEntry>>;
   /** Records where each instance is registered now; each entry expires at `expiresAt`, epoch seconds. */
   write(byInstance: ReadonlyMap<string, readonly Target[]>, expiresAt: number): Promise<void>;
+}
+
+/** Where an instance was seen registered, until when the entry holds (epoch seconds). */
+export interface RegistrationEntry {
+  targets: Target[];
+  expiresAt: number;
 }
 
 /** The key of a target in {@link LoadBalancing.targetHealth}'s answer. */

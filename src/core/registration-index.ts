@@ -1,7 +1,7 @@
 import type { Signal } from './events.ts';
 import { type InstanceFacts, isLeavingOrGone, type Target } from './facts.ts';
 import { showsSpotInterruption } from './plan.ts';
-import type { HandoffDeps } from './ports.ts';
+import { type HandoffDeps, targetKey } from './ports.ts';
 
 /**
  * The drain at delivery. A warning leaves two minutes, and the full discovery of where an instance
@@ -16,8 +16,10 @@ import type { HandoffDeps } from './ports.ts';
  * the index missed, and an instance without an entry is drained after discovery, as before.
  */
 
-/** How long an entry is trusted without a sweep renewing it (the sweep runs every minute). */
-export const REGISTRATION_INDEX_TTL_SECONDS = 10 * 60;
+/** How long an entry holds without a sweep renewing it (the sweep runs every minute). */
+export const REGISTRATION_INDEX_TTL_SECONDS = 15 * 60;
+/** The sweep rewrites an unchanged entry once it has less than this left. */
+const RENEW_BEFORE_SECONDS = 10 * 60;
 
 /** Targets the batch deregistered at delivery for one instance; none when the call failed. */
 export type DrainedAtDelivery = Promise<Target[]>;
@@ -39,7 +41,8 @@ export async function readRegistrationIndex(
 ): Promise<Map<string, Target[]>> {
   if (!deps.registrations || instanceIds.length === 0) return new Map();
   try {
-    return await deps.registrations.read(instanceIds);
+    const entries = await deps.registrations.read(instanceIds);
+    return new Map([...entries].map(([instanceId, { targets }]) => [instanceId, targets]));
   } catch (error) {
     deps.log.warn('Registration index unreadable: these instances are drained after discovery.', {
       error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
@@ -116,19 +119,36 @@ function ownTargets(instance: InstanceFacts, entry: readonly Target[]): Target[]
 }
 
 /**
- * The sweep's part: where every live managed instance (not a replacement) serves now, written to
- * the index. One discovery for all of them (the target group list, one `DescribeTargetHealth` per
- * group of their VPCs), then the writes. Returns how many instances were indexed.
+ * The sweep's part: where every live managed instance (not a replacement) serves now, in the
+ * index. One discovery for all of them (the target group list, one `DescribeTargetHealth` per
+ * group of their VPCs) beside one read of their entries; then only the entries that changed or
+ * near their expiry are written. Returns how many were written.
  */
 export async function keepRegistrationIndex(deps: HandoffDeps): Promise<number> {
   const { registrations, settings } = deps;
   if (!registrations) return 0;
   const { tags } = settings;
   const managed = await deps.compute.instancesTagged({ [tags.managed]: 'true' });
-  const indexed = managed.filter((i) => !isLeavingOrGone(i.state) && i.tags[tags.replaces] === undefined);
-  if (indexed.length === 0) return 0;
-  const { byInstance } = await deps.loadBalancing.findTargets(indexed);
-  const expiresAt = Math.floor(deps.clock.now().getTime() / 1000) + REGISTRATION_INDEX_TTL_SECONDS;
-  await registrations.write(byInstance, expiresAt);
-  return indexed.length;
+  const live = managed.filter((i) => !isLeavingOrGone(i.state) && i.tags[tags.replaces] === undefined);
+  if (live.length === 0) return 0;
+  const [{ byInstance }, entries] = await Promise.all([
+    deps.loadBalancing.findTargets(live),
+    registrations.read(live.map((i) => i.instanceId)),
+  ]);
+  const now = Math.floor(deps.clock.now().getTime() / 1000);
+  const current = live.map((i) => [i.instanceId, byInstance.get(i.instanceId) ?? []] as const);
+  const stale = new Map(
+    current.filter(([instanceId, targets]) => {
+      const entry = entries.get(instanceId);
+      return !entry || entry.expiresAt - now < RENEW_BEFORE_SECONDS || !sameTargets(entry.targets, targets);
+    }),
+  );
+  if (stale.size > 0) await registrations.write(stale, now + REGISTRATION_INDEX_TTL_SECONDS);
+  deps.log.debug('Registration index kept.', { instances: live.length, written: stale.size });
+  return stale.size;
 }
+
+const sameTargets = (a: readonly Target[], b: readonly Target[]): boolean => {
+  const keys = new Set(a.map(targetKey));
+  return a.length === b.length && b.every((t) => keys.has(targetKey(t)));
+};
