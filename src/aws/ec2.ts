@@ -45,12 +45,20 @@ export class Ec2Compute extends Ec2Adapter implements Compute {
   /**
    * Filters on `instance-id` rather than passing `InstanceIds`, so an id EC2 no longer knows is
    * simply absent from the result. Elastic IPs are looked up with one `DescribeAddresses` call
-   * per 200 addresses, and only when an interface has a public IP not owned by Amazon.
+   * per 200 addresses, and only when an interface has a public IP not owned by Amazon; `described`
+   * gets the facts before that lookup.
    */
-  async describeInstances(instanceIds: readonly string[]): Promise<Map<string, InstanceFacts>> {
+  async describeInstances(
+    instanceIds: readonly string[],
+    { described }: { described?: (facts: Map<string, InstanceFacts>) => void } = {},
+  ): Promise<Map<string, InstanceFacts>> {
     const instances = await byIds(instanceIds, (batch) =>
       this.#instances([{ Name: 'instance-id', Values: batch }]),
     );
+    if (described) {
+      const early = instances.map((instance) => toInstanceFacts(instance, new Map()));
+      described(new Map(early.map((fact) => [fact.instanceId, fact])));
+    }
     const facts = await this.#toFacts(instances);
     return new Map(facts.map((fact) => [fact.instanceId, fact]));
   }

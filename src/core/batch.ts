@@ -5,12 +5,7 @@ import type { InstanceFacts } from './facts.ts';
 import { GroupFleets } from './fleet-launch.ts';
 import { startsWorkflow } from './plan.ts';
 import type { HandoffDeps, Log, WorkflowStore } from './ports.ts';
-import {
-  type DrainedAtDelivery,
-  drainAtDelivery,
-  drainCandidates,
-  readRegistrationIndex,
-} from './registration-index.ts';
+import { type DrainedAtDelivery, describeAndDrain } from './registration-index.ts';
 import { type Workflow, workflowIdFor } from './workflow.ts';
 
 /**
@@ -81,15 +76,11 @@ export async function eachWorkflow(
   const ids = [...new Set(signals.map((s) => s.instanceId))];
   // Round trip 1: what EC2 says, beside where the index says the warned instances serve; round
   // trip 2 drains those EC2 confirms (`registration-index.ts`), while their workflows proceed.
-  const [facts, indexed] = await Promise.all([
-    deps.compute.describeInstances(ids),
-    readRegistrationIndex(drainCandidates(signals), deps),
-  ]);
-  const drained = drainAtDelivery(signals, facts, indexed, deps);
+  const delivery = describeAndDrain(signals, ids, deps);
+  const facts = await delivery.facts;
   const groups = await groupByWorkflow(signals, facts, deps);
   for (const group of groups.values()) {
-    const early = drained.get(group.instanceId);
-    if (early) group.drainedAtDelivery = early;
+    group.drainedAtDelivery = delivery.drained.then((drained) => drained.get(group.instanceId) ?? []);
   }
   // Replacements' events lead to workflows of instances not described yet: one more call for all.
   const owners = [...groups.keys()].filter((id) => !ids.includes(id));
@@ -117,7 +108,7 @@ export async function eachWorkflow(
     },
     { afterFailure: 'finish' },
   );
-  await Promise.all(drained.values());
+  await Promise.all((await delivery.drained).values());
   if (run.failOnLaunchError) throwTogether(notLaunched(outcomes), 'replacements');
   return outcomes;
 }

@@ -29,8 +29,16 @@ export type * from './facts.ts';
 
 /** The EC2 calls the workflow makes. Mutations are idempotent. */
 export interface Compute {
-  /** One call for many ids. An instance EC2 no longer knows is absent from the map. */
-  describeInstances(instanceIds: readonly string[]): Promise<Map<string, InstanceFacts>>;
+  /**
+   * One call for many ids. An instance EC2 no longer knows is absent from the map. `described`, if
+   * given, gets the facts as soon as `DescribeInstances` answers, before the Elastic IPs of their
+   * interfaces are looked up (a second request): tags, state and private IPs are final there,
+   * `elasticIp` is not filled in yet.
+   */
+  describeInstances(
+    instanceIds: readonly string[],
+    options?: { described?: (facts: Map<string, InstanceFacts>) => void },
+  ): Promise<Map<string, InstanceFacts>>;
   /** Live instances (pending, running, stopping, stopped) carrying every one of the tags. */
   instancesTagged(tags: Record<string, string>): Promise<InstanceFacts[]>;
   launch(request: LaunchRequest): Promise<LaunchResult>;

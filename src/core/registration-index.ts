@@ -24,18 +24,50 @@ const RENEW_BEFORE_SECONDS = 10 * 60;
 /** Targets the batch deregistered at delivery for one instance; none when the call failed. */
 export type DrainedAtDelivery = Promise<Target[]>;
 
+/** A batch's first round trip, and the drain it leads to. */
+export interface DescribedAndDraining {
+  /** What EC2 says about the batch's instances (Elastic IPs included). */
+  facts: Promise<Map<string, InstanceFacts>>;
+  /** Per instance drained at delivery, what was deregistered; settles once the drain is answered. */
+  drained: Promise<Map<string, DrainedAtDelivery>>;
+}
+
+/**
+ * Describes the batch's instances beside reading the index entries of the candidates; as soon as
+ * both have answered (before the Elastic IPs are looked up), drains the confirmed candidates.
+ * A failed describe drains nothing; its failure is the caller's, through `facts`.
+ */
+export function describeAndDrain(
+  signals: readonly Signal[],
+  instanceIds: readonly string[],
+  deps: HandoffDeps,
+): DescribedAndDraining {
+  const indexed = readRegistrationIndex(drainCandidates(signals), deps);
+  let confirm: (facts: ReadonlyMap<string, InstanceFacts>) => void = () => {};
+  const confirmed = new Promise<ReadonlyMap<string, InstanceFacts>>((resolve) => {
+    confirm = resolve;
+  });
+  const facts = deps.compute.describeInstances(instanceIds, { described: confirm });
+  // An adapter that describes in one step confirms with its whole answer.
+  facts.then(confirm, () => confirm(new Map()));
+  const drained = Promise.all([confirmed, indexed]).then(([described, entries]) =>
+    deregisterConfirmed(signals, described, entries, deps),
+  );
+  return { facts, drained };
+}
+
 /**
  * The instances whose signal drains them whatever their workflow says, once EC2 confirms them: a
  * warning, or a state change (read with EC2's facts) showing EC2 reclaims a Spot instance. A
  * rebalance recommendation, an untimely event (a `sweep`) or a replace request never drains here.
  */
-export function drainCandidates(signals: readonly Signal[]): string[] {
+function drainCandidates(signals: readonly Signal[]): string[] {
   const kinds = new Set<Signal['kind']>(['warning', 'state-change']);
   return [...new Set(signals.filter((s) => kinds.has(s.kind)).map((s) => s.instanceId))];
 }
 
 /** The index entries of the candidates, or none: an unreadable index only costs the early drain. */
-export async function readRegistrationIndex(
+async function readRegistrationIndex(
   instanceIds: readonly string[],
   deps: HandoffDeps,
 ): Promise<Map<string, Target[]>> {
@@ -56,7 +88,7 @@ export async function readRegistrationIndex(
  * group for the batch. Returns, per instance drained, what was deregistered (none when the call
  * failed: the workflow's drain covers it).
  */
-export function drainAtDelivery(
+function deregisterConfirmed(
   signals: readonly Signal[],
   facts: ReadonlyMap<string, InstanceFacts>,
   indexed: ReadonlyMap<string, readonly Target[]>,

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createClients } from '../../src/aws/clients.ts';
 import { awsHandoffDeps } from '../../src/aws/handoff-deps.ts';
 import { DynamoRegistrationIndex } from '../../src/aws/registration-index.ts';
-import { runUntil } from '../../src/cli/local-stack.ts';
+import { giveFleetState, runUntil } from '../../src/cli/local-stack.ts';
 import { takeEvents } from '../../src/core/intake.ts';
 import type { HandoffDeps, Log, Target } from '../../src/core/ports.ts';
 import { keepRegistrationIndex } from '../../src/core/registration-index.ts';
@@ -91,6 +91,8 @@ describe('a warning for an instance the registration index knows', () => {
   ])('deregisters a %s instance in the second round trip, everywhere it serves', async (_, tags) => {
     world = await fleetWorld({ tags });
     const [victim, other] = world.fleet.instanceIds as [string, string];
+    const stateful = 'spot-handoff:stateful' in tags;
+    const state = stateful ? await giveFleetState(world.stack, world.ec2, victim) : undefined;
     const pods = await ipTargetGroup([victim, other]);
     const { deps, trips } = trackedDeps();
     await keepRegistrationIndex(deps);
@@ -114,11 +116,16 @@ describe('a warning for an instance the registration index knows', () => {
     expect(workflow!.targets!.map((t) => t.targetGroupArn).sort()).toEqual(
       [world.fleet.targetGroupArn, pods.arn].sort(),
     );
-    if ('spot-handoff:stateful' in tags) {
-      // Protection still comes before anything can be lost (and before EC2 reclaims the instance).
+    if (state) {
+      // Protection still comes before anything can be lost (and before EC2 reclaims the instance):
+      // everything that moves survives the instance's termination.
       const protect = workflow!.steps.find((s) => s.name === 'protect');
       expect(protect?.status).toBe('done');
       expect(Date.parse(protect!.at)).toBeLessThan(Date.parse(workflow!.deadlines!.reclaimAt!));
+      const instance = world.stack.cloud.ec2.instance(victim)!;
+      expect(instance.volumes.find((v) => v.volumeId === state.volumeId)?.deleteOnTermination).toBe(false);
+      const eni = instance.networkInterfaces.find((n) => n.networkInterfaceId === state.networkInterfaceId);
+      expect(eni?.deleteOnTermination).toBe(false);
     }
   });
 
