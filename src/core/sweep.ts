@@ -26,10 +26,10 @@ export interface SweepOptions {
 /**
  * The periodic sweep: first the guard (stateful instances' data survives termination ahead of any
  * event) and the registration index (where each managed instance serves, so its warning drains it
- * at once: `registration-index.ts`), then every open workflow is re-examined as if an event had come, so a lost or late
- * event, a launch that found no capacity, or an attachment still in progress never leaves a
- * workflow stuck; then the capacity actions (whole-pool replace-ahead, revert to Spot). Safe to run
- * any time: every step is idempotent.
+ * at once: `registration-index.ts`), then every open workflow is re-examined as if an event had
+ * come, so a lost or late event, a launch that found no capacity, or an attachment still in
+ * progress never leaves a workflow stuck; then the capacity actions (whole-pool replace-ahead,
+ * revert to Spot). Safe to run any time: every step is idempotent.
  */
 export async function sweepOpenWorkflows(
   deps: HandoffDeps,
