@@ -158,6 +158,30 @@ describe('a warning for an instance the registration index knows', () => {
     expect(serving(world.fleet.targetGroupArn, victim)).toBe(false);
   });
 
+  it('whose warning was lost is deregistered in the second round trip of the state change that shows its reclaim', async () => {
+    world = await fleetWorld();
+    const victim = world.fleet.instanceIds[0]!;
+    const { deps, trips } = trackedDeps();
+    await keepRegistrationIndex(deps);
+    world.stack.deliverIf = () => false;
+    world.stack.cloud.interrupt(victim);
+    await world.until(
+      () => world.stack.cloud.ec2.instance(victim)?.state === 'shutting-down',
+      'EC2 to begin terminating the instance',
+    );
+    trips.reset();
+
+    const change = ec2Event(
+      'EC2 Instance State-change Notification',
+      { 'instance-id': victim, state: 'shutting-down' },
+      now(),
+    );
+    await takeEvents([change], ['state-change'], deps, deployment());
+
+    expect(trips.of('DeregisterTargets')).toEqual([2]);
+    expect(serving(world.fleet.targetGroupArn, victim)).toBe(false);
+  });
+
   it('drains nothing early on a rebalance recommendation', async () => {
     world = await fleetWorld({}, { HANDOFF_REBALANCE_ACTION: 'prelaunch' });
     const victim = world.fleet.instanceIds[0]!;
