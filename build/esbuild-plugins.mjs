@@ -7,6 +7,7 @@
  */
 
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 
 /**
  * The SDK v3 clients keep the whole API model of a service in one module
@@ -60,4 +61,40 @@ export function slimSdkSchemas() {
   };
 }
 
-export default [slimSdkSchemas()];
+/** The SDK's default credential chain, which the functions' bundles replace. */
+export const CREDENTIAL_CHAIN_MODULE = /^@aws-sdk\/credential-provider-node$/;
+
+/**
+ * The plugin that bundles `build/lambda-credentials.mjs` (environment credentials, as Lambda gives
+ * them) wherever an SDK client imports its default credential chain: the chain's other providers
+ * and the STS/SSO clients behind them leave the bundle.
+ * @returns {import('esbuild').Plugin}
+ */
+export function lambdaCredentials() {
+  return {
+    name: 'lambda-credentials',
+    setup(build) {
+      build.onResolve({ filter: CREDENTIAL_CHAIN_MODULE }, () => ({
+        path: fileURLToPath(new URL('./lambda-credentials.mjs', import.meta.url)),
+      }));
+    },
+  };
+}
+
+/**
+ * The plugin that bundles `build/semver-gte.mjs` (semver's `gte`, all the X-Ray SDK calls) for
+ * `semver`, whose regular expressions are otherwise all built at cold start.
+ * @returns {import('esbuild').Plugin}
+ */
+export function xraySemver() {
+  return {
+    name: 'xray-semver',
+    setup(build) {
+      build.onResolve({ filter: /^semver$/ }, () => ({
+        path: fileURLToPath(new URL('./semver-gte.mjs', import.meta.url)),
+      }));
+    },
+  };
+}
+
+export default [slimSdkSchemas(), lambdaCredentials(), xraySemver()];
