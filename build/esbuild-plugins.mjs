@@ -97,4 +97,28 @@ export function xraySemver() {
   };
 }
 
-export default [slimSdkSchemas(), lambdaCredentials(), xraySemver()];
+/**
+ * `package.json` files that bundled code imports whole for a field or two: each SDK client's (its
+ * version, for the user agent) and the X-Ray SDK's (name and version, for its segments).
+ */
+export const PACKAGE_INFO_MODULE =
+  /[\\/]node_modules[\\/](?:@aws-sdk[\\/]client-[^\\/]+|aws-xray-sdk-core)[\\/]package\.json$/;
+
+/**
+ * The plugin that bundles only `name` and `version` of the `package.json` files those packages
+ * import (their dependency lists, scripts and export maps are never read).
+ * @returns {import('esbuild').Plugin}
+ */
+export function packageVersions() {
+  return {
+    name: 'package-versions',
+    setup(build) {
+      build.onLoad({ filter: PACKAGE_INFO_MODULE }, async ({ path }) => {
+        const { name, version } = JSON.parse(await readFile(path, 'utf8'));
+        return { contents: JSON.stringify({ name, version }), loader: 'json' };
+      });
+    },
+  };
+}
+
+export default [slimSdkSchemas(), lambdaCredentials(), xraySemver(), packageVersions()];

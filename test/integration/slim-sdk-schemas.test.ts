@@ -10,7 +10,8 @@ import functionPlugins, { slimSdkSchemas } from '../../build/esbuild-plugins.mjs
 
 /**
  * The functions' bundles are built with the plugins of `build/esbuild-plugins.mjs` (serverless.yml
- * `custom.esbuild.plugins`: the slim SDK schemas, environment-only credentials, semver's `gte`).
+ * `custom.esbuild.plugins`: the slim SDK schemas, environment-only credentials, semver's `gte`,
+ * trimmed package.json files).
  * Here the EC2 client is built twice, as the functions build it, with and without those plugins,
  * and every EC2 command the adapters import is sent through both against one HTTP stub, signed
  * with the environment's credentials as in Lambda: the requests must be the same bytes (body,
@@ -19,6 +20,9 @@ import functionPlugins, { slimSdkSchemas } from '../../build/esbuild-plugins.mjs
 
 const ADAPTERS = 'src/aws';
 const EC2_SCHEMAS = 'node_modules/@aws-sdk/client-ec2/dist-es/schemas/schemas_0.js';
+const EC2_VERSION = (
+  JSON.parse(readFileSync('node_modules/@aws-sdk/client-ec2/package.json', 'utf8')) as { version: string }
+).version;
 
 /** Value imports of `…Command` from `@aws-sdk/client-ec2` in the adapters (type imports skipped). */
 function ec2CommandsUsedByAdapters(): string[] {
@@ -462,6 +466,8 @@ describe("EC2 client built with the functions' esbuild plugins", () => {
     // Signed with the environment's credentials, as the SDK's whole default chain signs in Lambda.
     expect(viaFull.requests[0]!.credentialScope).toMatch(/^AWS4-HMAC-SHA256 Credential=ASIAEXAMPLEKEY\//);
     expect(viaFull.requests[0]!.securityToken).toBe('session-token');
+    // The client's version in the user agent, from its package.json (trimmed to name and version).
+    expect(viaFull.requests[0]!.userAgent).toContain(`api/ec2#${EC2_VERSION}`);
     // The input's fields were serialized (a shape dropped by mistake would send none of them).
     const params = new URLSearchParams(viaFull.requests[0]!.body);
     expect(params.get('Action')).toBe(command.replace(/Command$/, ''));

@@ -1,8 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { build } from 'esbuild';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { xraySemver } from '../../build/esbuild-plugins.mjs';
+import { packageVersions, xraySemver } from '../../build/esbuild-plugins.mjs';
 import { gte } from '../../build/semver-gte.mjs';
 
 /** The package the functions' bundles replace (a dependency of the X-Ray SDK). */
@@ -75,5 +76,41 @@ describe('xraySemver', () => {
     expect(without.some((path) => path.includes('node_modules/semver/'))).toBe(true);
     expect(withPlugin.some((path) => path.includes('node_modules/semver/'))).toBe(false);
     expect(withPlugin.some((path) => path.endsWith('build/semver-gte.mjs'))).toBe(true);
+  });
+});
+
+describe('packageVersions', () => {
+  it("bundles the name and version of the SDK clients' and the X-Ray SDK's package.json, nothing else", async () => {
+    const result = await build({
+      stdin: {
+        contents: [
+          "export { default as ec2 } from './node_modules/@aws-sdk/client-ec2/package.json';",
+          "export { default as xray } from './node_modules/aws-xray-sdk-core/package.json';",
+          "export { default as middy } from './node_modules/@middy/core/package.json';",
+        ].join('\n'),
+        resolveDir: process.cwd(),
+      },
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      write: false,
+      logLevel: 'silent',
+      plugins: [packageVersions()],
+    });
+    const bundled = await import(
+      `data:text/javascript;base64,${Buffer.from(result.outputFiles[0]!.text).toString('base64')}`
+    );
+    const published = (name: string) =>
+      JSON.parse(readFileSync(`node_modules/${name}/package.json`, 'utf8')) as Record<string, unknown>;
+
+    for (const [key, name] of [
+      ['ec2', '@aws-sdk/client-ec2'],
+      ['xray', 'aws-xray-sdk-core'],
+    ] as const) {
+      const { name: packageName, version } = published(name);
+      expect(bundled[key]).toEqual({ name: packageName, version });
+    }
+    // Packages not known to read only those two fields keep their package.json whole.
+    expect(bundled.middy).toEqual(published('@middy/core'));
   });
 });
