@@ -1,8 +1,9 @@
 /**
  * Prints each function's package size (zipped) and the size of its bundled `.mjs` (unzipped), in
  * bytes, from what `npm run package` wrote to `.serverless/`, and fails when a package is over
- * budget. Then loads each bundle in fresh `node` processes beside a bare `node -e 1` and prints
- * the medians: figures, not a check, since other work on the machine moves them.
+ * budget. Then loads each bundle in fresh `node` processes beside a bare `node -e 1`, both in
+ * Lambda's environment (`LAMBDA_ENVIRONMENT` of module-load.ts), and prints the medians: figures,
+ * not a check, since other work on the machine moves them.
  *
  *   npx tsx scripts/bundle-size.ts                 # budget: 240 KB zipped per function
  *   npx tsx scripts/bundle-size.ts --budget-kb 250 --runs 9
