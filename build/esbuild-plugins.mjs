@@ -7,6 +7,7 @@
  */
 
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 
 /**
  * The SDK v3 clients keep the whole API model of a service in one module
@@ -60,4 +61,64 @@ export function slimSdkSchemas() {
   };
 }
 
-export default [slimSdkSchemas()];
+/** The SDK's default credential chain, which the functions' bundles replace. */
+export const CREDENTIAL_CHAIN_MODULE = /^@aws-sdk\/credential-provider-node$/;
+
+/**
+ * The plugin that bundles `build/lambda-credentials.mjs` (environment credentials, as Lambda gives
+ * them) wherever an SDK client imports its default credential chain: the chain's other providers
+ * and the STS/SSO clients behind them leave the bundle.
+ * @returns {import('esbuild').Plugin}
+ */
+export function lambdaCredentials() {
+  return {
+    name: 'lambda-credentials',
+    setup(build) {
+      build.onResolve({ filter: CREDENTIAL_CHAIN_MODULE }, () => ({
+        path: fileURLToPath(new URL('./lambda-credentials.mjs', import.meta.url)),
+      }));
+    },
+  };
+}
+
+/**
+ * The plugin that bundles `build/semver-gte.mjs` (semver's `gte`, all the X-Ray SDK calls) for
+ * `semver`, whose regular expressions are otherwise all built at cold start.
+ * @returns {import('esbuild').Plugin}
+ */
+export function xraySemver() {
+  return {
+    name: 'xray-semver',
+    setup(build) {
+      build.onResolve({ filter: /^semver$/ }, () => ({
+        path: fileURLToPath(new URL('./semver-gte.mjs', import.meta.url)),
+      }));
+    },
+  };
+}
+
+/**
+ * `package.json` files that bundled code imports whole for a field or two: each SDK client's (its
+ * version, for the user agent) and the X-Ray SDK's (name and version, for its segments).
+ */
+export const PACKAGE_INFO_MODULE =
+  /[\\/]node_modules[\\/](?:@aws-sdk[\\/]client-[^\\/]+|aws-xray-sdk-core)[\\/]package\.json$/;
+
+/**
+ * The plugin that bundles only `name` and `version` of the `package.json` files those packages
+ * import (their dependency lists, scripts and export maps are never read).
+ * @returns {import('esbuild').Plugin}
+ */
+export function packageVersions() {
+  return {
+    name: 'package-versions',
+    setup(build) {
+      build.onLoad({ filter: PACKAGE_INFO_MODULE }, async ({ path }) => {
+        const { name, version } = JSON.parse(await readFile(path, 'utf8'));
+        return { contents: JSON.stringify({ name, version }), loader: 'json' };
+      });
+    },
+  };
+}
+
+export default [slimSdkSchemas(), lambdaCredentials(), xraySemver(), packageVersions()];

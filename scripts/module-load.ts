@@ -3,7 +3,9 @@
  * and exits, beside a bare `node -e` started in the same way, alternating so both see the same
  * machine load. Wall-clock milliseconds from spawn to exit, and the process's own CPU time (user +
  * system, which moves less than wall clock when other work shares the machine); medians over the
- * runs.
+ * runs. The module is loaded in Lambda's environment (`LAMBDA_ENVIRONMENT`: the variables Lambda
+ * and serverless.yml set that change what loading does, such as the X-Ray tracing that Powertools
+ * turns on only in Lambda), so the figure is the one a cold start pays.
  *
  * @example
  * const load = measureModuleLoad('/tmp/handler.mjs', { runs: 5 });
@@ -33,7 +35,32 @@ export interface ModuleLoad {
 export interface MeasureOptions {
   /** Runs of each kind; default 5. */
   runs?: number;
+  /** Variables of the loading process, over this process's; default: `LAMBDA_ENVIRONMENT` alone. */
+  env?: Record<string, string>;
 }
+
+/**
+ * What a function's process sees at cold start in Lambda, as far as loading a bundle is concerned:
+ * the runtime's variables (Powertools' tracer and the X-Ray SDK start tracing only when they find
+ * them), the function role's credentials (placeholders: loading reads nothing from them) and the
+ * Powertools settings of serverless.yml.
+ */
+export const LAMBDA_ENVIRONMENT: Readonly<Record<string, string>> = {
+  AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
+  AWS_LAMBDA_FUNCTION_NAME: 'spot-handoff-dev-interruption',
+  AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '256',
+  AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+  LAMBDA_TASK_ROOT: '/var/task',
+  AWS_REGION: 'us-east-1',
+  AWS_DEFAULT_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'ASIAPLACEHOLDER',
+  AWS_SECRET_ACCESS_KEY: 'placeholder',
+  AWS_SESSION_TOKEN: 'placeholder',
+  POWERTOOLS_SERVICE_NAME: 'spot-handoff',
+  POWERTOOLS_METRICS_NAMESPACE: 'SpotHandoff',
+  POWERTOOLS_LOG_LEVEL: 'INFO',
+  AWS_MAX_ATTEMPTS: '5',
+};
 
 export class ModuleLoadError extends Error {
   override name = 'ModuleLoadError';
@@ -42,9 +69,16 @@ export class ModuleLoadError extends Error {
 /** Printed by each process as it exits: its own CPU time in microseconds. */
 const PRINT_CPU = 'const u = process.cpuUsage(); console.log(u.user + u.system)';
 
-function timedNode(args: readonly string[]): { wallMs: number; cpuMs: number } {
+function timedNode(
+  args: readonly string[],
+  env: Record<string, string | undefined>,
+): { wallMs: number; cpuMs: number } {
   const started = performance.now();
-  const result = spawnSync(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  const result = spawnSync(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+    env,
+  });
   const elapsed = performance.now() - started;
   if (result.status !== 0) {
     throw new ModuleLoadError(
@@ -55,13 +89,16 @@ function timedNode(args: readonly string[]): { wallMs: number; cpuMs: number } {
   return { wallMs: elapsed, cpuMs: cpuMicros / 1000 };
 }
 
-const bareNode = () => timedNode(['-e', PRINT_CPU]);
-const loadModule = (modulePath: string) =>
-  timedNode([
-    '--input-type=module',
-    '-e',
-    `await import(${JSON.stringify(pathToFileURL(modulePath).href)}); ${PRINT_CPU}`,
-  ]);
+const bareNode = (env: Record<string, string | undefined>) => timedNode(['-e', PRINT_CPU], env);
+const loadModule = (modulePath: string, env: Record<string, string | undefined>) =>
+  timedNode(
+    [
+      '--input-type=module',
+      '-e',
+      `await import(${JSON.stringify(pathToFileURL(modulePath).href)}); ${PRINT_CPU}`,
+    ],
+    env,
+  );
 
 const median = (values: readonly number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -75,12 +112,16 @@ export function measureModuleLoad(modulePath: string, options: MeasureOptions = 
   if (!Number.isInteger(runs) || runs < 1) {
     throw new ModuleLoadError(`runs ${runs} is not valid: use a whole number of 1 or more.`);
   }
+  // Lambda's environment alone (not this shell's AWS_PROFILE or POWERTOOLS_* settings), or the given one.
+  const env = options.env
+    ? { ...process.env, ...options.env }
+    : { PATH: process.env['PATH'], ...LAMBDA_ENVIRONMENT };
   const bare: { wallMs: number; cpuMs: number }[] = [];
   const loaded: { wallMs: number; cpuMs: number }[] = [];
-  loadModule(modulePath); // warms the file cache so the first run is not an outlier
+  loadModule(modulePath, env); // warms the file cache so the first run is not an outlier
   for (let run = 0; run < runs; run++) {
-    bare.push(bareNode());
-    loaded.push(loadModule(modulePath));
+    bare.push(bareNode(env));
+    loaded.push(loadModule(modulePath, env));
   }
   const moduleMs = Math.round(median(loaded.map((run) => run.wallMs)));
   const bareMs = Math.round(median(bare.map((run) => run.wallMs)));

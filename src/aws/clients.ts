@@ -8,12 +8,17 @@ import { ConfigError } from '../config.ts';
 /** Attempts per call (first try included) when `AWS_MAX_ATTEMPTS` is not set. */
 export const DEFAULT_MAX_ATTEMPTS = 5;
 
-export interface AwsClients {
+/** The clients the handoff's adapters use: all a function builds. */
+export interface HandoffClients {
   ec2: EC2Client;
   elbv2: ElasticLoadBalancingV2Client;
   dynamodb: DynamoDBClient;
   /** Over `dynamodb`; removes undefined values when marshalling. */
   documentClient: DynamoDBDocumentClient;
+}
+
+/** The handoff's clients and EventBridge's, which only the `handoff` command uses (`replay --bus`). */
+export interface AwsClients extends HandoffClients {
   eventBridge: EventBridgeClient;
 }
 
@@ -40,24 +45,38 @@ export interface CreateClientsOptions {
  * const compute = new Ec2Compute({ client: clients.ec2 });
  */
 export function createClients(options: CreateClientsOptions = {}): AwsClients {
-  const config = {
+  return {
+    ...createHandoffClients(options),
+    eventBridge: new EventBridgeClient(clientConfig(options, options.endpoints?.eventBridge)),
+  };
+}
+
+/**
+ * The handoff's clients only, as `createClients` builds them: a function's bundle then holds no
+ * EventBridge client.
+ */
+export function createHandoffClients(options: CreateClientsOptions = {}): HandoffClients {
+  const endpoints = options.endpoints ?? {};
+  const dynamodb = new DynamoDBClient(clientConfig(options, endpoints.dynamodb));
+  return {
+    ec2: new EC2Client(clientConfig(options, endpoints.ec2)),
+    elbv2: new ElasticLoadBalancingV2Client(clientConfig(options, endpoints.elbv2)),
+    dynamodb,
+    documentClient: DynamoDBDocumentClient.from(dynamodb, {
+      marshallOptions: { removeUndefinedValues: true },
+    }),
+  };
+}
+
+/** One client's configuration: the options', and the service's endpoint when one is named. */
+function clientConfig(options: CreateClientsOptions, endpoint: string | undefined) {
+  return {
     ...(options.region ? { region: options.region } : {}),
     ...(options.profile ? { profile: options.profile } : {}),
     retryMode: 'standard',
     maxAttempts: maxAttempts(options.env ?? process.env),
     ...(options.credentials ? { credentials: options.credentials } : {}),
-  };
-  const at = (endpoint: string | undefined) => (endpoint ? { ...config, endpoint } : config);
-  const endpoints = options.endpoints ?? {};
-  const dynamodb = new DynamoDBClient(at(endpoints.dynamodb));
-  return {
-    ec2: new EC2Client(at(endpoints.ec2)),
-    elbv2: new ElasticLoadBalancingV2Client(at(endpoints.elbv2)),
-    dynamodb,
-    documentClient: DynamoDBDocumentClient.from(dynamodb, {
-      marshallOptions: { removeUndefinedValues: true },
-    }),
-    eventBridge: new EventBridgeClient(at(endpoints.eventBridge)),
+    ...(endpoint ? { endpoint } : {}),
   };
 }
 

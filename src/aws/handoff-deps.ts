@@ -1,7 +1,7 @@
 import { type Config, handoffTags } from '../config.ts';
 import type { Clock, HandoffDeps, HandoffSettings, Log, Metrics } from '../core/ports.ts';
 import { Ec2CapacitySignals } from './capacity-signals.ts';
-import type { AwsClients } from './clients.ts';
+import type { HandoffClients } from './clients.ts';
 import type { PlanLog } from './dry-run.ts';
 import { Ec2Compute } from './ec2.ts';
 import { Ec2StatefulResources } from './ec2-stateful.ts';
@@ -12,7 +12,7 @@ import { DryRunWorkflowStore, DynamoWorkflowStore } from './workflow-store.ts';
 
 export interface AwsHandoffOptions {
   config: Config;
-  clients: AwsClients;
+  clients: HandoffClients;
   log: Log;
   metrics: Metrics;
   /** Dry run: EC2 mutations go with `DryRun=true`, ELB and DynamoDB writes are only recorded here. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { EventEnvelopeSchema, INSTANCE_ID, parse, REPLAY_SOURCE } from './events.ts';
 
 /**

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Replacement policies: per group of managed instances (the instances carrying the same group tag),

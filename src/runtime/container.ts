@@ -2,7 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { LogLevel } from '@aws-lambda-powertools/logger/types';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import { type AwsClients, type CreateClientsOptions, createClients } from '../aws/clients.ts';
+import { type CreateClientsOptions, createHandoffClients, type HandoffClients } from '../aws/clients.ts';
 import { awsHandoffDeps } from '../aws/handoff-deps.ts';
 import type { Config } from '../config.ts';
 import type { Clock, HandoffDeps, Log, Metrics as MetricsPort } from '../core/ports.ts';
@@ -60,7 +60,7 @@ export function createContainer(options: ContainerOptions): Container {
     serviceName: SERVICE,
     ...(settings.tracing === undefined ? {} : { enabled: settings.tracing }),
   });
-  let built: { config: Config; clients: AwsClients } | undefined;
+  let built: { config: Config; clients: HandoffClients } | undefined;
   return {
     logger,
     metrics,
@@ -79,8 +79,8 @@ export function createContainer(options: ContainerOptions): Container {
 }
 
 /** One SDK client per service for the container's life, wrapped by the tracer. */
-function tracedClients(options: CreateClientsOptions | undefined, tracer: Tracer): AwsClients {
-  const clients = createClients(options);
+function tracedClients(options: CreateClientsOptions | undefined, tracer: Tracer): HandoffClients {
+  const clients = createHandoffClients(options);
   tracer.captureAWSv3Client(clients.ec2);
   tracer.captureAWSv3Client(clients.elbv2);
   tracer.captureAWSv3Client(clients.dynamodb);

@@ -6,17 +6,23 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Metafile, type Plugin } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { slimSdkSchemas } from '../../build/esbuild-plugins.mjs';
+import functionPlugins, { slimSdkSchemas } from '../../build/esbuild-plugins.mjs';
 
 /**
- * The functions' bundles are built with `slimSdkSchemas` (serverless.yml `custom.esbuild.plugins`).
- * Here the EC2 client is built twice, as the functions build it, with and without the plugin, and
- * every EC2 command the adapters import is sent through both against one HTTP stub: the requests
- * must be the same bytes and the parsed responses the same objects.
+ * The functions' bundles are built with the plugins of `build/esbuild-plugins.mjs` (serverless.yml
+ * `custom.esbuild.plugins`: the slim SDK schemas, environment-only credentials, semver's `gte`,
+ * trimmed package.json files).
+ * Here the EC2 client is built twice, as the functions build it, with and without those plugins,
+ * and every EC2 command the adapters import is sent through both against one HTTP stub, signed
+ * with the environment's credentials as in Lambda: the requests must be the same bytes (body,
+ * user agent, credential scope and session token) and the parsed responses the same objects.
  */
 
 const ADAPTERS = 'src/aws';
 const EC2_SCHEMAS = 'node_modules/@aws-sdk/client-ec2/dist-es/schemas/schemas_0.js';
+const EC2_VERSION = (
+  JSON.parse(readFileSync('node_modules/@aws-sdk/client-ec2/package.json', 'utf8')) as { version: string }
+).version;
 
 /** Value imports of `…Command` from `@aws-sdk/client-ec2` in the adapters (type imports skipped). */
 function ec2CommandsUsedByAdapters(): string[] {
@@ -315,10 +321,14 @@ interface RecordedRequest {
   method: string;
   path: string;
   contentType: string | undefined;
+  userAgent: string | undefined;
+  /** The Authorization header up to its signature: access key, date, Region, service, signed headers. */
+  credentialScope: string | undefined;
+  securityToken: string | undefined;
   body: string;
 }
 
-/** The headers that carry meaning; the others (date, signature, invocation id) vary per call. */
+/** The headers that carry meaning; the others (time, signature, invocation id) vary per call. */
 const record = async (request: IncomingMessage): Promise<RecordedRequest> => {
   const chunks: Buffer[] = [];
   for await (const chunk of request) chunks.push(chunk as Buffer);
@@ -326,6 +336,9 @@ const record = async (request: IncomingMessage): Promise<RecordedRequest> => {
     method: request.method ?? '',
     path: request.url ?? '',
     contentType: request.headers['content-type'],
+    userAgent: request.headers['user-agent'],
+    credentialScope: request.headers.authorization?.replace(/, Signature=[0-9a-f]+$/, ''),
+    securityToken: request.headers['x-amz-security-token'] as string | undefined,
     body: Buffer.concat(chunks).toString('utf8'),
   };
 };
@@ -370,11 +383,21 @@ async function buildEc2(name: string, plugins: Plugin[]): Promise<Built> {
   return { module: (await import(pathToFileURL(outfile).href)) as Ec2Module, metafile: result.metafile };
 }
 
-const schemaBytes = (metafile: Metafile) =>
+const bundledBytes = (metafile: Metafile, matches: (path: string) => boolean) =>
   Object.values(metafile.outputs)
     .flatMap((output) => Object.entries(output.inputs))
-    .filter(([path]) => path.endsWith('client-ec2/dist-es/schemas/schemas_0.js'))
+    .filter(([path]) => matches(path))
     .reduce((sum, [, input]) => sum + input.bytesInOutput, 0);
+const schemaBytes = (metafile: Metafile) =>
+  bundledBytes(metafile, (path) => path.endsWith('client-ec2/dist-es/schemas/schemas_0.js'));
+
+/** Lambda's: the function role's credentials in the environment, and no profile. */
+const LAMBDA_CREDENTIALS = {
+  AWS_ACCESS_KEY_ID: 'ASIAEXAMPLEKEY',
+  AWS_SECRET_ACCESS_KEY: 'secret',
+  AWS_SESSION_TOKEN: 'session-token',
+};
+const savedEnv = { ...process.env };
 
 let server: Server;
 let endpoint: string;
@@ -383,6 +406,8 @@ let slim: Built;
 let requests: RecordedRequest[] = [];
 
 beforeAll(async () => {
+  delete process.env['AWS_PROFILE'];
+  Object.assign(process.env, LAMBDA_CREDENTIALS);
   server = createServer(async (request, reply) => {
     const recorded = await record(request);
     requests.push(recorded);
@@ -396,21 +421,18 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  [full, slim] = await Promise.all([buildEc2('full', []), buildEc2('slim', [slimSdkSchemas()])]);
+  [full, slim] = await Promise.all([buildEc2('full', []), buildEc2('slim', functionPlugins)]);
 }, 120_000);
 
 afterAll(async () => {
+  process.env = savedEnv;
   await new Promise((resolve) => server.close(resolve));
   rmSync(directory, { recursive: true, force: true });
 });
 
+/** One command through a client built as a function builds it: credentials from the SDK's default. */
 async function exchange(built: Built, command: string) {
-  const client = new built.module.EC2Client({
-    endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
-    maxAttempts: 1,
-  });
+  const client = new built.module.EC2Client({ endpoint, region: 'us-east-1', maxAttempts: 1 });
   const Command = built.module[command] as new (input: unknown) => unknown;
   requests = [];
   try {
@@ -421,7 +443,7 @@ async function exchange(built: Built, command: string) {
   }
 }
 
-describe('EC2 client built with slimSdkSchemas', () => {
+describe("EC2 client built with the functions' esbuild plugins", () => {
   it('has an input and a response here for every EC2 command the adapters use', () => {
     const missing = commands.filter((command) => !(command in CASES));
     expect(missing, `add an input and a response for ${missing.join(', ')} to CASES in this test`).toEqual(
@@ -441,11 +463,41 @@ describe('EC2 client built with slimSdkSchemas', () => {
 
     expect(viaSlim.requests).toEqual(viaFull.requests);
     expect(viaFull.requests).toHaveLength(1);
+    // Signed with the environment's credentials, as the SDK's whole default chain signs in Lambda.
+    expect(viaFull.requests[0]!.credentialScope).toMatch(/^AWS4-HMAC-SHA256 Credential=ASIAEXAMPLEKEY\//);
+    expect(viaFull.requests[0]!.securityToken).toBe('session-token');
+    // The client's version in the user agent, from its package.json (trimmed to name and version).
+    expect(viaFull.requests[0]!.userAgent).toContain(`api/ec2#${EC2_VERSION}`);
     // The input's fields were serialized (a shape dropped by mistake would send none of them).
     const params = new URLSearchParams(viaFull.requests[0]!.body);
     expect(params.get('Action')).toBe(command.replace(/Command$/, ''));
     expect([...params.keys()].length).toBeGreaterThan(2);
     expect(viaSlim.output).toEqual(viaFull.output);
+  });
+
+  it("keeps only the environment's link of the default credential chain", () => {
+    const chainLinks = (path: string) =>
+      /@aws-sdk\/(credential-provider-(sso|ini|process|web-identity|http|login)|nested-clients|token-providers)\//.test(
+        path,
+      ) || path.includes('@smithy/credential-provider-imds/');
+
+    expect(bundledBytes(full.metafile, chainLinks)).toBeGreaterThan(50_000);
+    expect(bundledBytes(slim.metafile, chainLinks)).toBe(0);
+    expect(bundledBytes(slim.metafile, (path) => path.includes('credential-provider-env/'))).toBeGreaterThan(
+      0,
+    );
+  });
+
+  it('fails a call without credentials in the environment, saying where they are read from', async () => {
+    const credentials = { ...process.env };
+    for (const key of Object.keys(LAMBDA_CREDENTIALS)) delete process.env[key];
+    try {
+      await expect(exchange(slim, 'DescribeInstancesCommand')).rejects.toThrow(
+        /No AWS credentials in the environment.*AWS_ACCESS_KEY_ID/,
+      );
+    } finally {
+      process.env = credentials;
+    }
   });
 
   it('parses nested responses through the kept shapes', async () => {

@@ -1,0 +1,1 @@
+export declare function gte(a: string, b: string): boolean;
