@@ -1,4 +1,5 @@
 import { type Config, handoffTags } from '../config.ts';
+import { lookbackMs } from '../core/pool-reclaim.ts';
 import type { Clock, HandoffDeps, HandoffSettings, Log, Metrics } from '../core/ports.ts';
 import { Ec2CapacitySignals } from './capacity-signals.ts';
 import type { AwsClients } from './clients.ts';
@@ -56,7 +57,15 @@ export function awsHandoffDeps({
     ...(dryRun
       ? {}
       : {
-          poolMemory: new DynamoPoolMemory({ client: clients.documentClient, tableName: config.tableName }),
+          poolMemory: new DynamoPoolMemory({
+            client: clients.documentClient,
+            tableName: config.tableName,
+            // An avoidance lasts its whole `avoidMinutes` only if the interruptions behind it are kept.
+            keepMs: Math.max(
+              24 * 60 * 60_000,
+              ...Object.values(config.policy.groups).map((group) => lookbackMs(group.poolReclaim)),
+            ),
+          }),
         }),
     clock: time,
     log,

@@ -84,8 +84,11 @@ export interface PoolMemory {
     pools: readonly { instanceType: string; availabilityZone: string }[],
     at: Date,
   ): Promise<void>;
-  /** Interruptions per pool within `windowMs` before `now`. */
-  recent(windowMs: number, now: Date): Promise<Map<PoolKey, number>>;
+  /**
+   * Each pool's interruption times (epoch ms) from `since` to `now`, the pools with none left out.
+   * Reads only the pools interrupted since then, however many items the table holds.
+   */
+  interruptionsSince(since: Date, now: Date): Promise<Map<PoolKey, number[]>>;
 }
 
 /** What a target's health checks report (`DescribeTargetHealth`), e.g. `healthy`, `draining`, `unused`. */
