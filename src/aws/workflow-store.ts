@@ -15,7 +15,12 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { WorkflowStore } from '../core/ports.ts';
-import type { OrphanRecord, Workflow, WorkflowStatus } from '../core/workflow.ts';
+import {
+  isOnDemandFallback,
+  type OrphanRecord,
+  type Workflow,
+  type WorkflowStatus,
+} from '../core/workflow.ts';
 import type { PlanLog } from './dry-run.ts';
 import { errorCode, isConditionalCheckFailed, ReplacementClaimedError } from './errors.ts';
 
@@ -32,9 +37,9 @@ import { errorCode, isConditionalCheckFailed, ReplacementClaimedError } from './
  *
  * The items the functions read on their hot and periodic paths also carry `openPartition` and
  * `openSince`, the keys of the sparse global secondary index {@link OPEN_INDEX}, which holds only
- * them: an in-progress workflow in partition `open` and a standby in `standby` (since their
- * `startedAt`), an orphan in `orphan` (since its `at`), a pool in `pool` (since its latest
- * interruption). So the sweep, the standby's end, the pool memory and the orphans read their own
+ * them: an in-progress workflow in partition `open`, a standby in `standby` and a completed one
+ * whose replacement is an On-Demand fallback in `fallback` (since their `startedAt`), an orphan in `orphan` (since its `at`), a pool in `pool` (since its latest
+ * interruption). So the sweep, the standby's end, the revert to Spot, the pool memory and the orphans read their own
  * items, oldest or newest first, at a cost that grows with them and not with the table; only
  * `list()` of every workflow (for `handoff status` and `handoff report`) scans.
  *
@@ -52,6 +57,8 @@ export const INDEX_PARTITION = {
   /** In-progress workflows. */
   open: 'open',
   standby: 'standby',
+  /** Completed workflows whose replacement is an On-Demand fallback (the revert to Spot reads them). */
+  fallback: 'fallback',
   orphan: 'orphan',
   pool: 'pool',
 } as const;
@@ -61,6 +68,10 @@ const PARTITION_OF_STATUS: Partial<Record<WorkflowStatus, IndexPartition>> = {
   'in-progress': INDEX_PARTITION.open,
   standby: INDEX_PARTITION.standby,
 };
+/** The partition of a workflow, if it has one. */
+const partitionOf = (workflow: Workflow): IndexPartition | undefined =>
+  PARTITION_OF_STATUS[workflow.status] ??
+  (isOnDemandFallback(workflow) ? INDEX_PARTITION.fallback : undefined);
 /**
  * Written once the table's standbys, orphans and pools are in the index: by the table's creation
  * here, or by the first read after an upgrade from a version that indexed only open workflows.
@@ -211,6 +222,18 @@ export class DynamoWorkflowStore implements WorkflowStore {
     }
   }
 
+  /** Queries the fallbacks' partition of the index. */
+  async onDemandFallbacks(): Promise<Workflow[]> {
+    await indexedOnce(this.#client, this.#tableName);
+    const fallbacks: Workflow[] = [];
+    for await (const items of partitionPages(this.#client, this.#tableName, INDEX_PARTITION.fallback, {
+      newestFirst: true,
+      call: this.#call,
+    }))
+      fallbacks.push(...items.map(toWorkflow).filter(isOnDemandFallback));
+    return fallbacks;
+  }
+
   async recordOrphan(orphan: OrphanRecord): Promise<void> {
     await this.#client.send(new PutCommand(orphanPut(this.#tableName, orphan)), this.#call);
   }
@@ -317,6 +340,10 @@ export class DryRunWorkflowStore implements WorkflowStore {
       }
     }
     return newestFirst([...merged.values()], options.limit);
+  }
+
+  async onDemandFallbacks(): Promise<Workflow[]> {
+    return (await this.list({ status: 'completed' })).filter(isOnDemandFallback);
   }
 
   async *openWorkflows(pageSize = 100): AsyncIterable<Workflow[]> {
@@ -443,7 +470,7 @@ function workflowPut(tableName: string, workflow: Workflow, write: 'create' | 'u
     pk: workflowKey(workflow.workflowId),
     kind: WORKFLOW_KIND,
     // Only an in-progress or standby workflow is in the index (a put replaces the whole item).
-    ...indexKeys(PARTITION_OF_STATUS[workflow.status], workflow.startedAt),
+    ...indexKeys(partitionOf(workflow), workflow.startedAt),
   };
   if (write === 'create')
     return { TableName: tableName, Item, ConditionExpression: 'attribute_not_exists(pk)' };
@@ -634,11 +661,20 @@ async function indexTable(client: DynamoDBDocumentClient, tableName: string): Pr
       new ScanCommand({
         TableName: tableName,
         FilterExpression:
-          'attribute_not_exists(#partition) AND ((#kind = :workflow AND #status = :standby) OR #kind IN (:orphan, :pool))',
-        ExpressionAttributeNames: { '#partition': OPEN_PARTITION, '#kind': 'kind', '#status': 'status' },
+          'attribute_not_exists(#partition) AND ((#kind = :workflow AND (#status = :standby OR ' +
+          '(#status = :completed AND #replacement.#capacityType = :onDemand))) OR #kind IN (:orphan, :pool))',
+        ExpressionAttributeNames: {
+          '#partition': OPEN_PARTITION,
+          '#kind': 'kind',
+          '#status': 'status',
+          '#replacement': 'replacement',
+          '#capacityType': 'capacityType',
+        },
         ExpressionAttributeValues: {
           ':workflow': WORKFLOW_KIND,
           ':standby': 'standby',
+          ':completed': 'completed',
+          ':onDemand': 'on-demand',
           ':orphan': ORPHAN_KIND,
           ':pool': POOL_KIND,
         },
@@ -663,9 +699,12 @@ async function addIndexKeys(
   item: Record<string, unknown>,
 ): Promise<void> {
   const times = (item['interruptions'] as number[] | undefined) ?? [];
+  const workflow = item['kind'] === WORKFLOW_KIND ? toWorkflow(item) : undefined;
+  const workflowPartition = workflow ? partitionOf(workflow) : undefined;
+  if (workflow && !workflowPartition) return;
   const [partition, since, condition] =
-    item['kind'] === WORKFLOW_KIND
-      ? [INDEX_PARTITION.standby, String(item['startedAt']), ' AND #status = :standby']
+    workflow && workflowPartition
+      ? [workflowPartition, workflow.startedAt, ' AND #status = :status']
       : item['kind'] === ORPHAN_KIND
         ? [INDEX_PARTITION.orphan, String(item['at']), '']
         : [INDEX_PARTITION.pool, new Date(Math.max(0, ...times)).toISOString(), ''];
@@ -679,12 +718,12 @@ async function addIndexKeys(
         ExpressionAttributeNames: {
           '#partition': OPEN_PARTITION,
           '#since': OPEN_SINCE,
-          ...(condition ? { '#status': 'status' } : {}),
+          ...(workflow ? { '#status': 'status' } : {}),
         },
         ExpressionAttributeValues: {
           ':partition': partition,
           ':since': sortableTime(since),
-          ...(condition ? { ':standby': 'standby' } : {}),
+          ...(workflow ? { ':status': workflow.status } : {}),
         },
       }),
     );

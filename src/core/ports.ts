@@ -274,6 +274,11 @@ export interface WorkflowStore {
    */
   openWorkflows(pageSize?: number): AsyncIterable<Workflow[]>;
   /**
+   * The completed workflows whose replacement is an On-Demand fallback (for the revert to Spot),
+   * newest first. Reads only them, however many other workflows the store holds.
+   */
+  onDemandFallbacks(): Promise<Workflow[]>;
+  /**
    * Records that `instanceId` is being healed at `at`, unless it was within `cooldownMs` before:
    * true when recorded (heal it), false when a heal is still cooling down. A conditional write, so
    * two invocations for the same flapping alarm heal once. The record expires at `expiresAt`.

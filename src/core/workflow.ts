@@ -338,3 +338,10 @@ export interface OrphanRecord {
 }
 
 export const workflowIdFor = (instanceId: string): string => `wf-${instanceId}`;
+
+/** A finished workflow whose replacement is an On-Demand fallback: the revert to Spot may replace it. */
+export const isOnDemandFallback = (workflow: Workflow): boolean =>
+  workflow.status === 'completed' &&
+  workflow.outcome === 'replaced' &&
+  workflow.replacement?.capacityType === 'on-demand' &&
+  workflow.replacement.instanceId !== undefined;

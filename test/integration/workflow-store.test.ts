@@ -263,6 +263,15 @@ describe('the reads of the hot and periodic paths', () => {
     // A standby that ends leaves its partition.
     await store.create(workflow('i-retired', { status: 'standby', startedAt: minute(3).toISOString() }));
     await store.update(workflow('i-retired', { version: 2, status: 'completed' }));
+    const onDemand = {
+      attempt: 1,
+      clientToken: 'token',
+      instanceId: 'i-od',
+      capacityType: 'on-demand' as const,
+    };
+    await store.create(
+      workflow('i-fellback', { status: 'completed', outcome: 'replaced', replacement: onDemand }),
+    );
     await store.recordOrphan(orphan('i-orphan1', minute(10).toISOString()));
     await store.recordOrphan(orphan('i-orphan2', minute(20).toISOString()));
     // Pools interrupted two days before, and two within the last hour.
@@ -279,25 +288,28 @@ describe('the reads of the hot and periodic paths', () => {
     const standbys = await counted.list({ status: 'standby' });
     const open = await counted.list({ status: 'in-progress' });
     const orphans = await counted.orphans();
+    const fallbacks = await counted.onDemandFallbacks();
     const history = await memory.interruptionsSince(minute(0), minute(60));
 
     expect(standbys.map((w) => w.instanceId)).toEqual(['i-standby2', 'i-standby1']);
     expect(open.map((w) => w.instanceId)).toEqual(['i-open']);
     expect(orphans.map((o) => o.instanceId)).toEqual(['i-orphan2', 'i-orphan1']);
     expect(orphans[0]).toEqual(orphan('i-orphan2', minute(20).toISOString()));
+    expect(fallbacks.map((w) => w.instanceId)).toEqual(['i-fellback']);
     expect(history).toEqual(
       new Map([
         ['c5.large|us-east-1b', [minute(50).getTime(), minute(50).getTime()]],
         ['c5.large|us-east-1c', [minute(55).getTime()]],
       ]),
     );
-    // No scan; the queries read 2 standbys, 1 open workflow, 2 orphans and 2 pools: 7 items in
-    // 4 pages (and the table's index marker once per container), of the table's 180 items.
+    // No scan; the queries read 2 standbys, 1 open workflow, 2 orphans, 1 fallback and 2 pools:
+    // 8 items in 5 pages (and the table's index marker once per container), of the table's 181 items.
     expect(reads.filter((r) => r.command !== 'QueryCommand')).toEqual([{ command: 'GetCommand', items: 1 }]);
     expect(reads.filter((r) => r.command === 'QueryCommand')).toEqual([
       { command: 'QueryCommand', items: 2 },
       { command: 'QueryCommand', items: 1 },
       { command: 'QueryCommand', items: 2 },
+      { command: 'QueryCommand', items: 1 },
       { command: 'QueryCommand', items: 2 },
     ]);
   });
@@ -324,6 +336,9 @@ describe('the reads of the hot and periodic paths', () => {
       kind: 'orphan',
     });
     const at = Date.parse('2026-01-01T12:20:00.000Z');
+    const onDemand = { attempt: 1, clientToken: 'token', instanceId: 'i-od', capacityType: 'on-demand' };
+    const fellBack = workflow('i-fellback', { status: 'completed', outcome: 'replaced' });
+    await legacy({ ...fellBack, replacement: onDemand, pk: 'workflow#wf-i-fellback', kind: 'workflow' });
     await legacy({
       pk: 'pool#m5.large#us-east-1a',
       kind: 'pool',
@@ -337,6 +352,7 @@ describe('the reads of the hot and periodic paths', () => {
 
     expect((await upgraded.list({ status: 'standby' })).map((w) => w.instanceId)).toEqual(['i-standby']);
     expect((await upgraded.orphans()).map((o) => o.instanceId)).toEqual(['i-orphan']);
+    expect((await upgraded.onDemandFallbacks()).map((w) => w.instanceId)).toEqual(['i-fellback']);
     expect(await memory.interruptionsSince(new Date(at - 600_000), new Date(at))).toEqual(
       new Map([['m5.large|us-east-1a', [at - 60_000, at]]]),
     );
