@@ -43,6 +43,7 @@ export function awsHandoffDeps({
     client: clients.documentClient,
     tableName: config.tableName,
     abortSignal,
+    readOnly: dryRun,
   });
   const ec2 = { client: clients.ec2, dryRun, plan: dryRunPlan, abortSignal };
   const time = clock ?? systemClock;

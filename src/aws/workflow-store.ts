@@ -38,10 +38,11 @@ import { errorCode, isConditionalCheckFailed, ReplacementClaimedError } from './
  * The items the functions read on their hot and periodic paths also carry `openPartition` and
  * `openSince`, the keys of the sparse global secondary index {@link OPEN_INDEX}, which holds only
  * them: an in-progress workflow in partition `open`, a standby in `standby` and a completed one
- * whose replacement is an On-Demand fallback in `fallback` (since their `startedAt`), an orphan in `orphan` (since its `at`), a pool in `pool` (since its latest
- * interruption). So the sweep, the standby's end, the revert to Spot, the pool memory and the orphans read their own
- * items, oldest or newest first, at a cost that grows with them and not with the table; only
- * `list()` of every workflow (for `handoff status` and `handoff report`) scans.
+ * whose replacement is an On-Demand fallback in `fallback` (since their `startedAt`), an orphan in
+ * `orphan` (since its `at`), a pool in `pool` (since its latest interruption). So the sweep, the
+ * standby's end, the revert to Spot, the pool memory and the orphans read their own items, oldest
+ * or newest first, at a cost that grows with them and not with the table; only `list()` of every
+ * workflow or of another status (for `handoff status` and `handoff report`) scans.
  *
  * Only single-item conditional writes, consistent gets, scans and index queries, so the same code
  * runs on AWS, DynamoDB Local and dynalite.
@@ -93,6 +94,11 @@ export interface DynamoWorkflowStoreOptions {
   tableName: string;
   /** Aborts calls in flight, e.g. shortly before the Lambda timeout. */
   abortSignal?: AbortSignal;
+  /**
+   * Never writes, not even the one-time indexing of items written before the index had their
+   * partitions (a dry run reads through this store): such items are then not found by the index.
+   */
+  readOnly?: boolean;
 }
 
 /**
@@ -108,11 +114,18 @@ export class DynamoWorkflowStore implements WorkflowStore {
   readonly #tableName: string;
   /** The options of every `client.send`: the abort signal. */
   readonly #call: { abortSignal: AbortSignal | undefined };
+  readonly #readOnly: boolean;
 
   constructor(options: DynamoWorkflowStoreOptions) {
     this.#client = options.client;
     this.#tableName = options.tableName;
     this.#call = { abortSignal: options.abortSignal };
+    this.#readOnly = options.readOnly === true;
+  }
+
+  /** Items written before the index had their partitions are indexed (once), unless read-only. */
+  async #indexed(): Promise<void> {
+    if (!this.#readOnly) await indexedOnce(this.#client, this.#tableName);
   }
 
   async get(workflowId: string): Promise<Workflow | undefined> {
@@ -176,7 +189,7 @@ export class DynamoWorkflowStore implements WorkflowStore {
   async list(options: { status?: WorkflowStatus; limit?: number } = {}): Promise<Workflow[]> {
     const partition = options.status === undefined ? undefined : PARTITION_OF_STATUS[options.status];
     if (partition !== undefined) {
-      if (partition !== INDEX_PARTITION.open) await indexedOnce(this.#client, this.#tableName);
+      if (partition !== INDEX_PARTITION.open) await this.#indexed();
       const workflows: Workflow[] = [];
       for await (const items of partitionPages(this.#client, this.#tableName, partition, {
         call: this.#call,
@@ -224,7 +237,7 @@ export class DynamoWorkflowStore implements WorkflowStore {
 
   /** Queries the fallbacks' partition of the index. */
   async onDemandFallbacks(): Promise<Workflow[]> {
-    await indexedOnce(this.#client, this.#tableName);
+    await this.#indexed();
     const fallbacks: Workflow[] = [];
     for await (const items of partitionPages(this.#client, this.#tableName, INDEX_PARTITION.fallback, {
       newestFirst: true,
@@ -240,7 +253,7 @@ export class DynamoWorkflowStore implements WorkflowStore {
 
   /** Queries the orphans' partition of the index, newest first. */
   async orphans(): Promise<OrphanRecord[]> {
-    await indexedOnce(this.#client, this.#tableName);
+    await this.#indexed();
     const found: OrphanRecord[] = [];
     for await (const items of partitionPages(this.#client, this.#tableName, INDEX_PARTITION.orphan, {
       newestFirst: true,

@@ -59,10 +59,12 @@ export async function findWorkflow(store: WorkflowStore, id: string): Promise<Wo
   return replaced ? store.get(replaced) : undefined;
 }
 
+/** Read-only: `status`, `timeline` and `report` need only read permissions (the sweep indexes old items). */
 function storeOf(deployment: Deployment): WorkflowStore {
   return new DynamoWorkflowStore({
     client: deployment.clients.documentClient,
     tableName: deployment.config.tableName,
+    readOnly: true,
   });
 }
 
