@@ -1,4 +1,5 @@
 import { type Config, handoffTags } from '../config.ts';
+import { lookbackMs } from '../core/pool-reclaim.ts';
 import type { Clock, HandoffDeps, HandoffSettings, Log, Metrics } from '../core/ports.ts';
 import { Ec2CapacitySignals } from './capacity-signals.ts';
 import type { HandoffClients } from './clients.ts';
@@ -43,6 +44,7 @@ export function awsHandoffDeps({
     client: clients.documentClient,
     tableName: config.tableName,
     abortSignal,
+    readOnly: dryRun,
   });
   const ec2 = { client: clients.ec2, dryRun, plan: dryRunPlan, abortSignal };
   const time = clock ?? systemClock;
@@ -64,7 +66,15 @@ export function awsHandoffDeps({
     ...(dryRun
       ? {}
       : {
-          poolMemory: new DynamoPoolMemory({ client: clients.documentClient, tableName: config.tableName }),
+          poolMemory: new DynamoPoolMemory({
+            client: clients.documentClient,
+            tableName: config.tableName,
+            // An avoidance lasts its whole `avoidMinutes` only if the interruptions behind it are kept.
+            keepMs: Math.max(
+              24 * 60 * 60_000,
+              ...Object.values(config.policy.groups).map((group) => lookbackMs(group.poolReclaim)),
+            ),
+          }),
         }),
     clock: time,
     log,

@@ -1,21 +1,32 @@
 import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { PoolKey, PoolMemory } from '../core/ports.ts';
 import { poolKey } from '../core/ports.ts';
-import { itemsOfKind, TTL_ATTRIBUTE } from './workflow-store.ts';
+import {
+  INDEX_PARTITION,
+  indexedOnce,
+  OPEN_PARTITION,
+  OPEN_SINCE,
+  POOL_KIND,
+  partitionPages,
+  TTL_ATTRIBUTE,
+} from './workflow-store.ts';
 
 export interface DynamoPoolMemoryOptions {
   client: DynamoDBDocumentClient;
   tableName: string;
-  /** How long an interruption is remembered (default one day); the item expires by DynamoDB TTL. */
+  /**
+   * How long an interruption is remembered (default one day); the item expires by DynamoDB TTL.
+   * At least the longest `windowMinutes` + `avoidMinutes` of the policy, or an avoidance ends early.
+   */
   keepMs?: number;
 }
-
-const POOL_KIND = 'pool';
 
 /**
  * {@link PoolMemory} in the workflow table: one item per pool, `pk` `pool#<type>#<az>`, `kind`
  * `pool`, the interruption times (epoch ms) in `interruptions` and a TTL one `keepMs` after the
- * latest. One UpdateItem per pool per call; `recent` scans the pool items.
+ * latest. The item is in the `pool` partition of the table's index since its latest interruption,
+ * so {@link interruptionsSince} queries the pools interrupted since then and reads nothing else.
+ * One UpdateItem per pool per call.
  */
 export class DynamoPoolMemory implements PoolMemory {
   readonly #client: DynamoDBDocumentClient;
@@ -45,10 +56,19 @@ export class DynamoPoolMemory implements PoolMemory {
             Key: { pk: `pool#${pool.instanceType}#${pool.availabilityZone}` },
             UpdateExpression:
               'SET #kind = :kind, instanceType = :type, availabilityZone = :az, ' +
-              '#times = list_append(if_not_exists(#times, :none), :times), #ttl = :ttl',
-            ExpressionAttributeNames: { '#kind': 'kind', '#times': 'interruptions', '#ttl': TTL_ATTRIBUTE },
+              '#times = list_append(if_not_exists(#times, :none), :times), #ttl = :ttl, ' +
+              '#partition = :partition, #since = :since',
+            ExpressionAttributeNames: {
+              '#kind': 'kind',
+              '#times': 'interruptions',
+              '#ttl': TTL_ATTRIBUTE,
+              '#partition': OPEN_PARTITION,
+              '#since': OPEN_SINCE,
+            },
             ExpressionAttributeValues: {
               ':kind': POOL_KIND,
+              ':partition': INDEX_PARTITION.pool,
+              ':since': at.toISOString(),
               ':type': pool.instanceType,
               ':az': pool.availabilityZone,
               ':none': [],
@@ -61,14 +81,20 @@ export class DynamoPoolMemory implements PoolMemory {
     );
   }
 
-  async recent(windowMs: number, now: Date): Promise<Map<PoolKey, number>> {
-    const since = now.getTime() - windowMs;
-    const counts = new Map<PoolKey, number>();
-    for (const item of await itemsOfKind(this.#client, this.#tableName, POOL_KIND)) {
-      const times = (item['interruptions'] as number[] | undefined) ?? [];
-      const n = times.filter((t) => t >= since && t <= now.getTime()).length;
-      if (n > 0) counts.set(poolKey(item as { instanceType: string; availabilityZone: string }), n);
+  async interruptionsSince(since: Date, now: Date): Promise<Map<PoolKey, number[]>> {
+    await indexedOnce(this.#client, this.#tableName);
+    const history = new Map<PoolKey, number[]>();
+    for await (const items of partitionPages(this.#client, this.#tableName, INDEX_PARTITION.pool, {
+      since: since.toISOString(),
+    })) {
+      for (const item of items) {
+        const times = ((item['interruptions'] as number[] | undefined) ?? []).filter(
+          (t) => t >= since.getTime() && t <= now.getTime(),
+        );
+        if (times.length > 0)
+          history.set(poolKey(item as { instanceType: string; availabilityZone: string }), times);
+      }
     }
-    return counts;
+    return history;
   }
 }

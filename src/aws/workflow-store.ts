@@ -6,15 +6,21 @@ import {
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import {
-  type DynamoDBDocumentClient,
+  DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
   type PutCommandInput,
   QueryCommand,
   ScanCommand,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { WorkflowStore } from '../core/ports.ts';
-import type { OrphanRecord, Workflow, WorkflowStatus } from '../core/workflow.ts';
+import {
+  isOnDemandFallback,
+  type OrphanRecord,
+  type Workflow,
+  type WorkflowStatus,
+} from '../core/workflow.ts';
 import type { PlanLog } from './dry-run.ts';
 import { errorCode, isConditionalCheckFailed, ReplacementClaimedError } from './errors.ts';
 
@@ -27,26 +33,57 @@ import { errorCode, isConditionalCheckFailed, ReplacementClaimedError } from './
  * | replacement | `replacement#<id>`     | `replacement`   | `workflowId`                                 |
  * | heal        | `heal#<instanceId>`    | `heal`          | `healedAt` (epoch ms), `alarmName`; TTL      |
  * | registration| `reg#<instanceId>`     | `registration`  | `instanceId`, `targets`; TTL (`registration-index.ts`) |
+ * | orphan      | `orphan#<instanceId>`  | `orphan`        | every {@link OrphanRecord} field; TTL        |
+ * | pool        | `pool#<type>#<az>`     | `pool`          | `interruptions` (epoch ms); TTL (`pool-memory.ts`) |
  *
- * While a workflow is in progress its item also carries `openPartition` (always `open`) and
- * `openSince` (its `startedAt`): the sparse global secondary index {@link OPEN_INDEX} holds only
- * those items, so the sweep finds the open workflows, oldest first, at a cost that grows with them
- * and not with the table.
+ * The items the functions read on their hot and periodic paths also carry `openPartition` and
+ * `openSince`, the keys of the sparse global secondary index {@link OPEN_INDEX}, which holds only
+ * them: an in-progress workflow in partition `open`, a standby in `standby` and a completed one
+ * whose replacement is an On-Demand fallback in `fallback` (since their `startedAt`), an orphan in
+ * `orphan` (since its `at`), a pool in `pool` (since its latest interruption). So the sweep, the
+ * standby's end, the revert to Spot, the pool memory and the orphans read their own items, oldest
+ * or newest first, at a cost that grows with them and not with the table; only `list()` of every
+ * workflow or of another status (for `handoff status` and `handoff report`) scans.
  *
- * Only single-item conditional puts, consistent gets, scans and index queries, so the same code
+ * Only single-item conditional writes, consistent gets, scans and index queries, so the same code
  * runs on AWS, DynamoDB Local and dynalite.
  */
 
 export const TTL_ATTRIBUTE = 'expiresAt';
-/** The sparse index of in-progress workflows (`infra/table.yml`). */
+/** The sparse index of the items read on the hot and periodic paths (`infra/table.yml`). */
 export const OPEN_INDEX = 'open-workflows';
-const OPEN_PARTITION = 'openPartition';
-const OPEN_SINCE = 'openSince';
-const OPEN = 'open';
+export const OPEN_PARTITION = 'openPartition';
+export const OPEN_SINCE = 'openSince';
+/** The partitions of {@link OPEN_INDEX}. */
+export const INDEX_PARTITION = {
+  /** In-progress workflows. */
+  open: 'open',
+  standby: 'standby',
+  /** Completed workflows whose replacement is an On-Demand fallback (the revert to Spot reads them). */
+  fallback: 'fallback',
+  orphan: 'orphan',
+  pool: 'pool',
+} as const;
+type IndexPartition = (typeof INDEX_PARTITION)[keyof typeof INDEX_PARTITION];
+/** The workflow statuses with a partition of their own. */
+const PARTITION_OF_STATUS: Partial<Record<WorkflowStatus, IndexPartition>> = {
+  'in-progress': INDEX_PARTITION.open,
+  standby: INDEX_PARTITION.standby,
+};
+/** The partition of a workflow, if it has one. */
+const partitionOf = (workflow: Workflow): IndexPartition | undefined =>
+  PARTITION_OF_STATUS[workflow.status] ??
+  (isOnDemandFallback(workflow) ? INDEX_PARTITION.fallback : undefined);
+/**
+ * Written once the table's standbys, orphans and pools are in the index: by the table's creation
+ * here, or by the first read after an upgrade from a version that indexed only open workflows.
+ */
+const INDEXED_MARKER = 'index#partitions-v1';
 const WORKFLOW_KIND = 'workflow';
 const ORPHAN_KIND = 'orphan';
 const REPLACEMENT_KIND = 'replacement';
 const HEAL_KIND = 'heal';
+export const POOL_KIND = 'pool';
 
 const workflowKey = (workflowId: string): string => `workflow#${workflowId}`;
 const replacementKey = (replacementId: string): string => `replacement#${replacementId}`;
@@ -58,6 +95,11 @@ export interface DynamoWorkflowStoreOptions {
   tableName: string;
   /** Aborts calls in flight, e.g. shortly before the Lambda timeout. */
   abortSignal?: AbortSignal;
+  /**
+   * Never writes, not even the one-time indexing of items written before the index had their
+   * partitions (a dry run reads through this store): such items are then not found by the index.
+   */
+  readOnly?: boolean;
 }
 
 /**
@@ -73,11 +115,18 @@ export class DynamoWorkflowStore implements WorkflowStore {
   readonly #tableName: string;
   /** The options of every `client.send`: the abort signal. */
   readonly #call: { abortSignal: AbortSignal | undefined };
+  readonly #readOnly: boolean;
 
   constructor(options: DynamoWorkflowStoreOptions) {
     this.#client = options.client;
     this.#tableName = options.tableName;
     this.#call = { abortSignal: options.abortSignal };
+    this.#readOnly = options.readOnly === true;
+  }
+
+  /** Items written before the index had their partitions are indexed (once), unless read-only. */
+  async #indexed(): Promise<void> {
+    if (!this.#readOnly) await indexedOnce(this.#client, this.#tableName);
   }
 
   async get(workflowId: string): Promise<Workflow | undefined> {
@@ -133,8 +182,22 @@ export class DynamoWorkflowStore implements WorkflowStore {
     return this.#put(healPut(this.#tableName, instanceId, heal));
   }
 
-  /** Scans the table: one item per handoff (removed by TTL once finished) and one per replacement link. */
+  /**
+   * In progress or standby: queries their partition of the index, reading only them. Any other
+   * status, or all: scans the table (one item per handoff, removed by TTL once finished, one per
+   * replacement link), for `handoff status` and `handoff report`.
+   */
   async list(options: { status?: WorkflowStatus; limit?: number } = {}): Promise<Workflow[]> {
+    const partition = options.status === undefined ? undefined : PARTITION_OF_STATUS[options.status];
+    if (partition !== undefined) {
+      if (partition !== INDEX_PARTITION.open) await this.#indexed();
+      const workflows: Workflow[] = [];
+      for await (const items of partitionPages(this.#client, this.#tableName, partition, {
+        call: this.#call,
+      }))
+        workflows.push(...items.map(toWorkflow).filter((w) => w.status === options.status));
+      return newestFirst(workflows, options.limit);
+    }
     const workflows: Workflow[] = [];
     let exclusiveStartKey: Record<string, unknown> | undefined;
     do {
@@ -163,36 +226,44 @@ export class DynamoWorkflowStore implements WorkflowStore {
 
   /** Queries the sparse index: only in-progress workflows are read, oldest first, a page at a time. */
   async *openWorkflows(pageSize = 100): AsyncIterable<Workflow[]> {
-    let exclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.#client.send(
-        new QueryCommand({
-          TableName: this.#tableName,
-          IndexName: OPEN_INDEX,
-          KeyConditionExpression: '#partition = :open',
-          ExpressionAttributeNames: { '#partition': OPEN_PARTITION },
-          ExpressionAttributeValues: { ':open': OPEN },
-          ScanIndexForward: true,
-          Limit: pageSize,
-          ExclusiveStartKey: exclusiveStartKey,
-        }),
-        this.#call,
-      );
+    for await (const items of partitionPages(this.#client, this.#tableName, INDEX_PARTITION.open, {
+      pageSize,
+      call: this.#call,
+    })) {
       // The index is eventually consistent: an item may still show a workflow that has just closed.
-      const open = (page.Items ?? []).map(toWorkflow).filter((w) => w.status === 'in-progress');
+      const open = items.map(toWorkflow).filter((w) => w.status === 'in-progress');
       if (open.length > 0) yield open;
-      exclusiveStartKey = page.LastEvaluatedKey;
-    } while (exclusiveStartKey !== undefined);
+    }
+  }
+
+  /** Queries the fallbacks' partition of the index. */
+  async onDemandFallbacks(): Promise<Workflow[]> {
+    await this.#indexed();
+    const fallbacks: Workflow[] = [];
+    for await (const items of partitionPages(this.#client, this.#tableName, INDEX_PARTITION.fallback, {
+      newestFirst: true,
+      call: this.#call,
+    }))
+      fallbacks.push(...items.map(toWorkflow).filter(isOnDemandFallback));
+    return fallbacks;
   }
 
   async recordOrphan(orphan: OrphanRecord): Promise<void> {
-    await this.#client.send(new PutCommand(orphanPut(this.#tableName, orphan)));
+    await this.#client.send(new PutCommand(orphanPut(this.#tableName, orphan)), this.#call);
   }
 
+  /** Queries the orphans' partition of the index, newest first. */
   async orphans(): Promise<OrphanRecord[]> {
-    const items = await itemsOfKind(this.#client, this.#tableName, ORPHAN_KIND);
-    const found = items.map(({ pk: _pk, kind: _kind, ...orphan }) => orphan as unknown as OrphanRecord);
-    return found.sort((a, b) => (a.at < b.at ? 1 : -1));
+    await this.#indexed();
+    const found: OrphanRecord[] = [];
+    for await (const items of partitionPages(this.#client, this.#tableName, INDEX_PARTITION.orphan, {
+      newestFirst: true,
+      call: this.#call,
+    })) {
+      for (const { pk: _pk, kind: _kind, [OPEN_PARTITION]: _p, [OPEN_SINCE]: _s, ...orphan } of items)
+        found.push(orphan as unknown as OrphanRecord);
+    }
+    return found;
   }
 
   /** True when written, false when the condition did not hold. */
@@ -285,6 +356,10 @@ export class DryRunWorkflowStore implements WorkflowStore {
     return newestFirst([...merged.values()], options.limit);
   }
 
+  async onDemandFallbacks(): Promise<Workflow[]> {
+    return (await this.list({ status: 'completed' })).filter(isOnDemandFallback);
+  }
+
   async *openWorkflows(pageSize = 100): AsyncIterable<Workflow[]> {
     const open = (await this.list({ status: 'in-progress' })).reverse();
     for (let start = 0; start < open.length; start += pageSize) yield open.slice(start, start + pageSize);
@@ -341,6 +416,7 @@ export class DryRunWorkflowStore implements WorkflowStore {
  * support (dynalite) is fine. Waits until the table is ACTIVE.
  */
 export async function createWorkflowTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  let created = false;
   try {
     await client.send(
       new CreateTableCommand({
@@ -364,6 +440,7 @@ export async function createWorkflowTable(client: DynamoDBClient, tableName: str
         ],
       }),
     );
+    created = true;
   } catch (error) {
     if (errorCode(error) !== 'ResourceInUseException') throw error;
   }
@@ -371,6 +448,8 @@ export async function createWorkflowTable(client: DynamoDBClient, tableName: str
     { client, minDelay: 1, maxDelay: 5, maxWaitTime: 300 },
     { TableName: tableName },
   );
+  // A new table holds nothing written before the index had its partitions.
+  if (created) await DynamoDBDocumentClient.from(client).send(new PutCommand(markerPut(tableName)));
 
   try {
     const ttl = await client.send(new DescribeTimeToLiveCommand({ TableName: tableName }));
@@ -404,10 +483,8 @@ function workflowPut(tableName: string, workflow: Workflow, write: 'create' | 'u
     ...(workflowKind ? { workflowKind } : {}),
     pk: workflowKey(workflow.workflowId),
     kind: WORKFLOW_KIND,
-    // Only an in-progress workflow is in the open index (a put replaces the whole item).
-    ...(workflow.status === 'in-progress'
-      ? { [OPEN_PARTITION]: OPEN, [OPEN_SINCE]: sortableTime(workflow.startedAt) }
-      : {}),
+    // Only an in-progress or standby workflow is in the index (a put replaces the whole item).
+    ...indexKeys(partitionOf(workflow), workflow.startedAt),
   };
   if (write === 'create')
     return { TableName: tableName, Item, ConditionExpression: 'attribute_not_exists(pk)' };
@@ -440,8 +517,16 @@ function replacementPut(
   };
 }
 
+/** The index attributes of an item in `partition` since `time`; none outside the index. */
+export function indexKeys(
+  partition: IndexPartition | undefined,
+  time: string,
+): Record<string, string> | Record<string, never> {
+  return partition === undefined ? {} : { [OPEN_PARTITION]: partition, [OPEN_SINCE]: sortableTime(time) };
+}
+
 /** An ISO time that sorts as a string (always with milliseconds); kept as is if it is not a time. */
-function sortableTime(time: string): string {
+export function sortableTime(time: string): string {
   const ms = Date.parse(time);
   return Number.isNaN(ms) ? time : new Date(ms).toISOString();
 }
@@ -507,30 +592,156 @@ function withoutUndefined<T>(value: T): T {
 function orphanPut(tableName: string, orphan: OrphanRecord): PutCommandInput {
   return {
     TableName: tableName,
-    Item: { ...withoutUndefined(orphan), pk: `orphan#${orphan.instanceId}`, kind: ORPHAN_KIND },
+    Item: {
+      ...withoutUndefined(orphan),
+      pk: `orphan#${orphan.instanceId}`,
+      kind: ORPHAN_KIND,
+      ...indexKeys(INDEX_PARTITION.orphan, orphan.at),
+    },
   };
 }
 
-/** Every item of one `kind` in the table (a Scan with a filter, every page). */
-export async function itemsOfKind(
+/**
+ * The items of one partition of {@link OPEN_INDEX}, a page at a time: oldest first (or newest),
+ * from `since` on when given. Reads only that partition's items.
+ */
+export async function* partitionPages(
   client: DynamoDBDocumentClient,
   tableName: string,
-  kind: string,
-): Promise<Record<string, unknown>[]> {
-  const items: Record<string, unknown>[] = [];
+  partition: IndexPartition,
+  options: {
+    since?: string;
+    newestFirst?: boolean;
+    pageSize?: number;
+    call?: { abortSignal?: AbortSignal };
+  } = {},
+): AsyncIterable<Record<string, unknown>[]> {
+  let exclusiveStartKey: Record<string, unknown> | undefined;
+  do {
+    const page = await client.send(
+      new QueryCommand({
+        TableName: tableName,
+        IndexName: OPEN_INDEX,
+        KeyConditionExpression:
+          options.since === undefined
+            ? '#partition = :partition'
+            : '#partition = :partition AND #since >= :since',
+        ExpressionAttributeNames: {
+          '#partition': OPEN_PARTITION,
+          ...(options.since === undefined ? {} : { '#since': OPEN_SINCE }),
+        },
+        ExpressionAttributeValues: {
+          ':partition': partition,
+          ...(options.since === undefined ? {} : { ':since': sortableTime(options.since) }),
+        },
+        ScanIndexForward: options.newestFirst !== true,
+        Limit: options.pageSize,
+        ExclusiveStartKey: exclusiveStartKey,
+      }),
+      options.call,
+    );
+    yield page.Items ?? [];
+    exclusiveStartKey = page.LastEvaluatedKey;
+  } while (exclusiveStartKey !== undefined);
+}
+
+/** The tables whose standbys, orphans and pools are known to be in the index (per container). */
+const indexedTables = new Map<string, Promise<void>>();
+
+/**
+ * Makes sure the standbys, orphans and pools written before they had partitions of their own are
+ * in the index: once per table (a marker item records it) and once per container (one consistent
+ * get). The first reader after an upgrade scans the table once and adds the index keys with
+ * conditional updates that never touch an item written since.
+ */
+export function indexedOnce(client: DynamoDBDocumentClient, tableName: string): Promise<void> {
+  let done = indexedTables.get(tableName);
+  if (done === undefined) {
+    done = indexTable(client, tableName);
+    indexedTables.set(tableName, done);
+    done.catch(() => indexedTables.delete(tableName));
+  }
+  return done;
+}
+
+async function indexTable(client: DynamoDBDocumentClient, tableName: string): Promise<void> {
+  const marker = await client.send(
+    new GetCommand({ TableName: tableName, Key: { pk: INDEXED_MARKER }, ConsistentRead: true }),
+  );
+  if (marker.Item !== undefined) return;
   let start: Record<string, unknown> | undefined;
   do {
     const page = await client.send(
       new ScanCommand({
         TableName: tableName,
-        FilterExpression: '#kind = :kind',
-        ExpressionAttributeNames: { '#kind': 'kind' },
-        ExpressionAttributeValues: { ':kind': kind },
+        FilterExpression:
+          'attribute_not_exists(#partition) AND ((#kind = :workflow AND (#status = :standby OR ' +
+          '(#status = :completed AND #replacement.#capacityType = :onDemand))) OR #kind IN (:orphan, :pool))',
+        ExpressionAttributeNames: {
+          '#partition': OPEN_PARTITION,
+          '#kind': 'kind',
+          '#status': 'status',
+          '#replacement': 'replacement',
+          '#capacityType': 'capacityType',
+        },
+        ExpressionAttributeValues: {
+          ':workflow': WORKFLOW_KIND,
+          ':standby': 'standby',
+          ':completed': 'completed',
+          ':onDemand': 'on-demand',
+          ':orphan': ORPHAN_KIND,
+          ':pool': POOL_KIND,
+        },
         ExclusiveStartKey: start,
       }),
     );
-    items.push(...(page.Items ?? []));
+    for (const item of page.Items ?? []) await addIndexKeys(client, tableName, item);
     start = page.LastEvaluatedKey;
   } while (start !== undefined);
-  return items;
+  await client.send(new PutCommand(markerPut(tableName)));
+}
+
+const markerPut = (tableName: string): PutCommandInput => ({
+  TableName: tableName,
+  Item: { pk: INDEXED_MARKER, kind: 'meta' },
+});
+
+/** The index keys of an item written before it had a partition; skipped if it changed meanwhile. */
+async function addIndexKeys(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  item: Record<string, unknown>,
+): Promise<void> {
+  const times = (item['interruptions'] as number[] | undefined) ?? [];
+  const workflow = item['kind'] === WORKFLOW_KIND ? toWorkflow(item) : undefined;
+  const workflowPartition = workflow ? partitionOf(workflow) : undefined;
+  if (workflow && !workflowPartition) return;
+  const [partition, since, condition] =
+    workflow && workflowPartition
+      ? [workflowPartition, workflow.startedAt, ' AND #status = :status']
+      : item['kind'] === ORPHAN_KIND
+        ? [INDEX_PARTITION.orphan, String(item['at']), '']
+        : [INDEX_PARTITION.pool, new Date(Math.max(0, ...times)).toISOString(), ''];
+  try {
+    await client.send(
+      new UpdateCommand({
+        TableName: tableName,
+        Key: { pk: item['pk'] },
+        UpdateExpression: 'SET #partition = :partition, #since = :since',
+        ConditionExpression: `attribute_exists(pk) AND attribute_not_exists(#partition)${condition}`,
+        ExpressionAttributeNames: {
+          '#partition': OPEN_PARTITION,
+          '#since': OPEN_SINCE,
+          ...(workflow ? { '#status': 'status' } : {}),
+        },
+        ExpressionAttributeValues: {
+          ':partition': partition,
+          ':since': sortableTime(since),
+          ...(workflow ? { ':status': workflow.status } : {}),
+        },
+      }),
+    );
+  } catch (error) {
+    if (!isConditionalCheckFailed(error)) throw error;
+  }
 }

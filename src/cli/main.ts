@@ -57,10 +57,11 @@ Commands:
   report                     Per workflow, per group and in total: the capacity each replacement got and
                              why (pool, capacity type, reason), its hourly cost against On-Demand and
                              the estimated saving (per hour, and per month of 730 h).
+                             Reads every workflow of the table (a scan; the functions never scan).
       --table NAME           The deployment's workflow table (default: HANDOFF_TABLE_NAME).
       --local                Run the capacity scenario on a fresh local cloud, then report on it.
 
-status, timeline, sweep and replay --aws/--dry-run/--bus take:
+status, timeline, sweep, report and replay --aws/--dry-run/--bus take:
       --stack NAME           The deployment: its table is the stack output StateTableName.
                              Without it: HANDOFF_TABLE_NAME and the SDK's endpoints.
       --region R             Default: AWS_REGION or the profile's region.
@@ -435,33 +436,45 @@ async function sweep(rest: string[], io: Io): Promise<number> {
 }
 
 async function report(rest: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({
+  requireValues(rest, { '--table': "the name of the deployment's workflow table", ...AWS_HINTS });
+  const { values, positionals } = parseArgs({
     args: rest,
-    options: { json: { type: 'boolean' }, table: { type: 'string' }, local: { type: 'boolean' } },
+    options: {
+      json: { type: 'boolean' },
+      table: { type: 'string' },
+      local: { type: 'boolean' },
+      ...AWS_OPTIONS,
+    },
+    allowPositionals: true,
     strict: true,
   });
-  if (values.local && values.table !== undefined) {
-    throw new CliError('--local reports on a fresh local cloud; it cannot be combined with --table.', 2);
-  }
-  if (values.table === '') throw new CliError('--table needs the name of the workflow table.', 2);
-  const { capacityReport, formatCapacityReport } = await import('./capacity-report.ts');
+  if (positionals.length > 0)
+    throw new CliError('report takes no arguments: it reports on every workflow of the table.', 2);
+  const clash = values.local ? given(values, ['table', 'stack', 'region', 'profile']) : undefined;
+  if (clash)
+    throw new CliError(
+      `--${clash} and --local contradict each other: --local reports on a fresh local cloud; leave out one of them.`,
+      2,
+    );
+  if (values.table !== undefined && values.stack !== undefined)
+    throw new CliError(
+      '--table and --stack both name the table: give --stack NAME (its output StateTableName) or --table NAME.',
+      2,
+    );
+  const { formatCapacityReport } = await import('./capacity-report.ts');
   let capacity: CapacityReport;
   if (values.local) {
     const { runCapacityDemo } = await import('./capacity-demo.ts');
     capacity = (await runCapacityDemo({ speed: 'manual', print: () => {} })).report;
   } else {
-    const [{ createClients }, { DynamoWorkflowStore }] = await Promise.all([
-      import('../aws/clients.ts'),
-      import('../aws/workflow-store.ts'),
-    ]);
-    const tableName = values.table ?? process.env['HANDOFF_TABLE_NAME'];
-    if (!tableName) {
+    if (values.stack === undefined && values.table === undefined && !process.env['HANDOFF_TABLE_NAME'])
       throw new CliError(
-        "No workflow table: give --table NAME (the deployment's table) or set HANDOFF_TABLE_NAME, or use --local.",
+        'no workflow table: pass --stack NAME (the table is its output StateTableName), --table NAME or set HANDOFF_TABLE_NAME; or --local for the capacity scenario on a local cloud.',
       );
-    }
-    const store = new DynamoWorkflowStore({ client: createClients().documentClient, tableName });
-    capacity = capacityReport((await store.list()).reverse());
+    const { runReport } = await import('./operations.ts');
+    const env =
+      values.table === undefined ? process.env : { ...process.env, HANDOFF_TABLE_NAME: values.table };
+    capacity = (await runReport({ ...awsTarget(values), env })).capacity;
   }
   if (values.json) io.out(JSON.stringify(capacity, null, 2));
   else for (const line of formatCapacityReport(capacity)) io.out(line);

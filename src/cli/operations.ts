@@ -5,6 +5,7 @@ import type { InstanceOutcome } from '../core/handoff.ts';
 import type { WorkflowStore } from '../core/ports.ts';
 import { sweepOpenWorkflows } from '../core/sweep.ts';
 import { type Workflow, type WorkflowStatus, workflowIdFor } from '../core/workflow.ts';
+import { type CapacityReport, capacityReport } from './capacity-report.ts';
 import { consoleLog, noMetrics } from './console-log.ts';
 import { type Deployment, type DeploymentOptions, openDeployment } from './deployment.ts';
 import { CliError } from './errors.ts';
@@ -12,7 +13,7 @@ import { describeWorkflow, outcomeOf, summarize, type WorkflowSummary } from './
 import { type Timeline, timelineOf, writeTimelineSvg } from './timeline.ts';
 
 /**
- * The commands on a deployment's workflows: `status`, `timeline` and `sweep`. Each reaches the
+ * The commands on a deployment's workflows: `status`, `timeline`, `sweep` and `report`. Each reaches the
  * table of a stack (`--stack`, its output StateTableName) or of `HANDOFF_TABLE_NAME` with the SDK's
  * endpoints (an account, LocalStack, or a local cloud), in `--region` with `--profile`.
  */
@@ -58,10 +59,12 @@ export async function findWorkflow(store: WorkflowStore, id: string): Promise<Wo
   return replaced ? store.get(replaced) : undefined;
 }
 
+/** Read-only: `status`, `timeline` and `report` need only read permissions (the sweep indexes old items). */
 function storeOf(deployment: Deployment): WorkflowStore {
   return new DynamoWorkflowStore({
     client: deployment.clients.documentClient,
     tableName: deployment.config.tableName,
+    readOnly: true,
   });
 }
 
@@ -98,6 +101,22 @@ export async function runStatus(
         ? [`No workflows in ${where(deployment)} match.`]
         : workflows.map(describeWorkflow);
     return { table: deployment.config.tableName, workflows: workflows.map(summarize), lines };
+  } finally {
+    deployment.clients.dynamodb.destroy();
+  }
+}
+
+export interface ReportResult {
+  table: string;
+  capacity: CapacityReport;
+}
+
+/** `handoff report` on a deployment: every workflow of its table (a scan), oldest first, reported. */
+export async function runReport(target: DeploymentOptions): Promise<ReportResult> {
+  const deployment = await openDeployment(target);
+  try {
+    const workflows = await storeOf(deployment).list();
+    return { table: deployment.config.tableName, capacity: capacityReport(workflows.reverse()) };
   } finally {
     deployment.clients.dynamodb.destroy();
   }

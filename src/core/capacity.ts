@@ -20,6 +20,8 @@ export interface CapacityView {
   placementScores: ReadonlyMap<PoolKey, number>;
   /** Interruptions per pool within the policy's pool-reclaim window. */
   interruptions: ReadonlyMap<PoolKey, number>;
+  /** The pools the pool memory avoids (the threshold was crossed within `avoidMinutes`): never chosen. */
+  avoided: ReadonlyMap<PoolKey, { crossedAt: string; until: string }>;
   onDemandPrices: Readonly<Record<string, number>>;
 }
 
@@ -42,8 +44,8 @@ export interface CapacityChoice {
   spot: RankedPool[];
   /** On-Demand pools, cheapest first (the reclaimed pools excluded too: EC2 is short there). */
   onDemand: RankedPool[];
-  /** Pools left out, and why. */
-  excluded: { pool: PoolFacts; why: string }[];
+  /** Pools left out, and why; an avoided one with the end of its avoidance. */
+  excluded: { pool: PoolFacts; why: string; avoidedUntil?: string }[];
 }
 
 const ranked = (pool: PoolFacts, view: CapacityView): RankedPool => {
@@ -67,13 +69,16 @@ export function chooseCapacity(policy: GroupPolicy, view: CapacityView): Capacit
   const usable: RankedPool[] = [];
   for (const pool of view.pools) {
     const r = ranked(pool, view);
+    const avoided = view.avoided.get(poolKey(pool));
     if (reclaimed.has(poolKey(pool))) excluded.push({ pool, why: 'being reclaimed' });
-    else if (r.interruptions >= policy.poolReclaim.threshold)
+    else if (avoided) {
+      const { threshold, windowMinutes } = policy.poolReclaim;
       excluded.push({
         pool,
-        why: `avoided: ${r.interruptions} interruptions in ${policy.poolReclaim.windowMinutes} min`,
+        why: `avoided until ${avoided.until}: ${threshold} interruptions within ${windowMinutes} min by ${avoided.crossedAt}`,
+        avoidedUntil: avoided.until,
       });
-    else usable.push(r);
+    } else usable.push(r);
   }
   const reserved: ReservedPool[] = [];
   if (policy.reservedFirst) {
@@ -137,6 +142,8 @@ export interface CapacityRecord {
   choiceReason: string;
   hourlyPrice?: number;
   onDemandPrice?: number;
+  /** The pools the choice avoided after a cluster of interruptions, and until when. */
+  avoidedPools?: { instanceType: string; availabilityZone: string; until: string }[];
 }
 
 /** Which request of the batch launched an instance: the first (RI + Spot), the Spot retry, or the On-Demand fallback. */
@@ -191,5 +198,24 @@ export function describeLaunches(
       });
     }
   }
+  const avoidedPools = [
+    ...new Map(
+      choice.excluded.flatMap(({ pool, avoidedUntil }) =>
+        avoidedUntil === undefined
+          ? []
+          : [
+              [
+                poolKey(pool),
+                {
+                  instanceType: pool.instanceType,
+                  availabilityZone: pool.availabilityZone,
+                  until: avoidedUntil,
+                },
+              ] as const,
+            ],
+      ),
+    ).values(),
+  ];
+  if (avoidedPools.length > 0) for (const record of records.values()) record.avoidedPools = avoidedPools;
   return records;
 }

@@ -10,6 +10,7 @@ import {
 } from './capacity.ts';
 import type { FleetInstance, FleetOverride, FleetResult, PoolFacts } from './facts.ts';
 import type { GroupPolicy } from './policy.ts';
+import { lookbackMs, poolStandings, recentCounts } from './pool-reclaim.ts';
 import { type HandoffDeps, poolKey } from './ports.ts';
 import type { Workflow } from './workflow.ts';
 
@@ -148,10 +149,6 @@ export class GroupFleets {
     const token = fleetToken(group.name, workflows);
     const ids = workflows.map((w) => w.workflowId);
     const requestedAt = deps.clock.now().toISOString();
-    // Interruptions counted once per workflow: on its first launch.
-    const interrupted = workflows.filter(
-      (w) => w.signals.warning && w.replacement?.attempt === 1 && !w.replacement.fleet,
-    );
     // The record first: a crash after the request leaves each member knowing its fleet.
     for (const w of workflows) w.replacement!.fleet = { token, members: ids, requestedAt };
     const saved = await Promise.all(members.map((m) => m.save()));
@@ -161,13 +158,6 @@ export class GroupFleets {
       return shares;
     }
     const choice = await this.choose(group, workflows);
-    await deps.poolMemory?.recordInterruptions(
-      interrupted.map((w) => ({
-        instanceType: w.instance!.instanceType,
-        availabilityZone: w.instance!.availabilityZone,
-      })),
-      deps.clock.now(),
-    );
     // Tags go on at launch (afterwards the role may write only its bookkeeping keys): those every
     // member's old instance carries alike, then the fleet's own.
     const tags = {
@@ -274,20 +264,23 @@ export class GroupFleets {
         return fallback;
       };
     const signals = deps.capacity;
-    const windowMs = policy.poolReclaim.windowMinutes * 60_000;
-    const [reservations, placementScores, spotPrices, interruptions] = await Promise.all([
+    const now = deps.clock.now();
+    const since = new Date(now.getTime() - lookbackMs(policy.poolReclaim));
+    const [reservations, placementScores, spotPrices, history] = await Promise.all([
       signals?.unusedReservations().catch(unknown([])) ?? [],
       signals?.placementScores(types, zones).catch(unknown(new Map())) ?? new Map(),
       signals?.spotPrices(types, zones).catch(unknown(new Map())) ?? new Map(),
-      deps.poolMemory?.recent(windowMs, deps.clock.now()).catch(unknown(new Map())) ?? new Map(),
+      deps.poolMemory?.interruptionsSince(since, now).catch(unknown(new Map())) ?? new Map(),
     ]);
+    const standings = poolStandings(history, policy.poolReclaim, now);
     return chooseCapacity(policy, {
       pools,
       reclaimed,
       reservations,
       placementScores,
       spotPrices,
-      interruptions,
+      interruptions: recentCounts(standings),
+      avoided: new Map([...standings].flatMap(([key, s]) => (s.avoided ? [[key, s.avoided] as const] : []))),
       onDemandPrices: policy.onDemandPrices ?? {},
     });
   }

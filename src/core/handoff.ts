@@ -50,8 +50,11 @@ async function progress(
   let plan = planNext({ workflow, old: oldNow, replacement });
 
   // 2. The record exists before anything can fail (a retry after the old instance is gone still
-  // knows its subnet, template and resources).
-  if (isNew && !(await save())) return undefined;
+  // knows its subnet, template and resources). A warning is counted in the pool memory once the
+  // record says it is, so a retry never counts it twice.
+  const interrupted = interruptionToCount(workflow, group.signals, deps.clock.now());
+  if ((isNew || interrupted) && !(await save())) return undefined;
+  if (interrupted) await deps.poolMemory?.recordInterruptions([interrupted], deps.clock.now());
 
   // 3. Where the old instance serves, and (stateful) that what must survive it will: each recorded
   // as soon as it is known.
@@ -127,6 +130,22 @@ export function handOff(
   { failOnLaunchError = true } = {},
 ): Promise<InstanceOutcome[]> {
   return eachWorkflow(signals, deps, { failOnLaunchError, open: openWorkflow, progress });
+}
+
+/**
+ * The pool of an interruption warning for the workflow's instance, grouped or not, that the pool
+ * memory has not counted yet; marks the record as counted.
+ */
+function interruptionToCount(
+  workflow: Workflow,
+  signals: readonly Signal[],
+  now: Date,
+): { instanceType: string; availabilityZone: string } | undefined {
+  const { instance } = workflow;
+  if (workflow.signals.poolCountedAt !== undefined || !instance) return undefined;
+  if (!signals.some((s) => s.kind === 'warning' && s.instanceId === workflow.instanceId)) return undefined;
+  workflow.signals.poolCountedAt = now.toISOString();
+  return { instanceType: instance.instanceType, availabilityZone: instance.availabilityZone };
 }
 
 /** A new workflow for the instance, from what EC2 says about it and the first signal. */

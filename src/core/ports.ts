@@ -92,8 +92,11 @@ export interface PoolMemory {
     pools: readonly { instanceType: string; availabilityZone: string }[],
     at: Date,
   ): Promise<void>;
-  /** Interruptions per pool within `windowMs` before `now`. */
-  recent(windowMs: number, now: Date): Promise<Map<PoolKey, number>>;
+  /**
+   * Each pool's interruption times (epoch ms) from `since` to `now`, the pools with none left out.
+   * Reads only the pools interrupted since then, however many items the table holds.
+   */
+  interruptionsSince(since: Date, now: Date): Promise<Map<PoolKey, number[]>>;
 }
 
 /** What a target's health checks report (`DescribeTargetHealth`), e.g. `healthy`, `draining`, `unused`. */
@@ -299,6 +302,11 @@ export interface WorkflowStore {
    * workflows, however many finished ones the store holds.
    */
   openWorkflows(pageSize?: number): AsyncIterable<Workflow[]>;
+  /**
+   * The completed workflows whose replacement is an On-Demand fallback (for the revert to Spot),
+   * newest first. Reads only them, however many other workflows the store holds.
+   */
+  onDemandFallbacks(): Promise<Workflow[]>;
   /**
    * Records that `instanceId` is being healed at `at`, unless it was within `cooldownMs` before:
    * true when recorded (heal it), false when a heal is still cooling down. A conditional write, so

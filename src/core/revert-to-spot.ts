@@ -1,6 +1,7 @@
 import type { InstanceOutcome } from './batch.ts';
 import { startWithinChurnBudget } from './churn-budget.ts';
 import type { HandoffDeps } from './ports.ts';
+import { workflowIdFor } from './workflow.ts';
 
 /**
  * Revert to Spot: an On-Demand fallback (a replacement launched On-Demand because no allowed Spot
@@ -106,17 +107,16 @@ export function revertCandidates(
  * launched Spot only; without Spot capacity the workflow waits, and the sweep tries again.
  */
 export async function revertFallbacksToSpot(deps: HandoffDeps): Promise<InstanceOutcome[]> {
-  const all = await deps.store.list();
-  const fallbackIds = all.flatMap((w) =>
-    w.status === 'completed' && w.replacement?.capacityType === 'on-demand' && w.replacement.instanceId
-      ? [w.replacement.instanceId]
-      : [],
-  );
+  const fallbacks = await deps.store.onDemandFallbacks();
+  const fallbackIds = fallbacks.flatMap((w) => (w.replacement?.instanceId ? [w.replacement.instanceId] : []));
   if (fallbackIds.length === 0) return [];
   const facts = await deps.compute.describeInstances(fallbackIds);
-  const candidates = revertCandidates(all, {
-    running: new Set([...facts.values()].filter((f) => f.state === 'running').map((f) => f.instanceId)),
-    handled: new Set(all.map((w) => w.instanceId)),
+  const running = [...facts.values()].filter((f) => f.state === 'running').map((f) => f.instanceId);
+  // A running fallback with a workflow of its own is handled already (one consistent get each).
+  const own = await Promise.all(running.map((id) => deps.store.get(workflowIdFor(id))));
+  const candidates = revertCandidates(fallbacks, {
+    running: new Set(running),
+    handled: new Set(own.flatMap((w) => (w ? [w.instanceId] : []))),
     revertToSpotOf: (group) => revertToSpotOf(deps, group),
     now: deps.clock.now(),
   });

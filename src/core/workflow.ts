@@ -142,6 +142,8 @@ export interface Replacement {
   hourlyPrice?: number;
   /** USD/hour On-Demand of the replacement's type, to compare with. */
   onDemandPrice?: number;
+  /** The pools the choice avoided after a cluster of interruptions there, each until when. */
+  avoidedPools?: { instanceType: string; availabilityZone: string; until: string }[];
   /**
    * The fleet request the replacement comes from, recorded before the request is made: a retry
    * claims its share of the instances tagged with the token, never launching a second one.
@@ -288,6 +290,8 @@ export interface Workflow {
     instanceAction?: string;
     /** EventBridge `time` of the earliest signal: the durations to drain, launch and registration count from it. */
     firstEventAt?: string;
+    /** When the warning was counted in the pool memory (once per workflow, grouped or not). */
+    poolCountedAt?: string;
   };
   instance?: InstanceRecord;
   /** The old instance's registrations, found before it was drained. */
@@ -334,3 +338,10 @@ export interface OrphanRecord {
 }
 
 export const workflowIdFor = (instanceId: string): string => `wf-${instanceId}`;
+
+/** A finished workflow whose replacement is an On-Demand fallback: the revert to Spot may replace it. */
+export const isOnDemandFallback = (workflow: Workflow): boolean =>
+  workflow.status === 'completed' &&
+  workflow.outcome === 'replaced' &&
+  workflow.replacement?.capacityType === 'on-demand' &&
+  workflow.replacement.instanceId !== undefined;

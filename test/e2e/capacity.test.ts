@@ -203,6 +203,8 @@ describe('handoff report against a table', () => {
 
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
-    expect(run.stderr).toMatch(/^handoff: No workflow table: give --table NAME .*HANDOFF_TABLE_NAME/);
+    expect(run.stderr).toMatch(
+      /^handoff: no workflow table: pass --stack NAME .*--table NAME or set HANDOFF_TABLE_NAME; or --local/,
+    );
   });
 });

@@ -1,5 +1,6 @@
 import {
   CreateLaunchTemplateCommand,
+  DescribeLaunchTemplatesCommand,
   DescribeSubnetsCommand,
   EC2Client,
   RunInstancesCommand,
@@ -119,6 +120,13 @@ async function reclaim(n: number, group: GroupPolicyInput | undefined): Promise<
   };
 }
 
+/** The pool memory's interruptions of the last `minutes`. */
+const remembered = (w: World, minutes: number) =>
+  w.deps.poolMemory!.interruptionsSince(
+    new Date(w.cloud.clock.now().getTime() - minutes * 60_000),
+    w.cloud.clock.now(),
+  );
+
 const TYPES = [{ type: 'm5.large' }, { type: 'm5.xlarge' }, { type: 'c5.large' }];
 const PRICES = { 'm5.large': 0.096, 'm5.xlarge': 0.192, 'c5.large': 0.085 };
 
@@ -220,9 +228,96 @@ describe('the replacements of a reclaimed pool', () => {
     expect(replacements).toHaveLength(2);
     expect(replacements.filter((r) => r.instanceType === 'c5.large' && r.availabilityZone === b)).toEqual([]);
     // This batch's interruptions are remembered too.
-    const recent = await world.deps.poolMemory!.recent(10 * 60_000, world.cloud.clock.now());
-    expect(recent.get(`m5.large|${world.zones[0]}`)).toBe(2);
-    expect(recent.get(`c5.large|${b}`)).toBe(3);
+    const recent = await remembered(world, 10);
+    expect(recent.get(`m5.large|${world.zones[0]}`)).toHaveLength(2);
+    expect(recent.get(`c5.large|${b}`)).toHaveLength(3);
+    const [record] = await world.records();
+    expect(record!.replacement!.avoidedPools).toEqual([
+      {
+        instanceType: 'c5.large',
+        availabilityZone: b,
+        until: new Date(world.cloud.clock.now().getTime() - 60_000 + 30 * 60_000).toISOString(),
+      },
+    ]);
+  });
+
+  it.each([
+    ['still avoided 15 min after the cluster, its interruptions out of the 10-min window', 15, false],
+    ['chosen again once the 30 avoided minutes are over', 31, true],
+  ])('stay off a pool after a cluster: %s', async (_, minutesAgo, chosen) => {
+    world = await reclaim(2, {
+      instanceTypes: TYPES,
+      poolReclaim: { threshold: 3, windowMinutes: 10, avoidMinutes: 30 },
+    });
+    const [, b] = world.zones;
+    world.cloud.setSpotPrice({ instanceType: 'c5.large', availabilityZone: b }, 0.001);
+    const pool = { instanceType: 'c5.large', availabilityZone: b! };
+    const clusterAt = world.cloud.clock.now().getTime() - minutesAgo * 60_000;
+    await world.deps.poolMemory!.recordInterruptions([pool], new Date(clusterAt - 120_000));
+    await world.deps.poolMemory!.recordInterruptions([pool, pool], new Date(clusterAt));
+
+    await handOff(world.signals, world.deps);
+
+    const inPool = world
+      .replacements()
+      .filter((r) => r.instanceType === 'c5.large' && r.availabilityZone === b);
+    expect(inPool.length > 0).toBe(chosen);
+    const [record] = await world.records();
+    expect(record!.replacement!.avoidedPools).toEqual(
+      chosen ? undefined : [{ ...pool, until: new Date(clusterAt + 30 * 60_000).toISOString() }],
+    );
+  });
+
+  it("count an ungrouped instance's interruption too, once: a later grouped replacement stays off its pool", async () => {
+    world = await reclaim(2, { instanceTypes: TYPES, poolReclaim: { threshold: 1, windowMinutes: 10 } });
+    const [, b] = world.zones;
+    world.cloud.setSpotPrice({ instanceType: 'c5.large', availabilityZone: b }, 0.001);
+    const ec2 = new EC2Client(world.cloud.clientConfig());
+    const subnetB = (await ec2.send(new DescribeSubnetsCommand({}))).Subnets!.find(
+      (s) => s.AvailabilityZone === b,
+    )!.SubnetId!;
+    const template = (await ec2.send(new DescribeLaunchTemplatesCommand({}))).LaunchTemplates![0]!;
+    const ungrouped = (
+      await ec2.send(
+        new RunInstancesCommand({
+          MinCount: 1,
+          MaxCount: 1,
+          SubnetId: subnetB,
+          InstanceType: 'c5.large',
+          LaunchTemplate: { LaunchTemplateId: template.LaunchTemplateId!, Version: '$Latest' },
+          TagSpecifications: [
+            { ResourceType: 'instance', Tags: [{ Key: 'spot-handoff:managed', Value: 'true' }] },
+          ],
+        }),
+      )
+    ).Instances![0]!.InstanceId!;
+    ec2.destroy();
+    await world.cloud.clock.advance(10_000);
+    const warning: Signal = {
+      kind: 'warning',
+      instanceId: ungrouped,
+      eventId: 'warning-ungrouped',
+      time: world.cloud.clock.now().toISOString(),
+      instanceAction: 'terminate',
+    };
+
+    await handOff([warning], world.deps);
+    await handOff([{ ...warning, eventId: 'warning-ungrouped-again' }], world.deps);
+
+    expect((await remembered(world, 10)).get(`c5.large|${b}`)).toHaveLength(1);
+    const own = await world.deps.store.get(workflowIdFor(ungrouped));
+    expect(own!.group).toBeUndefined();
+    expect(own!.signals.poolCountedAt).toBeDefined();
+
+    await handOff(world.signals, world.deps);
+
+    const groupReplacements = world
+      .replacements()
+      .filter((r) => world!.ids.includes(r.tags['spot-handoff:replaces']!));
+    expect(groupReplacements).toHaveLength(2);
+    expect(
+      groupReplacements.filter((r) => r.instanceType === 'c5.large' && r.availabilityZone === b),
+    ).toEqual([]);
   });
 
   it('are launched once when the invocation dies between CreateFleet and the record', async () => {

@@ -1,11 +1,12 @@
 import type { AddressInfo } from 'node:net';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ReplacementClaimedError } from '../../src/aws/errors.ts';
+import { DynamoPoolMemory } from '../../src/aws/pool-memory.ts';
 import { createWorkflowTable, DynamoWorkflowStore } from '../../src/aws/workflow-store.ts';
-import type { Workflow } from '../../src/core/workflow.ts';
+import type { OrphanRecord, Workflow } from '../../src/core/workflow.ts';
 
 /** The store against dynalite, a DynamoDB that runs in the test process: real conditions, real marshalling. */
 
@@ -219,5 +220,154 @@ describe('heal claims (the healing cooldown)', () => {
     expect(await store.claimHeal('i-0fedcba9876543210', heal(29))).toBe(true);
     expect(await store.claimHeal('i-0123456789abcdef0', heal(30))).toBe(true);
     expect(await store.claimHeal('i-0123456789abcdef0', heal(45))).toBe(false);
+  });
+});
+
+/** A document client that records, for each call, the command and how many items it read. */
+function countingReads(reads: { command: string; items: number }[]): DynamoDBDocumentClient {
+  const inner = DynamoDBDocumentClient.from(client);
+  return {
+    send: async (command: { constructor: { name: string } }, options?: unknown) => {
+      const output = (await inner.send(command as never, options as never)) as {
+        ScannedCount?: number;
+        Item?: unknown;
+      };
+      reads.push({ command: command.constructor.name, items: output.ScannedCount ?? (output.Item ? 1 : 0) });
+      return output;
+    },
+  } as unknown as DynamoDBDocumentClient;
+}
+
+const orphan = (instanceId: string, at: string): OrphanRecord => ({
+  instanceId,
+  action: 'terminated',
+  fleetToken: 'fleet-1',
+  reason: 'no workflow of its group waits for it',
+  at,
+  expiresAt: 1_900_000_000,
+});
+
+describe('the reads of the hot and periodic paths', () => {
+  it('touch only their own items, however many finished workflows the table holds', async () => {
+    const reads: { command: string; items: number }[] = [];
+    const counted = new DynamoWorkflowStore({ client: countingReads(reads), tableName });
+    const memory = new DynamoPoolMemory({ client: countingReads(reads), tableName });
+    const minute = (m: number) => new Date(Date.parse('2026-01-01T12:00:00.000Z') + m * 60_000);
+    for (let i = 0; i < 150; i++)
+      await store.create(
+        workflow(`i-done${i}`, { status: 'completed', startedAt: minute(i % 60).toISOString() }),
+      );
+    await store.create(workflow('i-open', { startedAt: minute(5).toISOString() }));
+    await store.create(workflow('i-standby1', { status: 'standby', startedAt: minute(1).toISOString() }));
+    await store.create(workflow('i-standby2', { status: 'standby', startedAt: minute(2).toISOString() }));
+    // A standby that ends leaves its partition.
+    await store.create(workflow('i-retired', { status: 'standby', startedAt: minute(3).toISOString() }));
+    await store.update(workflow('i-retired', { version: 2, status: 'completed' }));
+    const onDemand = {
+      attempt: 1,
+      clientToken: 'token',
+      instanceId: 'i-od',
+      capacityType: 'on-demand' as const,
+    };
+    await store.create(
+      workflow('i-fellback', { status: 'completed', outcome: 'replaced', replacement: onDemand }),
+    );
+    await store.recordOrphan(orphan('i-orphan1', minute(10).toISOString()));
+    await store.recordOrphan(orphan('i-orphan2', minute(20).toISOString()));
+    // Pools interrupted two days before, and two within the last hour.
+    for (let p = 0; p < 20; p++)
+      await memory.recordInterruptions(
+        [{ instanceType: `m${p}.large`, availabilityZone: 'us-east-1a' }],
+        minute(-2880),
+      );
+    const recent = { instanceType: 'c5.large', availabilityZone: 'us-east-1b' };
+    await memory.recordInterruptions([recent, recent], minute(50));
+    await memory.recordInterruptions([{ ...recent, availabilityZone: 'us-east-1c' }], minute(55));
+    reads.length = 0;
+
+    const standbys = await counted.list({ status: 'standby' });
+    const open = await counted.list({ status: 'in-progress' });
+    const orphans = await counted.orphans();
+    const fallbacks = await counted.onDemandFallbacks();
+    const history = await memory.interruptionsSince(minute(0), minute(60));
+
+    expect(standbys.map((w) => w.instanceId)).toEqual(['i-standby2', 'i-standby1']);
+    expect(open.map((w) => w.instanceId)).toEqual(['i-open']);
+    expect(orphans.map((o) => o.instanceId)).toEqual(['i-orphan2', 'i-orphan1']);
+    expect(orphans[0]).toEqual(orphan('i-orphan2', minute(20).toISOString()));
+    expect(fallbacks.map((w) => w.instanceId)).toEqual(['i-fellback']);
+    expect(history).toEqual(
+      new Map([
+        ['c5.large|us-east-1b', [minute(50).getTime(), minute(50).getTime()]],
+        ['c5.large|us-east-1c', [minute(55).getTime()]],
+      ]),
+    );
+    // No scan; the queries read 2 standbys, 1 open workflow, 2 orphans, 1 fallback and 2 pools:
+    // 8 items in 5 pages (and the table's index marker once per container), of the table's 181 items.
+    expect(reads.filter((r) => r.command !== 'QueryCommand')).toEqual([{ command: 'GetCommand', items: 1 }]);
+    expect(reads.filter((r) => r.command === 'QueryCommand')).toEqual([
+      { command: 'QueryCommand', items: 2 },
+      { command: 'QueryCommand', items: 1 },
+      { command: 'QueryCommand', items: 2 },
+      { command: 'QueryCommand', items: 1 },
+      { command: 'QueryCommand', items: 2 },
+    ]);
+  });
+
+  it('index the standbys, orphans and pools written before they had partitions, once', async () => {
+    // Items as the previous version wrote them: no index keys, and no marker in the table.
+    const legacy = (item: Record<string, unknown>) =>
+      DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } }).send(
+        new PutCommand({ TableName: tableName, Item: item }),
+      );
+    await DynamoDBDocumentClient.from(client).send(
+      new DeleteCommand({ TableName: tableName, Key: { pk: 'index#partitions-v1' } }),
+    );
+    const { kind: _kind, ...standby } = workflow('i-standby', { status: 'standby' });
+    await legacy({ ...standby, pk: 'workflow#wf-i-standby', kind: 'workflow' });
+    await legacy({
+      pk: 'workflow#wf-i-done',
+      kind: 'workflow',
+      ...workflow('i-done', { status: 'completed' }),
+    });
+    await legacy({
+      ...orphan('i-orphan', '2026-01-01T12:10:00.000Z'),
+      pk: 'orphan#i-orphan',
+      kind: 'orphan',
+    });
+    const at = Date.parse('2026-01-01T12:20:00.000Z');
+    const onDemand = { attempt: 1, clientToken: 'token', instanceId: 'i-od', capacityType: 'on-demand' };
+    const fellBack = workflow('i-fellback', { status: 'completed', outcome: 'replaced' });
+    await legacy({ ...fellBack, replacement: onDemand, pk: 'workflow#wf-i-fellback', kind: 'workflow' });
+    await legacy({
+      pk: 'pool#m5.large#us-east-1a',
+      kind: 'pool',
+      instanceType: 'm5.large',
+      availabilityZone: 'us-east-1a',
+      interruptions: [at - 60_000, at],
+    });
+    const markerItem = () =>
+      client.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: 'index#partitions-v1' } } }));
+    // A read-only store (a dry run, the CLI) writes nothing, so it does not find them yet.
+    const readOnly = new DynamoWorkflowStore({
+      client: DynamoDBDocumentClient.from(client),
+      tableName,
+      readOnly: true,
+    });
+    expect(await readOnly.list({ status: 'standby' })).toEqual([]);
+    expect((await markerItem()).Item).toBeUndefined();
+    const reads: { command: string; items: number }[] = [];
+    const upgraded = new DynamoWorkflowStore({ client: countingReads(reads), tableName });
+    const memory = new DynamoPoolMemory({ client: DynamoDBDocumentClient.from(client), tableName });
+
+    expect((await upgraded.list({ status: 'standby' })).map((w) => w.instanceId)).toEqual(['i-standby']);
+    expect((await upgraded.orphans()).map((o) => o.instanceId)).toEqual(['i-orphan']);
+    expect((await upgraded.onDemandFallbacks()).map((w) => w.instanceId)).toEqual(['i-fellback']);
+    expect(await memory.interruptionsSince(new Date(at - 600_000), new Date(at))).toEqual(
+      new Map([['m5.large|us-east-1a', [at - 60_000, at]]]),
+    );
+    expect(reads.filter((r) => r.command === 'ScanCommand')).toHaveLength(1);
+    expect((await markerItem()).Item).toBeDefined();
+    expect((await readOnly.list({ status: 'standby' })).map((w) => w.instanceId)).toEqual(['i-standby']);
   });
 });

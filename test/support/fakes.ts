@@ -21,7 +21,12 @@ import {
   targetKey,
   type WorkflowStore,
 } from '../../src/core/ports.ts';
-import type { OrphanRecord, Workflow, WorkflowStatus } from '../../src/core/workflow.ts';
+import {
+  isOnDemandFallback,
+  type OrphanRecord,
+  type Workflow,
+  type WorkflowStatus,
+} from '../../src/core/workflow.ts';
 
 /**
  * Stateful fakes of the ports: they keep instances, registrations and records, obey the rules the
@@ -340,6 +345,11 @@ export class MemoryStore implements WorkflowStore {
       .filter((w) => !options.status || w.status === options.status)
       .sort((a, b) => b.startedAt.localeCompare(a.startedAt))
       .slice(0, options.limit ?? 100);
+  }
+  async onDemandFallbacks() {
+    return (await this.list({ status: 'completed', limit: Number.POSITIVE_INFINITY })).filter(
+      isOnDemandFallback,
+    );
   }
   async *openWorkflows(pageSize = 100) {
     const open = [...this.items.values()]

@@ -99,24 +99,26 @@ describe('DynamoWorkflowStore', () => {
     });
   });
 
-  it('lists across scan pages', async () => {
+  it('lists a status without a partition of its own across scan pages', async () => {
     documentMock
       .on(ScanCommand)
       .resolvesOnce({
-        Items: [item(workflow('i-1', { startedAt: '2026-01-01T10:00:00Z' }))],
+        Items: [item(workflow('i-1', { startedAt: '2026-01-01T10:00:00Z', status: 'completed' }))],
         LastEvaluatedKey: { pk: 'x' },
       })
-      .resolvesOnce({ Items: [item(workflow('i-2', { startedAt: '2026-01-01T11:00:00Z' }))] });
+      .resolvesOnce({
+        Items: [item(workflow('i-2', { startedAt: '2026-01-01T11:00:00Z', status: 'completed' }))],
+      });
     const store = new DynamoWorkflowStore({ client: documentClient, tableName: 'workflows' });
 
-    const listed = await store.list({ status: 'in-progress' });
+    const listed = await store.list({ status: 'completed' });
 
     expect(listed.map((w) => w.instanceId)).toEqual(['i-2', 'i-1']);
     const scans = documentMock.commandCalls(ScanCommand).map((call) => call.args[0].input);
     expect(scans.map((scan) => scan.ExclusiveStartKey)).toEqual([undefined, { pk: 'x' }]);
     expect(scans[0]).toMatchObject({
       FilterExpression: '#kind = :kind AND #status = :status',
-      ExpressionAttributeValues: { ':kind': 'workflow', ':status': 'in-progress' },
+      ExpressionAttributeValues: { ':kind': 'workflow', ':status': 'completed' },
     });
   });
 });

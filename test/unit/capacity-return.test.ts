@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { reclaimedPools, replaceAheadCandidates } from '../../src/core/pool-reclaim.ts';
+import { poolStandings, reclaimedPools, replaceAheadCandidates } from '../../src/core/pool-reclaim.ts';
 import {
   type FallbackRecord,
   type RevertToSpot,
@@ -138,5 +138,49 @@ describe('the whole-pool action', () => {
     expect(replaceAheadCandidates(members, base)[0]!.reason).toBe(
       'Pool m5.large in us-east-1a is being reclaimed (3 interruptions within 10 min): i-1 is replaced ahead of its own warning.',
     );
+  });
+});
+
+describe('poolStandings: the window counts, the avoidance lasts avoidMinutes from the crossing', () => {
+  const rule = { threshold: 3, windowMinutes: 10, avoidMinutes: 30 };
+  const POOL = 'm5.large|us-east-1a';
+  const standing = (times: string[], now: string) =>
+    poolStandings(new Map([[POOL, times.map((t) => at(t).getTime())]]), rule, at(now)).get(POOL);
+
+  it.each<[string, string[], string, ReturnType<typeof standing>]>([
+    [
+      'crossed at the third within the window: avoided for 30 min from then',
+      ['12:00', '12:01', '12:02'],
+      '12:05',
+      { recent: 3, avoided: { crossedAt: '2026-01-01T12:02:00.000Z', until: '2026-01-01T12:32:00.000Z' } },
+    ],
+    [
+      'still avoided once the interruptions have left the window',
+      ['12:00', '12:01', '12:02'],
+      '12:20',
+      { recent: 0, avoided: { crossedAt: '2026-01-01T12:02:00.000Z', until: '2026-01-01T12:32:00.000Z' } },
+    ],
+    ['no longer avoided avoidMinutes after the crossing', ['12:00', '12:01', '12:02'], '12:32', undefined],
+    [
+      'never avoided when the threshold is not met within one window',
+      ['12:00', '12:11', '12:19'],
+      '12:20',
+      { recent: 2 },
+    ],
+    [
+      'a later interruption still at the threshold within its window extends the avoidance',
+      ['12:00', '12:01', '12:02', '12:05'],
+      '12:33',
+      { recent: 0, avoided: { crossedAt: '2026-01-01T12:05:00.000Z', until: '2026-01-01T12:35:00.000Z' } },
+    ],
+    [
+      'an isolated interruption after the cluster does not',
+      ['12:00', '12:01', '12:02', '12:25'],
+      '12:33',
+      { recent: 1 },
+    ],
+    ['interruptions after now do not count', ['12:00', '12:01', '12:30'], '12:05', { recent: 2 }],
+  ])('%s', (_, times, now, expected) => {
+    expect(standing(times, now)).toEqual(expected);
   });
 });

@@ -22,6 +22,8 @@ const A = pool('m5.large', 'us-east-1a');
 const B = pool('m5.large', 'us-east-1b');
 const C = pool('c5.large', 'us-east-1c');
 
+const AVOIDED = { crossedAt: '2026-01-01T12:02:00.000Z', until: '2026-01-01T12:32:00.000Z' };
+
 const view = (over: Partial<CapacityView> = {}): CapacityView => ({
   pools: [A, B, C],
   reclaimed: [{ instanceType: 'm5.large', availabilityZone: 'us-east-1a' }],
@@ -29,6 +31,7 @@ const view = (over: Partial<CapacityView> = {}): CapacityView => ({
   spotPrices: new Map(),
   placementScores: new Map(),
   interruptions: new Map(),
+  avoided: new Map(),
   onDemandPrices: { 'm5.large': 0.096, 'c5.large': 0.085 },
   ...over,
 });
@@ -68,8 +71,8 @@ describe('chooseCapacity', () => {
       ['c5.large|us-east-1c', 'm5.large|us-east-1b'],
     ],
     [
-      'an avoided pool not at all (interruptions at the threshold)',
-      view({ interruptions: new Map([['c5.large|us-east-1c', 3]]) }),
+      'an avoided pool not at all (the threshold was crossed within avoidMinutes)',
+      view({ avoided: new Map([['c5.large|us-east-1c', AVOIDED]]) }),
       ['m5.large|us-east-1b'],
     ],
   ])('ranks Spot pools: %s', (_, input, expected) => {
@@ -116,11 +119,33 @@ describe('chooseCapacity', () => {
   });
 
   it('orders On-Demand by price and says why each pool was left out', () => {
-    const choice = chooseCapacity(policyOf(), view({ interruptions: new Map([['m5.large|us-east-1b', 5]]) }));
+    const choice = chooseCapacity(
+      policyOf(),
+      view({
+        interruptions: new Map([['m5.large|us-east-1b', 1]]),
+        avoided: new Map([['m5.large|us-east-1b', AVOIDED]]),
+      }),
+    );
     expect(keys(choice.onDemand)).toEqual(['c5.large|us-east-1c']);
     expect(choice.excluded.map((e) => e.why)).toEqual([
       'being reclaimed',
-      'avoided: 5 interruptions in 10 min',
+      'avoided until 2026-01-01T12:32:00.000Z: 3 interruptions within 10 min by 2026-01-01T12:02:00.000Z',
+    ]);
+  });
+
+  it('records on each launch the pools it avoided and until when', () => {
+    const choice = chooseCapacity(policyOf(), view({ avoided: new Map([['m5.large|us-east-1b', AVOIDED]]) }));
+    const records = describeLaunches(
+      [
+        { instanceId: 'i-1', ...C, lifecycle: 'spot', stage: 'first' } as FleetInstance & {
+          stage: FleetStage;
+        },
+      ],
+      choice,
+      0,
+    );
+    expect(records.get('i-1')?.avoidedPools).toEqual([
+      { instanceType: 'm5.large', availabilityZone: 'us-east-1b', until: AVOIDED.until },
     ]);
   });
 });
