@@ -5,6 +5,7 @@ import {
   RunInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { afterEach, describe, expect, it } from 'vitest';
+import { instanceTypeInfo } from '../../localcloud/ec2/instance-types.ts';
 import { LocalCloud } from '../../localcloud/index.ts';
 import { giveState } from '../../localcloud/scenarios/stateful.ts';
 import { createClients } from '../../src/aws/clients.ts';
@@ -266,6 +267,50 @@ describe('the replacements of a reclaimed pool', () => {
     );
     for (const r of replacements)
       expect(await store.workflowOfReplacement(r.instanceId)).toBe(`wf-${r.tags['spot-handoff:replaces']}`);
+  });
+});
+
+describe('the replacements of a group given by attribute requirements', () => {
+  it('land on the types EC2 matches, never an excluded family, never the reclaimed pool', async () => {
+    const requirements = {
+      vCpu: { min: 2, max: 4 },
+      memoryMiB: { min: 8192, max: 16_384 },
+      architecture: 'x86_64' as const,
+      excludedFamilies: ['m6i', 'c6*'],
+    };
+    world = await reclaim(6, { instanceRequirements: requirements });
+    const [a, b] = world.zones;
+    // The cheapest pools are the reclaimed one and one of an excluded family; each pool holds one more
+    // Spot instance, so the six go to six pools, of more than one family.
+    world.cloud.setCapacity({ market: 'spot' }, 1);
+    world.cloud.setSpotPrice({ instanceType: 'm5.large', availabilityZone: a }, 0.001);
+    world.cloud.setSpotPrice({ instanceType: 'c6i.xlarge', availabilityZone: b }, 0.001);
+
+    await handOff(world.signals, world.deps);
+
+    const replacements = world.replacements();
+    expect(replacements).toHaveLength(6);
+    for (const r of replacements) {
+      const info = instanceTypeInfo(r.instanceType);
+      expect(info.vcpus).toBeGreaterThanOrEqual(2);
+      expect(info.vcpus).toBeLessThanOrEqual(4);
+      expect(info.memoryMiB).toBeGreaterThanOrEqual(8192);
+      expect(info.memoryMiB).toBeLessThanOrEqual(16_384);
+      expect(info.architecture).toBe('x86_64');
+      expect(info.burstable).toBe(false);
+      expect(info.family).not.toBe('m6i');
+      expect(info.family).not.toMatch(/^c6/);
+      expect(`${r.instanceType}|${r.availabilityZone}`).not.toBe(`m5.large|${a}`);
+    }
+    expect(new Set(replacements.map((r) => instanceTypeInfo(r.instanceType).family)).size).toBeGreaterThan(1);
+    const records = await world.records();
+    for (const w of records) {
+      expect(w.group).toBe('web');
+      expect(w.replacement).toMatchObject({ capacityType: 'spot' });
+      expect(w.replacement!.choiceReason).toMatch(/^Spot \S+ in \S+: /);
+    }
+    // One batch, one expansion of the requirements.
+    expect(world.cloud.calls('GetInstanceTypesFromInstanceRequirements')).toBe(1);
   });
 });
 
