@@ -440,4 +440,65 @@ describe('a stateful instance of a group', () => {
     });
     expect(workflow.handover!.resources.every((r) => r.status === 'attached')).toBe(true);
   });
+
+  it('that keeps its primary IP gets another allowed type in its own subnet when its pools there have no capacity', async () => {
+    const policy = parsePolicy({
+      groups: { web: { instanceTypes: [{ type: 'm5.large' }, { type: 'c5.large' }, { type: 'm6i.large' }] } },
+    });
+    stack = await fleetWorld(
+      { tags: { 'spot-handoff:stateful': 'true', 'spot-handoff:primary-ip': 'keep', [GROUP]: 'web' } },
+      { policy },
+    );
+    const victim = stack.fleet.instanceIds[0]!;
+    const old = stack.stack.cloud.ec2.instance(victim)!;
+    const state = await giveState(stack.ec2, victim, stack.until);
+    const cloud = stack.stack.cloud;
+    // Its own type has no Spot capacity in its AZ, nor has the cheapest other pool there.
+    cloud.setCapacity(
+      { instanceType: 'm5.large', availabilityZone: old.availabilityZone, market: 'spot' },
+      0,
+    );
+    cloud.setCapacity(
+      { instanceType: 'c5.large', availabilityZone: old.availabilityZone, market: 'spot' },
+      0,
+    );
+    cloud.setSpotPrice({ instanceType: 'c5.large', availabilityZone: old.availabilityZone }, 0.001);
+    await stack.pass(5_000);
+
+    cloud.interrupt(victim);
+    await stack.until(
+      async () => (await stack!.stack.store.get(workflowIdFor(victim)))?.status === 'completed',
+      'the kept-IP handoff',
+      10 * 60_000,
+    );
+
+    const replacements = stack.instances().filter((i) => i.tags['spot-handoff:replaces'] === victim);
+    expect(replacements).toHaveLength(1);
+    const [replacement] = replacements;
+    expect(replacement).toMatchObject({
+      state: 'running',
+      instanceType: 'm6i.large',
+      subnetId: old.subnetId,
+      privateIpAddress: old.privateIpAddress,
+      lifecycle: 'spot',
+    });
+    expect(cloud.ec2.volumes().find((v) => v.volumeId === state.volumeId)?.attachment).toMatchObject({
+      instanceId: replacement!.instanceId,
+      state: 'attached',
+    });
+    const workflow = (await stack.stack.store.get(workflowIdFor(victim)))!;
+    expect(workflow.group).toBe('web');
+    expect(workflow.replacement).toMatchObject({
+      instanceId: replacement!.instanceId,
+      capacityType: 'spot',
+      pool: { instanceType: 'm6i.large', availabilityZone: old.availabilityZone, subnetId: old.subnetId },
+    });
+    expect(workflow.replacement!.launching).toBeUndefined();
+    expect(workflow.replacement!.choiceReason).toMatch(
+      new RegExp(
+        `^Spot m6i\\.large in ${old.availabilityZone}: .*after 1 Spot pools had no capacity; its kept primary IP ${old.privateIpAddress!.replace(/\./g, '\\.')} binds it to ${old.subnetId}`,
+      ),
+    );
+    expect(workflow.handover!.resources.every((r) => r.status === 'attached')).toBe(true);
+  });
 });
