@@ -3,6 +3,7 @@ import {
   DescribeSubnetsCommand,
   EC2Client,
   RunInstancesCommand,
+  TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { afterEach, describe, expect, it } from 'vitest';
 import { instanceTypeInfo } from '../../localcloud/ec2/instance-types.ts';
@@ -46,7 +47,11 @@ afterEach(async () => {
   world = undefined;
 });
 
-async function reclaim(n: number, group: GroupPolicyInput | undefined): Promise<World> {
+async function reclaim(
+  n: number,
+  group: GroupPolicyInput | undefined,
+  tags: Record<string, string> = {},
+): Promise<World> {
   const cloud = await LocalCloud.start({ throttling: false });
   const clients = createClients({
     region: cloud.region,
@@ -81,6 +86,7 @@ async function reclaim(n: number, group: GroupPolicyInput | undefined): Promise<
           Tags: [
             { Key: 'spot-handoff:managed', Value: 'true' },
             ...(group ? [{ Key: GROUP, Value: 'web' }] : []),
+            ...Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
           ],
         },
       ],
@@ -117,6 +123,32 @@ async function reclaim(n: number, group: GroupPolicyInput | undefined): Promise<
     })),
     records: async () => (await Promise.all(ids.map((id) => store.get(workflowIdFor(id))))).map((w) => w!),
     replacements: () => cloud.ec2.instances().filter((i) => i.tags['spot-handoff:replaces'] !== undefined),
+  };
+}
+
+/** The deps of an invocation that dies once where a launched replacement is first linked to its workflow. */
+function dyingOnceAtLink(deps: HandoffDeps): HandoffDeps {
+  const store = deps.store;
+  let crashes = 1;
+  return {
+    ...deps,
+    store: {
+      ...store,
+      get: (id) => store.get(id),
+      create: (w) => store.create(w),
+      update: (w) => store.update(w),
+      list: (o) => store.list(o),
+      workflowOfReplacement: (id) => store.workflowOfReplacement(id),
+      recordOrphan: (o) => store.recordOrphan(o),
+      orphans: () => store.orphans(),
+      async linkReplacement(replacementId, workflowId, expiresAt) {
+        if (crashes > 0) {
+          crashes -= 1;
+          throw new Error('Lambda timed out');
+        }
+        return store.linkReplacement(replacementId, workflowId, expiresAt);
+      },
+    },
   };
 }
 
@@ -229,27 +261,7 @@ describe('the replacements of a reclaimed pool', () => {
   it('are launched once when the invocation dies between CreateFleet and the record', async () => {
     world = await reclaim(5, { instanceTypes: TYPES });
     const store = world.deps.store;
-    let crashes = 1;
-    const crashing: HandoffDeps = {
-      ...world.deps,
-      store: {
-        ...store,
-        get: (id) => store.get(id),
-        create: (w) => store.create(w),
-        update: (w) => store.update(w),
-        list: (o) => store.list(o),
-        workflowOfReplacement: (id) => store.workflowOfReplacement(id),
-        recordOrphan: (o) => store.recordOrphan(o),
-        orphans: () => store.orphans(),
-        async linkReplacement(replacementId, workflowId, expiresAt) {
-          if (crashes > 0) {
-            crashes -= 1;
-            throw new Error('Lambda timed out');
-          }
-          return store.linkReplacement(replacementId, workflowId, expiresAt);
-        },
-      },
-    };
+    const crashing = dyingOnceAtLink(world.deps);
 
     await expect(handOff(world.signals, crashing)).rejects.toThrow();
     await handOff(world.signals, world.deps);
@@ -311,6 +323,58 @@ describe('the replacements of a group given by attribute requirements', () => {
     }
     // One batch, one expansion of the requirements.
     expect(world.cloud.calls('GetInstanceTypesFromInstanceRequirements')).toBe(1);
+  });
+});
+
+describe('a kept-IP replacement from the group’s pools', () => {
+  it('is launched once when the invocation dies between RunInstances and the record', async () => {
+    world = await reclaim(
+      1,
+      { instanceTypes: TYPES },
+      {
+        'spot-handoff:stateful': 'true',
+        'spot-handoff:primary-ip': 'keep',
+      },
+    );
+    const [victim] = world.ids;
+    const old = world.cloud.ec2.instances().find((i) => i.instanceId === victim)!;
+    await handOff(world.signals, world.deps, { failOnLaunchError: false });
+    // EC2 reclaims the instance: its primary IP is free for the replacement.
+    const ec2 = new EC2Client(world.cloud.clientConfig());
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [victim!] }));
+    ec2.destroy();
+    await world.cloud.clock.advance(120_000);
+    const terminated: Signal[] = [
+      {
+        kind: 'state-change',
+        instanceId: victim!,
+        eventId: 'terminated-0',
+        time: world.cloud.clock.now().toISOString(),
+        state: 'terminated',
+      },
+    ];
+    const crashing = dyingOnceAtLink(world.deps);
+
+    await expect(handOff(terminated, crashing)).rejects.toThrow('Lambda timed out');
+    const afterCrash = (await world.records())[0]!;
+    await handOff(terminated, world.deps);
+
+    const replacements = world.replacements();
+    expect(replacements).toHaveLength(1);
+    expect(replacements[0]).toMatchObject({ subnetId: old.subnetId, privateIpAddress: old.privateIpAddress });
+    expect(replacements[0]!.instanceType).not.toBe('m5.large');
+    // The launch was on the record before RunInstances went out; the retry sent it again, with its token.
+    expect(afterCrash.replacement!.launching).toMatchObject({ pool: { subnetId: old.subnetId } });
+    const [record] = await world.records();
+    expect(record!.replacement).toMatchObject({
+      instanceId: replacements[0]!.instanceId,
+      clientToken: afterCrash.replacement!.launching!.clientToken,
+      pool: { instanceType: replacements[0]!.instanceType, subnetId: old.subnetId },
+    });
+    expect(record!.replacement!.launching).toBeUndefined();
+    expect(record!.replacement!.choiceReason).toContain(
+      `its kept primary IP ${old.privateIpAddress} binds it to`,
+    );
   });
 });
 
