@@ -1,3 +1,5 @@
+import { sizeFactor } from './instance-types.ts';
+
 /**
  * Prices the local EC2 charges: On-Demand per instance type, Spot per pool (type × AZ) with the
  * history DescribeSpotPriceHistory reads. Defaults are close to us-east-1 Linux list prices for
@@ -19,40 +21,41 @@ const ON_DEMAND: Record<string, number> = {
   'm5a.large': 0.086,
   'm5a.xlarge': 0.172,
   'm6a.large': 0.0864,
+  'm6a.xlarge': 0.1728,
   'm6i.large': 0.096,
   'm6i.xlarge': 0.192,
   'm6i.2xlarge': 0.384,
   'm7i.large': 0.1008,
   'm7i.xlarge': 0.2016,
   'm6g.large': 0.077,
+  'm6g.xlarge': 0.154,
   'm7g.large': 0.0816,
+  'm7g.xlarge': 0.1632,
   'c5.large': 0.085,
   'c5.xlarge': 0.17,
   'c5.2xlarge': 0.34,
   'c5a.large': 0.077,
+  'c6a.large': 0.0765,
+  'c6a.xlarge': 0.153,
   'c6i.large': 0.085,
   'c6i.xlarge': 0.17,
   'c7i.large': 0.08925,
   'c6g.large': 0.068,
+  'c6g.xlarge': 0.136,
   'c7g.large': 0.0725,
+  'c7g.xlarge': 0.145,
   'r5.large': 0.126,
   'r5.xlarge': 0.252,
   'r6i.large': 0.126,
   'r6i.xlarge': 0.252,
   'r7i.large': 0.1323,
+  'r6g.large': 0.1008,
+  'r6g.xlarge': 0.2016,
+  't4g.large': 0.0672,
 };
 
 /** What a `large` of a family class costs when the table has no entry. */
 const LARGE_BY_CLASS: Record<string, number> = { t: 0.0832, m: 0.096, c: 0.085, r: 0.126 };
-
-/** How many `large`s a size is worth: nano 1/16 … large 1, xlarge 2, 4xlarge 8. */
-function sizeFactor(size: string): number {
-  const small: Record<string, number> = { nano: 1 / 16, micro: 1 / 8, small: 1 / 4, medium: 1 / 2, large: 1 };
-  if (size in small) return small[size]!;
-  if (size === 'xlarge' || size === 'metal') return size === 'metal' ? 48 : 2;
-  const times = /^(\d+)xlarge$/.exec(size);
-  return times ? 2 * Number(times[1]) : 1;
-}
 
 export function defaultOnDemandPrice(instanceType: string): number {
   const listed = ON_DEMAND[instanceType];
@@ -60,22 +63,6 @@ export function defaultOnDemandPrice(instanceType: string): number {
   const [family = '', size = 'large'] = instanceType.split('.');
   const perLarge = LARGE_BY_CLASS[family.charAt(0)] ?? 0.1;
   return Number((perLarge * sizeFactor(size)).toFixed(4));
-}
-
-/** Memory per vCPU (GiB) by family class: compute 2, general 4, memory 8. */
-const GIB_PER_VCPU: Record<string, number> = { c: 2, m: 4, r: 8, t: 4 };
-
-/**
- * vCPUs and memory of an instance type, as attribute-based selection (InstanceRequirements)
- * compares them: 2 vCPUs up to `large`, then 2 per `large`'s worth; memory from the family class.
- */
-export function shapeOf(instanceType: string): { vcpus: number; memoryMiB: number } {
-  const [family = '', size = 'large'] = instanceType.split('.');
-  const factor = sizeFactor(size);
-  const vcpus = Math.max(2, Math.round(2 * factor));
-  const perVcpu = GIB_PER_VCPU[family.charAt(0)] ?? 4;
-  const memoryGiB = factor < 1 ? 8 * factor : vcpus * perVcpu;
-  return { vcpus, memoryMiB: Math.round(memoryGiB * 1024) };
 }
 
 /** A stable small number per string, so default Spot prices differ by pool but never change. */

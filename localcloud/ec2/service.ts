@@ -10,6 +10,7 @@ import { Params } from '../query.ts';
 import { document } from '../xml.ts';
 import { type Action, createContext } from './actions/context.ts';
 import { fleetActions } from './actions/fleet.ts';
+import { instanceTypeActions } from './actions/instance-types.ts';
 import { instanceActions } from './actions/instances.ts';
 import { launchTemplateActions } from './actions/launch-templates.ts';
 import { marketActions } from './actions/market.ts';
@@ -38,6 +39,7 @@ const ACTIONS: Record<string, Action> = {
   ...tagActions,
   ...fleetActions,
   ...marketActions,
+  ...instanceTypeActions,
 };
 
 /**

@@ -4,8 +4,10 @@ import {
   DescribeInstancesCommand,
   DescribeReservedInstancesCommand,
   DescribeSpotPriceHistoryCommand,
+  GetInstanceTypesFromInstanceRequirementsCommand,
   GetSpotPlacementScoresCommand,
 } from '@aws-sdk/client-ec2';
+import type { InstanceRequirements } from '../core/policy.ts';
 import type { CapacitySignals, Clock, PoolKey, UnusedReservation } from '../core/ports.ts';
 import { poolKey } from '../core/ports.ts';
 import { allPages, Ec2Adapter, type Ec2AdapterOptions } from './ec2-base.ts';
@@ -15,6 +17,28 @@ export interface Ec2CapacitySignalsOptions extends Ec2AdapterOptions {
   clock: Clock;
   /** How long an answer is reused (default 5 minutes; placement scores 1 hour: AWS limits new queries per day). */
   cacheMs?: number;
+  /** How long the instance types matching a group's requirements are reused before a refresh (default 1 hour). */
+  instanceTypesCacheMs?: number;
+  /** The container's memory of answers (default: one for this adapter alone). */
+  cache?: CapacitySignalCache;
+}
+
+/**
+ * What the capacity signals remember for the container's life: the adapters of successive
+ * invocations share it (`src/runtime/container.ts`), so a burst of batches asks EC2 once.
+ */
+export class CapacitySignalCache {
+  readonly answers = new Map<string, CachedAnswer>();
+  /** RI-covered launches since the reservations were last read, by ReservedInstancesId. */
+  readonly reservationsUsed = new Map<string, number>();
+}
+
+interface CachedAnswer {
+  at: number;
+  value: Promise<unknown>;
+  /** The answer arrived (a stale one can be served while it is read afresh). */
+  settled?: boolean;
+  refreshing?: boolean;
 }
 
 /** Errors that mean the account may not ask: the signal is unknown, not a failure. */
@@ -22,32 +46,62 @@ const DENIED = new Set(['UnauthorizedOperation', 'AccessDenied', 'AccessDeniedEx
 
 /**
  * {@link CapacitySignals} over EC2: `DescribeReservedInstances` against the running On-Demand
- * instances, `GetSpotPlacementScores` per AZ (denied: unknown), `DescribeSpotPriceHistory`. Every
- * answer is cached for the container's life up to `cacheMs`, so a burst of batches asks once.
+ * instances, `GetSpotPlacementScores` per AZ (denied: unknown), `DescribeSpotPriceHistory`,
+ * `GetInstanceTypesFromInstanceRequirements`. Every answer is cached for the container's life up
+ * to its TTL, so a burst of batches asks once; stale instance types are served while they are read
+ * afresh in the background.
  */
 export class Ec2CapacitySignals extends Ec2Adapter implements CapacitySignals {
-  readonly #cache = new Map<string, { at: number; value: Promise<unknown> }>();
+  readonly #cache: Map<string, CachedAnswer>;
+  readonly #reservationsUsed: Map<string, number>;
   readonly #clock: Clock;
   readonly #cacheMs: number;
+  readonly #instanceTypesCacheMs: number;
 
   constructor(options: Ec2CapacitySignalsOptions) {
     super(options);
+    const cache = options.cache ?? new CapacitySignalCache();
+    this.#cache = cache.answers;
+    this.#reservationsUsed = cache.reservationsUsed;
     this.#clock = options.clock;
     this.#cacheMs = options.cacheMs ?? 5 * 60_000;
+    this.#instanceTypesCacheMs = options.instanceTypesCacheMs ?? 60 * 60_000;
   }
 
-  #cached<T>(key: string, ttlMs: number, read: () => Promise<T>): Promise<T> {
+  /**
+   * The answer under `key`, read when missing or older than `ttlMs`. With `serveStale`, an old
+   * answer that arrived is returned at once and read afresh in the background (a failed refresh
+   * keeps it, and the next call tries again).
+   */
+  #cached<T>(key: string, ttlMs: number, read: () => Promise<T>, { serveStale = false } = {}): Promise<T> {
     const now = this.#clock.now().getTime();
     const hit = this.#cache.get(key);
     if (hit && now - hit.at < ttlMs) return hit.value as Promise<T>;
+    if (hit?.settled && serveStale) {
+      if (!hit.refreshing) {
+        hit.refreshing = true;
+        read().then(
+          (fresh) => this.#cache.set(key, { at: now, value: Promise.resolve(fresh), settled: true }),
+          () => {
+            hit.refreshing = false;
+          },
+        );
+      }
+      return hit.value as Promise<T>;
+    }
     const value = read();
-    this.#cache.set(key, { at: now, value });
-    value.catch(() => this.#cache.delete(key));
+    const entry: CachedAnswer = { at: now, value };
+    this.#cache.set(key, entry);
+    value.then(
+      () => {
+        entry.settled = true;
+      },
+      () => {
+        if (this.#cache.get(key) === entry) this.#cache.delete(key);
+      },
+    );
     return value;
   }
-
-  /** RI-covered launches since the reservations were last read, by ReservedInstancesId. */
-  readonly #reservationsUsed = new Map<string, number>();
 
   reservationsUsed(reservedInstancesId: string, count: number): void {
     this.#reservationsUsed.set(
@@ -174,6 +228,40 @@ export class Ec2CapacitySignals extends Ec2Adapter implements CapacitySignals {
       }
       return new Map([...prices].map(([key, { price }]) => [key, price]));
     });
+  }
+
+  instanceTypesFor(requirements: InstanceRequirements): Promise<string[]> {
+    const { vCpu, memoryMiB, architecture, allowedFamilies, excludedFamilies } = requirements;
+    const range = (r: { min: number; max?: number | undefined }) => ({
+      Min: r.min,
+      ...(r.max === undefined ? {} : { Max: r.max }),
+    });
+    const typesOf = (families: readonly string[]) => families.map((family) => `${family}.*`);
+    const input = {
+      ArchitectureTypes: [architecture],
+      VirtualizationTypes: ['hvm' as const],
+      InstanceRequirements: {
+        VCpuCount: range(vCpu),
+        MemoryMiB: range(memoryMiB),
+        ...(allowedFamilies ? { AllowedInstanceTypes: typesOf(allowedFamilies) } : {}),
+        ...(excludedFamilies ? { ExcludedInstanceTypes: typesOf(excludedFamilies) } : {}),
+      },
+    };
+    return this.#cached(
+      `types|${JSON.stringify(input)}`,
+      this.#instanceTypesCacheMs,
+      async () => {
+        const found = await allPages(async (NextToken) => {
+          const page = await this.client.send(
+            new GetInstanceTypesFromInstanceRequirementsCommand({ ...input, NextToken }),
+            this.call,
+          );
+          return { items: page.InstanceTypes, nextToken: page.NextToken };
+        });
+        return [...new Set(found.flatMap((t) => (t.InstanceType ? [t.InstanceType] : [])))].sort();
+      },
+      { serveStale: true },
+    );
   }
 
   #zoneNames(): Promise<Map<string, string>> {

@@ -89,7 +89,8 @@ export class Ec2Compute extends Ec2Adapter implements Compute {
           `RunInstances (ClientToken ${request.clientToken}) returned no instance id.`,
         );
       }
-      return { ok: true, instanceId };
+      const lifecycle = sent.output.Instances?.[0]?.InstanceLifecycle === 'spot' ? 'spot' : 'on-demand';
+      return { ok: true, instanceId, lifecycle };
     } catch (error) {
       if (this.dryRun || !isCapacityError(error)) throw error;
       return {
@@ -212,6 +213,7 @@ function runInstancesInput(request: LaunchRequest): RunInstancesCommandInput {
     MaxCount: 1,
     ClientToken: request.clientToken,
     ...(request.instanceType ? { InstanceType: request.instanceType as _InstanceType } : {}),
+    ...(request.spot ? { InstanceMarketOptions: { MarketType: 'spot' as const } } : {}),
     ...(request.privateIpAddress ? { PrivateIpAddress: request.privateIpAddress } : {}),
     ...(request.rootSnapshot
       ? {

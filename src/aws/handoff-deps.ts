@@ -1,7 +1,7 @@
 import { type Config, handoffTags } from '../config.ts';
 import { lookbackMs } from '../core/pool-reclaim.ts';
 import type { Clock, HandoffDeps, HandoffSettings, Log, Metrics } from '../core/ports.ts';
-import { Ec2CapacitySignals } from './capacity-signals.ts';
+import { type CapacitySignalCache, Ec2CapacitySignals } from './capacity-signals.ts';
 import type { HandoffClients } from './clients.ts';
 import type { PlanLog } from './dry-run.ts';
 import { Ec2Compute } from './ec2.ts';
@@ -22,6 +22,8 @@ export interface AwsHandoffOptions {
   clock?: Clock;
   /** The invocation's: every SDK call ends when it aborts (shortly before the Lambda timeout). */
   abortSignal?: AbortSignal;
+  /** The container's capacity answers, shared by its invocations (default: this call's own). */
+  capacityCache?: CapacitySignalCache;
 }
 
 const systemClock = {
@@ -38,6 +40,7 @@ export function awsHandoffDeps({
   dryRunPlan,
   clock,
   abortSignal,
+  capacityCache,
 }: AwsHandoffOptions): HandoffDeps {
   const dryRun = dryRunPlan !== undefined;
   const store = new DynamoWorkflowStore({
@@ -62,7 +65,7 @@ export function awsHandoffDeps({
       ...(dryRunPlan ? { dryRunPlan } : {}),
       abortSignal,
     }),
-    capacity: new Ec2CapacitySignals({ client: clients.ec2, clock: time }),
+    capacity: new Ec2CapacitySignals({ client: clients.ec2, clock: time, cache: capacityCache, abortSignal }),
     ...(dryRun
       ? {}
       : {

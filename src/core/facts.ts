@@ -101,10 +101,16 @@ export interface LaunchRequest {
   privateIpAddress?: string;
   /** Root volume from this snapshot (stateful handoff of the root volume's data). */
   rootSnapshot?: { deviceName: string; snapshotId: string };
+  /**
+   * Asks for Spot in the request (`InstanceMarketOptions`), for a launch template that does not.
+   * Otherwise the template decides: RunInstances cannot ask for On-Demand over a Spot template.
+   */
+  spot?: boolean;
 }
 
 export type LaunchResult =
-  | { ok: true; instanceId: string }
+  /** `lifecycle`: what EC2 launched (absent in a dry run). */
+  | { ok: true; instanceId: string; lifecycle?: 'spot' | 'on-demand' }
   /** EC2 has no capacity for this request (`InsufficientInstanceCapacity`, …): retry later or elsewhere. */
   | { ok: false; reason: 'capacity'; code: string; message: string };
 

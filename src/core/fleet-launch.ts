@@ -45,6 +45,8 @@ export interface FleetGroup {
   vpcId: string;
   /** Stateful members stay in their volumes' AZ. */
   availabilityZone?: string;
+  /** A launch bound to one subnet (a kept primary IP) stays in it. */
+  subnetId?: string;
   /** Reverts to Spot: no RI, no On-Demand (a fleet of their own). */
   spotOnly?: boolean;
 }
@@ -157,7 +159,7 @@ export class GroupFleets {
       for (const id of ids) shares.set(id, { ok: false, code: 'WriteConflict', message: 'record changed' });
       return shares;
     }
-    const choice = await this.choose(group, workflows);
+    const choice = await chooseForGroup(deps, group, workflows);
     // Tags go on at launch (afterwards the role may write only its bookkeeping keys): those every
     // member's old instance carries alike, then the fleet's own.
     const tags = {
@@ -236,54 +238,86 @@ export class GroupFleets {
     });
     return shares;
   }
+}
 
-  /** The group's allowed pools, ranked from what EC2 and the pool memory say (a signal that fails counts as unknown). */
-  private async choose(group: FleetGroup, workflows: readonly Workflow[]): Promise<CapacityChoice> {
-    const { deps } = this;
-    const { policy } = group;
-    const subnets = (await deps.stateful.subnetsOf(group.vpcId)).filter(
-      (s) =>
-        (policy.subnets === undefined || policy.subnets.includes(s.subnetId)) &&
-        (group.availabilityZone === undefined || s.availabilityZone === group.availabilityZone),
-    );
-    const types = policy.instanceTypes?.map((t) => t.type) ?? [
-      ...new Set(workflows.map((w) => w.instance!.instanceType)),
-    ];
-    const zones = [...new Set(subnets.map((s) => s.availabilityZone))];
-    const pools: PoolFacts[] = types.flatMap((instanceType) =>
-      subnets.map((s) => ({ instanceType, availabilityZone: s.availabilityZone, subnetId: s.subnetId })),
-    );
-    const reclaimed = workflows.map((w) => ({
-      instanceType: w.instance!.instanceType,
-      availabilityZone: w.instance!.availabilityZone,
-    }));
-    const unknown =
-      <T>(fallback: T) =>
-      (error: unknown) => {
-        deps.log.warn(`A capacity signal could not be read; ranking without it: ${String(error)}`);
-        return fallback;
-      };
-    const signals = deps.capacity;
-    const now = deps.clock.now();
-    const since = new Date(now.getTime() - lookbackMs(policy.poolReclaim));
-    const [reservations, placementScores, spotPrices, history] = await Promise.all([
-      signals?.unusedReservations().catch(unknown([])) ?? [],
-      signals?.placementScores(types, zones).catch(unknown(new Map())) ?? new Map(),
-      signals?.spotPrices(types, zones).catch(unknown(new Map())) ?? new Map(),
-      deps.poolMemory?.interruptionsSince(since, now).catch(unknown(new Map())) ?? new Map(),
-    ]);
-    const standings = poolStandings(history, policy.poolReclaim, now);
-    return chooseCapacity(policy, {
-      pools,
-      reclaimed,
-      reservations,
-      placementScores,
-      spotPrices,
-      interruptions: recentCounts(standings),
-      avoided: new Map([...standings].flatMap(([key, s]) => (s.avoided ? [[key, s.avoided] as const] : []))),
-      onDemandPrices: policy.onDemandPrices ?? {},
-    });
+/**
+ * The group's allowed pools, ranked from what EC2 and the pool memory say (a signal that fails
+ * counts as unknown): its instance types — listed, or EC2's expansion of its attribute
+ * requirements, or else the old instances' own — × its subnets (in the group's AZ or subnet when
+ * the launch is bound to one). The old instances' pools are the ones being reclaimed.
+ */
+export async function chooseForGroup(
+  deps: HandoffDeps,
+  group: Pick<FleetGroup, 'name' | 'policy' | 'vpcId' | 'availabilityZone' | 'subnetId'>,
+  workflows: readonly Workflow[],
+): Promise<CapacityChoice> {
+  const { policy } = group;
+  const subnets = (await deps.stateful.subnetsOf(group.vpcId)).filter(
+    (s) =>
+      (policy.subnets === undefined ||
+        policy.subnets.includes(s.subnetId) ||
+        s.subnetId === group.subnetId) &&
+      (group.availabilityZone === undefined || s.availabilityZone === group.availabilityZone) &&
+      (group.subnetId === undefined || s.subnetId === group.subnetId),
+  );
+  const types = await allowedTypes(deps, group, workflows);
+  const zones = [...new Set(subnets.map((s) => s.availabilityZone))];
+  const pools: PoolFacts[] = types.flatMap((instanceType) =>
+    subnets.map((s) => ({ instanceType, availabilityZone: s.availabilityZone, subnetId: s.subnetId })),
+  );
+  const reclaimed = workflows.map((w) => ({
+    instanceType: w.instance!.instanceType,
+    availabilityZone: w.instance!.availabilityZone,
+  }));
+  const unknown =
+    <T>(fallback: T) =>
+    (error: unknown) => {
+      deps.log.warn(`A capacity signal could not be read; ranking without it: ${String(error)}`);
+      return fallback;
+    };
+  const signals = deps.capacity;
+  const now = deps.clock.now();
+  const since = new Date(now.getTime() - lookbackMs(policy.poolReclaim));
+  const [reservations, placementScores, spotPrices, history] = await Promise.all([
+    signals?.unusedReservations().catch(unknown([])) ?? [],
+    signals?.placementScores(types, zones).catch(unknown(new Map())) ?? new Map(),
+    signals?.spotPrices(types, zones).catch(unknown(new Map())) ?? new Map(),
+    deps.poolMemory?.interruptionsSince(since, now).catch(unknown(new Map())) ?? new Map(),
+  ]);
+  const standings = poolStandings(history, policy.poolReclaim, now);
+  return chooseCapacity(policy, {
+    pools,
+    reclaimed,
+    reservations,
+    placementScores,
+    spotPrices,
+    interruptions: recentCounts(standings),
+    avoided: new Map([...standings].flatMap(([key, s]) => (s.avoided ? [[key, s.avoided] as const] : []))),
+    onDemandPrices: policy.onDemandPrices ?? {},
+  });
+}
+
+/**
+ * A group's instance types: those it lists; or those EC2 says meet its attribute requirements (a
+ * failed read throws, so the launch is retried); or, with neither, the old instances' own.
+ */
+async function allowedTypes(
+  deps: HandoffDeps,
+  group: Pick<FleetGroup, 'name' | 'policy'>,
+  workflows: readonly Workflow[],
+): Promise<string[]> {
+  const { instanceTypes, instanceRequirements } = group.policy;
+  if (instanceTypes) return instanceTypes.map((t) => t.type);
+  if (instanceRequirements && deps.capacity) {
+    const types = await deps.capacity.instanceTypesFor(instanceRequirements);
+    if (types.length === 0)
+      deps.log.warn(
+        `The instanceRequirements of group ${group.name} match no instance type EC2 offers in this Region: widen them in policy.yml.`,
+        { group: group.name },
+      );
+    return types;
   }
+  return [...new Set(workflows.map((w) => w.instance!.instanceType))];
 }
 
 function unique<T extends PoolFacts>(pools: readonly T[]): T[] {

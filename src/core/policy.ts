@@ -24,14 +24,22 @@ export class PolicyError extends Error {
 const INSTANCE_TYPE = /^[a-z][a-z0-9-]*\d[a-z0-9-]*\.[a-z0-9]+$/;
 const WINDOW = /^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/;
 
-const range = (what: string) =>
-  z
-    .object({
-      min: z.number().int().min(0, `${what}.min: a whole number, 0 or more`),
-      max: z.number().int().positive(`${what}.max: a whole number above 0`).optional(),
-    })
-    .strict()
-    .refine((r) => r.max === undefined || r.max >= r.min, { message: `${what}: max must not be below min` });
+/** A `{ min, max? }` range of whole numbers (EC2's `VCpuCount`, `MemoryMiB`); no max: no upper limit. */
+const range = z
+  .object({
+    min: z.number().int().min(0, 'a whole number, 0 or more'),
+    max: z.number().int().positive('a whole number above 0').optional(),
+  })
+  .strict()
+  .refine((r) => r.max === undefined || r.max >= r.min, { message: 'max must not be below min' });
+
+/** An instance family (`m6i`, `c7gn`), `*` standing for any characters (`c7*`); EC2 takes at most 400. */
+const FAMILY = /^[a-z*][a-z0-9*-]*$/;
+const families = z
+  .array(z.string().regex(FAMILY, 'an instance family such as m6i, or c7* (no size: m6i, not m6i.large)'))
+  .min(1, 'at least one family')
+  .max(400, 'at most 400 families')
+  .optional();
 
 const groupPolicySchema = z
   .object({
@@ -48,13 +56,21 @@ const groupPolicySchema = z
       .optional(),
     instanceRequirements: z
       .object({
-        vCpu: range('vCpu'),
-        memoryMiB: range('memoryMiB'),
-        architecture: z.enum(['x86_64', 'arm64']).optional(),
-        allowedFamilies: z.array(z.string().min(1)).optional(),
-        excludedFamilies: z.array(z.string().min(1)).optional(),
+        vCpu: range,
+        memoryMiB: range,
+        architecture: z.enum(['x86_64', 'arm64'], {
+          error: (issue) =>
+            issue.input === undefined
+              ? 'required: "x86_64" or "arm64", the architecture of the launch template\'s AMI'
+              : undefined,
+        }),
+        allowedFamilies: families,
+        excludedFamilies: families,
       })
       .strict()
+      .refine((r) => !(r.allowedFamilies && r.excludedFamilies), {
+        message: 'give allowedFamilies or excludedFamilies, not both (EC2 takes one or the other)',
+      })
       .optional(),
     subnets: z
       .array(z.string().regex(/^subnet-[0-9a-f]+$/, 'a subnet id such as subnet-0abc'))
@@ -115,6 +131,8 @@ export type Policy = z.infer<typeof policySchema>;
 export type GroupPolicy = z.infer<typeof groupPolicySchema>;
 /** A group policy as written (every defaulted field optional). */
 export type GroupPolicyInput = z.input<typeof groupPolicySchema>;
+/** A group's attribute requirements: EC2 expands them into instance types (`GetInstanceTypesFromInstanceRequirements`). */
+export type InstanceRequirements = NonNullable<GroupPolicy['instanceRequirements']>;
 
 /** The policy of a deployment without `policy.yml`: no groups, so every instance keeps today's behaviour. */
 export const NO_GROUPS: Policy = { groups: {} };
@@ -137,7 +155,9 @@ export function parsePolicy(raw: unknown): Policy {
 function describeIssue(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'invalid_value':
-      return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+      return issue.message.startsWith('required')
+        ? issue.message
+        : `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'unrecognized_keys':
       return `unknown field(s) ${issue.keys.join(', ')}; see the README's "Replacement policy" for the fields allowed`;
     case 'invalid_type':

@@ -21,7 +21,7 @@ import type {
 } from './facts.ts';
 import type { GroupFleets } from './fleet-launch.ts';
 import type { CarefulPolicies } from './group-policy.ts';
-import type { Policy } from './policy.ts';
+import type { InstanceRequirements, Policy } from './policy.ts';
 import type { EventTrustSettings } from './trust.ts';
 import type { OrphanRecord, Workflow, WorkflowStatus } from './workflow.ts';
 
@@ -78,6 +78,12 @@ export interface CapacitySignals {
     instanceTypes: readonly string[],
     availabilityZones: readonly string[],
   ): Promise<Map<PoolKey, number>>;
+  /**
+   * The instance types EC2 says meet a group's attribute requirements
+   * (`GetInstanceTypesFromInstanceRequirements`), cached for the container's life and refreshed
+   * off the critical path once stale.
+   */
+  instanceTypesFor(requirements: InstanceRequirements): Promise<string[]>;
   /** The latest Spot price (USD/hour) per pool. */
   spotPrices(
     instanceTypes: readonly string[],

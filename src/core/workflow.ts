@@ -149,6 +149,19 @@ export interface Replacement {
    * claims its share of the instances tagged with the token, never launching a second one.
    */
   fleet?: { token: string; members: string[]; requestedAt: string };
+  /**
+   * A launch in one of its group's pools that a fleet cannot carry (a kept primary IP, a root
+   * volume from a snapshot, a migration), recorded before its RunInstances: a retry sends it again
+   * first, with the same ClientToken, so EC2 answers with the instance it launched, if any.
+   */
+  launching?: PoolLaunch;
+}
+
+/** One RunInstances of a grouped launch: the pool, the capacity asked for, and the token. */
+export interface PoolLaunch {
+  clientToken: string;
+  pool: { instanceType: string; availabilityZone: string; subnetId: string };
+  market: 'reserved' | 'spot' | 'on-demand';
 }
 
 export type CapacityType = 'reserved' | 'spot' | 'on-demand';

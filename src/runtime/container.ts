@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { LogLevel } from '@aws-lambda-powertools/logger/types';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
+import { CapacitySignalCache } from '../aws/capacity-signals.ts';
 import { type CreateClientsOptions, createHandoffClients, type HandoffClients } from '../aws/clients.ts';
 import { awsHandoffDeps } from '../aws/handoff-deps.ts';
 import type { Config } from '../config.ts';
@@ -60,22 +61,47 @@ export function createContainer(options: ContainerOptions): Container {
     serviceName: SERVICE,
     ...(settings.tracing === undefined ? {} : { enabled: settings.tracing }),
   });
-  let built: { config: Config; clients: HandoffClients } | undefined;
+  let built: { config: Config; clients: HandoffClients; capacityCache: CapacitySignalCache } | undefined;
   return {
     logger,
     metrics,
     tracer,
     deps(invocation = {}) {
-      built ??= { config: options.config(), clients: tracedClients(options.clients, tracer) };
-      return awsHandoffDeps({
+      const cold = built === undefined;
+      built ??= {
+        config: options.config(),
+        clients: tracedClients(options.clients, tracer),
+        capacityCache: new CapacitySignalCache(),
+      };
+      const deps = awsHandoffDeps({
         ...built,
         log: powertoolsLog(logger),
         metrics: powertoolsMetrics(metrics),
         clock: options.clock,
         abortSignal: invocation.abortSignal,
       });
+      if (cold) expandInstanceRequirements(deps, built.config);
+      return deps;
     },
   };
+}
+
+/**
+ * At cold start, asks EC2 for the instance types of every group given by attribute requirements,
+ * without waiting: by the time a replacement is chosen the answer is usually cached.
+ */
+function expandInstanceRequirements(deps: HandoffDeps, config: Config): void {
+  for (const [group, policy] of Object.entries(config.policy.groups)) {
+    if (!policy.instanceRequirements) continue;
+    deps.capacity
+      ?.instanceTypesFor(policy.instanceRequirements)
+      .catch((error: unknown) =>
+        deps.log.warn(
+          `The instance types of group ${group}'s instanceRequirements could not be read at cold start; they are read again when a replacement is chosen: ${String(error)}`,
+          { group },
+        ),
+      );
+  }
 }
 
 /** One SDK client per service for the container's life, wrapped by the tracer. */

@@ -4,8 +4,10 @@ import {
   DescribeSubnetsCommand,
   EC2Client,
   RunInstancesCommand,
+  TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { afterEach, describe, expect, it } from 'vitest';
+import { instanceTypeInfo } from '../../localcloud/ec2/instance-types.ts';
 import { LocalCloud } from '../../localcloud/index.ts';
 import { giveState } from '../../localcloud/scenarios/stateful.ts';
 import { createClients } from '../../src/aws/clients.ts';
@@ -46,7 +48,11 @@ afterEach(async () => {
   world = undefined;
 });
 
-async function reclaim(n: number, group: GroupPolicyInput | undefined): Promise<World> {
+async function reclaim(
+  n: number,
+  group: GroupPolicyInput | undefined,
+  tags: Record<string, string> = {},
+): Promise<World> {
   const cloud = await LocalCloud.start({ throttling: false });
   const clients = createClients({
     region: cloud.region,
@@ -81,6 +87,7 @@ async function reclaim(n: number, group: GroupPolicyInput | undefined): Promise<
           Tags: [
             { Key: 'spot-handoff:managed', Value: 'true' },
             ...(group ? [{ Key: GROUP, Value: 'web' }] : []),
+            ...Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
           ],
         },
       ],
@@ -126,6 +133,32 @@ const remembered = (w: World, minutes: number) =>
     new Date(w.cloud.clock.now().getTime() - minutes * 60_000),
     w.cloud.clock.now(),
   );
+
+/** The deps of an invocation that dies once where a launched replacement is first linked to its workflow. */
+function dyingOnceAtLink(deps: HandoffDeps): HandoffDeps {
+  const store = deps.store;
+  let crashes = 1;
+  return {
+    ...deps,
+    store: {
+      ...store,
+      get: (id) => store.get(id),
+      create: (w) => store.create(w),
+      update: (w) => store.update(w),
+      list: (o) => store.list(o),
+      workflowOfReplacement: (id) => store.workflowOfReplacement(id),
+      recordOrphan: (o) => store.recordOrphan(o),
+      orphans: () => store.orphans(),
+      async linkReplacement(replacementId, workflowId, expiresAt) {
+        if (crashes > 0) {
+          crashes -= 1;
+          throw new Error('Lambda timed out');
+        }
+        return store.linkReplacement(replacementId, workflowId, expiresAt);
+      },
+    },
+  };
+}
 
 const TYPES = [{ type: 'm5.large' }, { type: 'm5.xlarge' }, { type: 'c5.large' }];
 const PRICES = { 'm5.large': 0.096, 'm5.xlarge': 0.192, 'c5.large': 0.085 };
@@ -323,27 +356,7 @@ describe('the replacements of a reclaimed pool', () => {
   it('are launched once when the invocation dies between CreateFleet and the record', async () => {
     world = await reclaim(5, { instanceTypes: TYPES });
     const store = world.deps.store;
-    let crashes = 1;
-    const crashing: HandoffDeps = {
-      ...world.deps,
-      store: {
-        ...store,
-        get: (id) => store.get(id),
-        create: (w) => store.create(w),
-        update: (w) => store.update(w),
-        list: (o) => store.list(o),
-        workflowOfReplacement: (id) => store.workflowOfReplacement(id),
-        recordOrphan: (o) => store.recordOrphan(o),
-        orphans: () => store.orphans(),
-        async linkReplacement(replacementId, workflowId, expiresAt) {
-          if (crashes > 0) {
-            crashes -= 1;
-            throw new Error('Lambda timed out');
-          }
-          return store.linkReplacement(replacementId, workflowId, expiresAt);
-        },
-      },
-    };
+    const crashing = dyingOnceAtLink(world.deps);
 
     await expect(handOff(world.signals, crashing)).rejects.toThrow();
     await handOff(world.signals, world.deps);
@@ -361,6 +374,102 @@ describe('the replacements of a reclaimed pool', () => {
     );
     for (const r of replacements)
       expect(await store.workflowOfReplacement(r.instanceId)).toBe(`wf-${r.tags['spot-handoff:replaces']}`);
+  });
+});
+
+describe('the replacements of a group given by attribute requirements', () => {
+  it('land on the types EC2 matches, never an excluded family, never the reclaimed pool', async () => {
+    const requirements = {
+      vCpu: { min: 2, max: 4 },
+      memoryMiB: { min: 8192, max: 16_384 },
+      architecture: 'x86_64' as const,
+      excludedFamilies: ['m6i', 'c6*'],
+    };
+    world = await reclaim(6, { instanceRequirements: requirements });
+    const [a, b] = world.zones;
+    // The cheapest pools are the reclaimed one and one of an excluded family; each pool holds one more
+    // Spot instance, so the six go to six pools, of more than one family.
+    world.cloud.setCapacity({ market: 'spot' }, 1);
+    world.cloud.setSpotPrice({ instanceType: 'm5.large', availabilityZone: a }, 0.001);
+    world.cloud.setSpotPrice({ instanceType: 'c6i.xlarge', availabilityZone: b }, 0.001);
+
+    await handOff(world.signals, world.deps);
+
+    const replacements = world.replacements();
+    expect(replacements).toHaveLength(6);
+    for (const r of replacements) {
+      const info = instanceTypeInfo(r.instanceType);
+      expect(info.vcpus).toBeGreaterThanOrEqual(2);
+      expect(info.vcpus).toBeLessThanOrEqual(4);
+      expect(info.memoryMiB).toBeGreaterThanOrEqual(8192);
+      expect(info.memoryMiB).toBeLessThanOrEqual(16_384);
+      expect(info.architecture).toBe('x86_64');
+      expect(info.burstable).toBe(false);
+      expect(info.family).not.toBe('m6i');
+      expect(info.family).not.toMatch(/^c6/);
+      expect(`${r.instanceType}|${r.availabilityZone}`).not.toBe(`m5.large|${a}`);
+    }
+    expect(new Set(replacements.map((r) => instanceTypeInfo(r.instanceType).family)).size).toBeGreaterThan(1);
+    const records = await world.records();
+    for (const w of records) {
+      expect(w.group).toBe('web');
+      expect(w.replacement).toMatchObject({ capacityType: 'spot' });
+      expect(w.replacement!.choiceReason).toMatch(/^Spot \S+ in \S+: /);
+    }
+    // One batch, one expansion of the requirements.
+    expect(world.cloud.calls('GetInstanceTypesFromInstanceRequirements')).toBe(1);
+  });
+});
+
+describe('a kept-IP replacement from the group’s pools', () => {
+  it('is launched once when the invocation dies between RunInstances and the record', async () => {
+    world = await reclaim(
+      1,
+      { instanceTypes: TYPES },
+      {
+        'spot-handoff:stateful': 'true',
+        'spot-handoff:primary-ip': 'keep',
+      },
+    );
+    const [victim] = world.ids;
+    const old = world.cloud.ec2.instances().find((i) => i.instanceId === victim)!;
+    await handOff(world.signals, world.deps, { failOnLaunchError: false });
+    // EC2 reclaims the instance: its primary IP is free for the replacement.
+    const ec2 = new EC2Client(world.cloud.clientConfig());
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [victim!] }));
+    ec2.destroy();
+    await world.cloud.clock.advance(120_000);
+    const terminated: Signal[] = [
+      {
+        kind: 'state-change',
+        instanceId: victim!,
+        eventId: 'terminated-0',
+        time: world.cloud.clock.now().toISOString(),
+        state: 'terminated',
+      },
+    ];
+    const crashing = dyingOnceAtLink(world.deps);
+
+    await expect(handOff(terminated, crashing)).rejects.toThrow('Lambda timed out');
+    const afterCrash = (await world.records())[0]!;
+    await handOff(terminated, world.deps);
+
+    const replacements = world.replacements();
+    expect(replacements).toHaveLength(1);
+    expect(replacements[0]).toMatchObject({ subnetId: old.subnetId, privateIpAddress: old.privateIpAddress });
+    expect(replacements[0]!.instanceType).not.toBe('m5.large');
+    // The launch was on the record before RunInstances went out; the retry sent it again, with its token.
+    expect(afterCrash.replacement!.launching).toMatchObject({ pool: { subnetId: old.subnetId } });
+    const [record] = await world.records();
+    expect(record!.replacement).toMatchObject({
+      instanceId: replacements[0]!.instanceId,
+      clientToken: afterCrash.replacement!.launching!.clientToken,
+      pool: { instanceType: replacements[0]!.instanceType, subnetId: old.subnetId },
+    });
+    expect(record!.replacement!.launching).toBeUndefined();
+    expect(record!.replacement!.choiceReason).toContain(
+      `its kept primary IP ${old.privateIpAddress} binds it to`,
+    );
   });
 });
 
@@ -488,6 +597,67 @@ describe('a stateful instance of a group', () => {
       capacityType: 'spot',
       pool: { instanceType: 'c5.large', availabilityZone: state.availabilityZone },
     });
+    expect(workflow.handover!.resources.every((r) => r.status === 'attached')).toBe(true);
+  });
+
+  it('that keeps its primary IP gets another allowed type in its own subnet when its pools there have no capacity', async () => {
+    const policy = parsePolicy({
+      groups: { web: { instanceTypes: [{ type: 'm5.large' }, { type: 'c5.large' }, { type: 'm6i.large' }] } },
+    });
+    stack = await fleetWorld(
+      { tags: { 'spot-handoff:stateful': 'true', 'spot-handoff:primary-ip': 'keep', [GROUP]: 'web' } },
+      { policy },
+    );
+    const victim = stack.fleet.instanceIds[0]!;
+    const old = stack.stack.cloud.ec2.instance(victim)!;
+    const state = await giveState(stack.ec2, victim, stack.until);
+    const cloud = stack.stack.cloud;
+    // Its own type has no Spot capacity in its AZ, nor has the cheapest other pool there.
+    cloud.setCapacity(
+      { instanceType: 'm5.large', availabilityZone: old.availabilityZone, market: 'spot' },
+      0,
+    );
+    cloud.setCapacity(
+      { instanceType: 'c5.large', availabilityZone: old.availabilityZone, market: 'spot' },
+      0,
+    );
+    cloud.setSpotPrice({ instanceType: 'c5.large', availabilityZone: old.availabilityZone }, 0.001);
+    await stack.pass(5_000);
+
+    cloud.interrupt(victim);
+    await stack.until(
+      async () => (await stack!.stack.store.get(workflowIdFor(victim)))?.status === 'completed',
+      'the kept-IP handoff',
+      10 * 60_000,
+    );
+
+    const replacements = stack.instances().filter((i) => i.tags['spot-handoff:replaces'] === victim);
+    expect(replacements).toHaveLength(1);
+    const [replacement] = replacements;
+    expect(replacement).toMatchObject({
+      state: 'running',
+      instanceType: 'm6i.large',
+      subnetId: old.subnetId,
+      privateIpAddress: old.privateIpAddress,
+      lifecycle: 'spot',
+    });
+    expect(cloud.ec2.volumes().find((v) => v.volumeId === state.volumeId)?.attachment).toMatchObject({
+      instanceId: replacement!.instanceId,
+      state: 'attached',
+    });
+    const workflow = (await stack.stack.store.get(workflowIdFor(victim)))!;
+    expect(workflow.group).toBe('web');
+    expect(workflow.replacement).toMatchObject({
+      instanceId: replacement!.instanceId,
+      capacityType: 'spot',
+      pool: { instanceType: 'm6i.large', availabilityZone: old.availabilityZone, subnetId: old.subnetId },
+    });
+    expect(workflow.replacement!.launching).toBeUndefined();
+    expect(workflow.replacement!.choiceReason).toMatch(
+      new RegExp(
+        `^Spot m6i\\.large in ${old.availabilityZone}: .*after 1 Spot pools had no capacity; its kept primary IP ${old.privateIpAddress!.replace(/\./g, '\\.')} binds it to ${old.subnetId}`,
+      ),
+    );
     expect(workflow.handover!.resources.every((r) => r.status === 'attached')).toBe(true);
   });
 });

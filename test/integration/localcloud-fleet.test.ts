@@ -10,6 +10,8 @@ import {
   DescribeSubnetsCommand,
   EC2Client,
   type FleetLaunchTemplateOverridesRequest,
+  GetInstanceTypesFromInstanceRequirementsCommand,
+  type GetInstanceTypesFromInstanceRequirementsCommandInput,
   GetSpotPlacementScoresCommand,
   type Instance,
   RunInstancesCommand,
@@ -632,6 +634,61 @@ describe('local EC2 capacity, prices and fleets through the real EC2Client', () 
     expect(byZone(diversified)).toEqual({ 'use1-az1': 1, 'use1-az2': 10, 'use1-az3': 10 });
     expect(diversified.SpotPlacementScores!.every((s) => s.Region === cloud.region)).toBe(true);
     expect(byZone(single)).toEqual({ 'use1-az1': 1, 'use1-az2': 3, 'use1-az3': 3 });
+  });
+
+  it('expands InstanceRequirements into the matching instance types, a page at a time, as EC2 does', async () => {
+    // Prepare
+    const matching = async (input: Partial<GetInstanceTypesFromInstanceRequirementsCommandInput>) => {
+      const types: string[] = [];
+      let NextToken: string | undefined;
+      do {
+        const page = await ec2.send(
+          new GetInstanceTypesFromInstanceRequirementsCommand({
+            ArchitectureTypes: ['x86_64'],
+            VirtualizationTypes: ['hvm'],
+            InstanceRequirements: { VCpuCount: { Min: 2, Max: 2 }, MemoryMiB: { Min: 8192, Max: 8192 } },
+            MaxResults: 2,
+            NextToken,
+            ...input,
+          }),
+        );
+        types.push(...(page.InstanceTypes ?? []).map((t) => t.InstanceType!));
+        NextToken = page.NextToken;
+      } while (NextToken);
+      return types;
+    };
+
+    // Act
+    const general = await matching({});
+    const graviton = await matching({ ArchitectureTypes: ['arm64'] });
+    const notM5 = await matching({
+      InstanceRequirements: {
+        VCpuCount: { Min: 2, Max: 4 },
+        MemoryMiB: { Min: 8192, Max: 16_384 },
+        ExcludedInstanceTypes: ['m5*.*', 'm6*.*', 'm7*.*'],
+        BurstablePerformance: 'included',
+      },
+    });
+    const both = await failureOf(
+      matching({
+        InstanceRequirements: {
+          VCpuCount: { Min: 2 },
+          MemoryMiB: { Min: 0 },
+          AllowedInstanceTypes: ['m5.*'],
+          ExcludedInstanceTypes: ['m5.large'],
+        },
+      }),
+    );
+    const noArchitecture = await failureOf(matching({ ArchitectureTypes: [] }));
+
+    // Assess: m families of 2 vCPUs and 8 GiB; t3.large is burstable, so left out unless asked for.
+    expect(general).toEqual(['m5.large', 'm5a.large', 'm6a.large', 'm6i.large', 'm7i.large']);
+    expect(graviton).toEqual(['m6g.large', 'm7g.large']);
+    expect(notM5).toEqual(expect.arrayContaining(['c5.xlarge', 'c6i.xlarge', 'r5.large', 't3.large']));
+    expect(notM5.filter((t) => t.startsWith('m'))).toEqual([]);
+    expect(notM5.filter((t) => t.includes('g.'))).toEqual([]);
+    expect(both).toMatchObject({ name: 'InvalidParameterCombination' });
+    expect(noArchitecture).toMatchObject({ name: 'MissingParameter' });
   });
 
   it('answers DescribeSpotPriceHistory from the scenario prices, newest first', async () => {

@@ -274,6 +274,22 @@ const CASES: Record<string, { input: Record<string, unknown>; xml: string }> = {
       '<spotPriceHistorySet><item><instanceType>m5.large</instanceType><productDescription>Linux/UNIX</productDescription><spotPrice>0.040000</spotPrice><timestamp>2026-01-01T12:00:00.000Z</timestamp><availabilityZone>us-east-1a</availabilityZone></item></spotPriceHistorySet><nextToken></nextToken>',
     ),
   },
+  GetInstanceTypesFromInstanceRequirementsCommand: {
+    input: {
+      ArchitectureTypes: ['x86_64'],
+      VirtualizationTypes: ['hvm'],
+      InstanceRequirements: {
+        VCpuCount: { Min: 2, Max: 4 },
+        MemoryMiB: { Min: 8192 },
+        ExcludedInstanceTypes: ['m6i.*', 'c6*.*'],
+      },
+      NextToken: 'page-2',
+    },
+    xml: response(
+      'GetInstanceTypesFromInstanceRequirements',
+      '<instanceTypeSet><item><instanceType>m5.large</instanceType></item><item><instanceType>r5.large</instanceType></item></instanceTypeSet><nextToken>page-3</nextToken>',
+    ),
+  },
   GetSpotPlacementScoresCommand: {
     input: {
       InstanceTypes: ['m5.large', 'c5.large'],

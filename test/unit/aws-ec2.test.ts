@@ -352,7 +352,8 @@ describe('Ec2Compute against the local cloud', () => {
     const result = await compute.launch(launch);
 
     const [launched] = launchedWith('wf-i-0abc-1');
-    expect(result).toEqual({ ok: true, instanceId: launched?.instanceId });
+    // The template asks for Spot: the result says what EC2 launched.
+    expect(result).toEqual({ ok: true, instanceId: launched?.instanceId, lifecycle: 'spot' });
     expect(launched).toMatchObject({
       instanceType: 'm5.xlarge',
       availabilityZone: 'us-east-1b',
@@ -374,6 +375,15 @@ describe('Ec2Compute against the local cloud', () => {
         { ResourceType: 'volume', Tags: tags },
         { ResourceType: 'network-interface', Tags: tags },
       ],
+    });
+  });
+
+  it('asks for Spot in the request when told to (for a template that does not)', async () => {
+    await new Ec2Compute({ client: world.client }).launch({ ...launch, spot: true });
+
+    expect(launchedWith('wf-i-0abc-1')[0]?.lifecycle).toBe('spot');
+    expect(world.sent.commandCalls(RunInstancesCommand)[0]?.args[0].input.InstanceMarketOptions).toEqual({
+      MarketType: 'spot',
     });
   });
 

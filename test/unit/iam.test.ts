@@ -86,7 +86,7 @@ const roleStatements = (template: Template): Statement[] =>
 
 /** Calls no IAM policy can scope to resources (Service Authorization Reference: no resource type). */
 const UNSCOPABLE = [
-  /^ec2:(Describe\w+|GetSpotPlacementScores)$/,
+  /^ec2:(Describe\w+|GetSpotPlacementScores|GetInstanceTypesFromInstanceRequirements)$/,
   /^elasticloadbalancing:Describe\w+$/,
   /^xray:Put(TraceSegments|TelemetryRecords)$/,
 ];

@@ -405,7 +405,9 @@ describe('IAM', () => {
     for (const statement of statements.filter((s) => resourceText(s).includes('"*"'))) {
       if (statement.Effect === 'Deny') continue;
       for (const action of list(statement.Action))
-        expect(action, statement.Sid).toMatch(/^[a-z0-9-]+:Describe|^ec2:GetSpotPlacementScores$/);
+        expect(action, statement.Sid).toMatch(
+          /^[a-z0-9-]+:Describe|^ec2:(GetSpotPlacementScores|GetInstanceTypesFromInstanceRequirements)$/,
+        );
     }
   });
 

@@ -1,5 +1,10 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { readConfig } from '../../src/config.ts';
 import { groupOf, PolicyError, parsePolicy } from '../../src/core/policy.ts';
 
 describe('parsePolicy', () => {
@@ -67,11 +72,56 @@ describe('parsePolicy', () => {
         groups: {
           web: {
             instanceTypes: [{ type: 'm5.large' }],
-            instanceRequirements: { vCpu: { min: 2 }, memoryMiB: { min: 4096 } },
+            instanceRequirements: { vCpu: { min: 2 }, memoryMiB: { min: 4096 }, architecture: 'x86_64' },
           },
         },
       }),
     ).toThrow('groups.web: give instanceTypes or instanceRequirements, not both');
+  });
+
+  const REQUIREMENTS = { vCpu: { min: 2, max: 4 }, memoryMiB: { min: 8192 }, architecture: 'x86_64' };
+
+  it('accepts attribute requirements with families allowed or excluded', () => {
+    const policy = parsePolicy({
+      groups: { web: { instanceRequirements: { ...REQUIREMENTS, excludedFamilies: ['t3', 'c5*'] } } },
+    });
+
+    expect(policy.groups['web']!.instanceRequirements).toEqual({
+      ...REQUIREMENTS,
+      excludedFamilies: ['t3', 'c5*'],
+    });
+  });
+
+  it.each([
+    [
+      { architecture: undefined },
+      'groups.web.instanceRequirements.architecture: required: "x86_64" or "arm64"',
+    ],
+    [
+      { architecture: 'amd64' },
+      'groups.web.instanceRequirements.architecture: must be one of "x86_64", "arm64"',
+    ],
+    [{ vCpu: { min: 4, max: 2 } }, 'groups.web.instanceRequirements.vCpu: max must not be below min'],
+    [{ memoryMiB: { min: -1 } }, 'groups.web.instanceRequirements.memoryMiB.min: a whole number, 0 or more'],
+    [
+      { memoryMiB: { min: 1024, unit: 'GiB' } },
+      'groups.web.instanceRequirements.memoryMiB: unknown field(s) unit',
+    ],
+    [
+      { allowedFamilies: ['m6i.large'] },
+      'groups.web.instanceRequirements.allowedFamilies.0: an instance family such as m6i, or c7*',
+    ],
+    [{ excludedFamilies: [] }, 'groups.web.instanceRequirements.excludedFamilies: at least one family'],
+    [
+      { allowedFamilies: ['m*'], excludedFamilies: ['m5'] },
+      'groups.web.instanceRequirements: give allowedFamilies or excludedFamilies, not both',
+    ],
+  ])('names the bad requirements field of %j with what is allowed', (bad, named) => {
+    const attempt = () =>
+      parsePolicy({ groups: { web: { instanceRequirements: { ...REQUIREMENTS, ...bad } } } });
+
+    expect(attempt).toThrow(PolicyError);
+    expect(attempt).toThrow(named);
   });
 });
 
@@ -98,5 +148,37 @@ describe('packaging (infra/policy.cjs)', () => {
 
   it('embeds nothing when the file does not exist', () => {
     expect(policyJson('no-such-policy.yml')).toBeUndefined();
+  });
+
+  it('fails packaging on a bad requirements field, naming it and the file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'policy-'));
+    const file = join(dir, 'policy.yml');
+    writeFileSync(
+      file,
+      'groups:\n  web:\n    instanceRequirements:\n      vCpu: { min: 2 }\n      memoryMiB: { min: 4096 }\n      allowedFamilies: [m6i.large]\n',
+    );
+    try {
+      const relativeToRepo = relative(fileURLToPath(new URL('../../', import.meta.url)), file);
+
+      expect(() => policyJson(relativeToRepo)).toThrow(
+        /policy\.yml: The replacement policy is not valid:[\s\S]*groups\.web\.instanceRequirements\.architecture: required[\s\S]*groups\.web\.instanceRequirements\.allowedFamilies\.0: an instance family/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a function starting (readConfig)', () => {
+  it('refuses a bad requirements field in HANDOFF_POLICY, naming it', () => {
+    const policy = {
+      groups: {
+        web: { instanceRequirements: { vCpu: { min: 2 }, memoryMiB: { min: 0 }, architecture: 'arm' } },
+      },
+    };
+
+    expect(() => readConfig({ HANDOFF_TABLE_NAME: 't', HANDOFF_POLICY: JSON.stringify(policy) })).toThrow(
+      /groups\.web\.instanceRequirements\.architecture: must be one of "x86_64", "arm64"[\s\S]*Fix policy\.yml/,
+    );
   });
 });

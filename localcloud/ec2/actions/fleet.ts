@@ -4,6 +4,7 @@ import { Params } from '../../query.ts';
 import type { XmlObject } from '../../xml.ts';
 import type { Market, Pool } from '../capacity.ts';
 import { idempotentParameterMismatch, invalidParameterValue, missingParameter } from '../errors.ts';
+import { requirementsOf, typesMatching } from '../instance-types.ts';
 import type {
   Fleet,
   FleetError,
@@ -14,7 +15,6 @@ import type {
   FleetTemplateSpec,
   Tags,
 } from '../model.ts';
-import { shapeOf } from '../pricing.ts';
 import { applyFilters, EC2_DIALECT, pageOf } from '../query.ts';
 import { tagSet } from '../render.ts';
 import type { Ec2State } from '../state.ts';
@@ -72,10 +72,7 @@ function number(params: Params, name: string): number | undefined {
   return parsed;
 }
 
-const REQUIREMENTS = 'InstanceRequirements.';
-
 function parseOverride(o: Params): FleetOverride {
-  const requirements = o.scope('InstanceRequirements');
   const weightedCapacity = number(o, 'WeightedCapacity');
   if (weightedCapacity === 0) throw invalidParameterValue('WeightedCapacity must be greater than 0.');
   return {
@@ -86,11 +83,7 @@ function parseOverride(o: Params): FleetOverride {
     weightedCapacity,
     priority: number(o, 'Priority'),
     imageId: o.get('ImageId'),
-    instanceRequirements: requirements.present()
-      ? Object.fromEntries(
-          requirements.entries().map(([k, v]) => [k.slice(k.indexOf(REQUIREMENTS) + REQUIREMENTS.length), v]),
-        )
-      : undefined,
+    instanceRequirements: requirementsOf(o),
   };
 }
 
@@ -109,36 +102,6 @@ function parseConfigs(params: Params): FleetLaunchTemplateConfig[] {
   if (!configs.length) throw missingParameter('LaunchTemplateConfigs');
   if (configs.length > 50) throw invalidParameterValue('A fleet takes at most 50 LaunchTemplateConfigs.');
   return configs;
-}
-
-const glob = (pattern: string) =>
-  new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
-
-/** The instance types an override's InstanceRequirements select (vCPU and memory ranges, allowed and excluded types). */
-function typesMatching(state: Ec2State, requirements: Record<string, string>): string[] {
-  const range = (name: string) => ({
-    min: Number(requirements[`${name}.Min`] ?? 0),
-    max: Number(requirements[`${name}.Max`] ?? Number.POSITIVE_INFINITY),
-  });
-  const listed = (name: string) =>
-    Object.entries(requirements)
-      .filter(([k]) => new RegExp(`^${name}\\.\\d+$`).test(k))
-      .map(([, v]) => glob(v));
-  const vcpus = range('VCpuCount');
-  const memory = range('MemoryMiB');
-  const allowed = listed('AllowedInstanceType');
-  const excluded = listed('ExcludedInstanceType');
-  return state.prices.knownTypes().filter((type) => {
-    const shape = shapeOf(type);
-    return (
-      shape.vcpus >= vcpus.min &&
-      shape.vcpus <= vcpus.max &&
-      shape.memoryMiB >= memory.min &&
-      shape.memoryMiB <= memory.max &&
-      (!allowed.length || allowed.some((p) => p.test(type))) &&
-      !excluded.some((p) => p.test(type))
-    );
-  });
 }
 
 /** A pool the fleet may launch into: one override (with its instance type settled) in one market. */
@@ -316,7 +279,7 @@ class FleetRun {
       for (const override of config.overrides.length ? config.overrides : [{}]) {
         const types =
           override.instanceRequirements && override.instanceType === undefined
-            ? typesMatching(this.state, override.instanceRequirements)
+            ? typesMatching(this.state.prices.knownTypes(), override.instanceRequirements)
             : [override.instanceType];
         for (const instanceType of types) {
           const shown: FleetOverride = { ...override, instanceType, instanceRequirements: undefined };

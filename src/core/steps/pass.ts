@@ -1,6 +1,12 @@
-import { assignmentOrder, type CapacityRecord } from '../capacity.ts';
-import { type ElbCallCount, type InstanceFacts, isLeavingOrGone, type LaunchRequest } from '../facts.ts';
-import type { FleetGroup } from '../fleet-launch.ts';
+import { assignmentOrder, type CapacityRecord, describeLaunches, type FleetStage } from '../capacity.ts';
+import {
+  type ElbCallCount,
+  type InstanceFacts,
+  isLeavingOrGone,
+  type LaunchRequest,
+  type PoolFacts,
+} from '../facts.ts';
+import { chooseForGroup, type FleetGroup } from '../fleet-launch.ts';
 import {
   bookkeepingTags,
   clientTokenFor,
@@ -12,7 +18,7 @@ import {
   updateStatus,
 } from '../plan.ts';
 import { groupOf } from '../policy.ts';
-import { type DurationMetricName, type HandoffDeps, type Log, targetKey } from '../ports.ts';
+import { type DurationMetricName, type HandoffDeps, type Log, poolKey, targetKey } from '../ports.ts';
 import type { DrainedAtDelivery } from '../registration-index.ts';
 import {
   everyResourceAccountedFor,
@@ -21,7 +27,7 @@ import {
   migrationTarget,
   rootSnapshotOf,
 } from '../stateful.ts';
-import type { StepName, Workflow } from '../workflow.ts';
+import type { PoolLaunch, StepName, Workflow } from '../workflow.ts';
 import { handOverPass } from './handover.ts';
 import { protect, snapshotRoot } from './protect.ts';
 
@@ -169,14 +175,21 @@ export class Pass {
 
   /**
    * Launches the replacement. An instance of a group (its group tag names a group of the policy)
-   * gets it from the group's fleet of this batch; any other keeps its own type and subnet, with an
-   * On-Demand fallback of its type when Spot has no capacity. A stateful one that finds no
-   * capacity in its AZ (its group's pools there included) migrates once at once. Returns its id.
+   * gets it from the group's fleet of this batch, or — when the launch needs what a fleet cannot
+   * give — from the group's ranked pools where it is bound, one RunInstances each; any other keeps
+   * its own type and subnet, with an On-Demand fallback of its type when Spot has no capacity. A
+   * stateful one that finds no capacity in its AZ (its group's pools there included) migrates
+   * once at once. Returns its id.
    */
   async launch(save: () => Promise<boolean>): Promise<string | undefined> {
-    const group = this.fleetGroup();
-    const launched = group ? await this.launchInFleet(group, save) : await this.tryLaunch();
-    if (launched || !this.workflow.handover || !this.workflow.instance?.vpcId) return launched;
+    const grouped = this.groupLaunch();
+    const launched = !grouped
+      ? await this.tryLaunch()
+      : grouped.inFleet
+        ? await this.launchInFleet(grouped.group, save)
+        : await this.launchInGroupPools(grouped.group, save);
+    if (launched || this.superseded || !this.workflow.handover || !this.workflow.instance?.vpcId)
+      return launched;
     // A fleet that may still be launching is claimed, not launched around.
     if (this.workflow.replacement?.fleet) return undefined;
     const target = migrationTarget(
@@ -191,33 +204,159 @@ export class Pass {
       'skipped',
       `migrating to ${target.availabilityZone} (${target.subnetId}); volumes follow by snapshot`,
     );
-    return this.tryLaunch();
+    const migrating = this.groupLaunch();
+    return migrating ? this.launchInGroupPools(migrating.group, save) : this.tryLaunch();
   }
 
+  /** A concurrent writer saved the workflow first: this pass launches nothing more. */
+  private superseded = false;
+
   /**
-   * The group whose fleet launches this replacement, if any: the policy has the instance's group,
-   * and the launch needs nothing a fleet cannot give (a kept primary IP, a root volume from a snapshot).
+   * The group whose choice launches this replacement, if any (the policy has the instance's group),
+   * and how: in the group's fleet of this batch, or — when the launch needs what a fleet cannot
+   * give (a kept primary IP, a root volume from a snapshot, a migration) — pool by pool, bound to
+   * the kept IP's subnet or the volumes' AZ.
    */
-  private fleetGroup(): FleetGroup | undefined {
+  private groupLaunch(): { group: FleetGroup; inFleet: boolean } | undefined {
     const { workflow, deps } = this;
     const { policy, groupTagKey } = deps.settings;
     const instance = workflow.instance;
-    if (!policy || !groupTagKey || !instance?.launchTemplate || !instance.vpcId || !deps.fleets)
-      return undefined;
+    if (!policy || !groupTagKey || !instance?.launchTemplate || !instance.vpcId) return undefined;
     const found = groupOf(instance.tags, groupTagKey, policy);
     if (!found) return undefined;
     workflow.group = found.name;
-    if (keptPrimaryIp(workflow) || rootSnapshotOf(workflow) || workflow.handover?.migration) return undefined;
+    const keptIp = keptPrimaryIp(workflow);
+    const bound =
+      keptIp !== undefined || rootSnapshotOf(workflow) !== undefined || !!workflow.handover?.migration;
+    if (!bound && !deps.fleets) return undefined;
     // A revert to Spot launches Spot only: an RI or On-Demand would not be the point.
     const spotOnly = workflow.kind === 'revert-to-spot';
-    return {
+    const group: FleetGroup = {
       name: found.name,
       policy: spotOnly ? { ...found.policy, reservedFirst: false, onDemandFallback: false } : found.policy,
       ...(spotOnly ? { spotOnly } : {}),
       launchTemplate: instance.launchTemplate,
       vpcId: instance.vpcId,
-      ...(workflow.handover ? { availabilityZone: workflow.handover.availabilityZone } : {}),
     };
+    if (bound)
+      return {
+        group: {
+          ...group,
+          availabilityZone: launchAz(workflow)!,
+          ...(keptIp !== undefined ? { subnetId: launchSubnet(workflow)! } : {}),
+        },
+        inFleet: false,
+      };
+    return {
+      group: {
+        ...group,
+        ...(workflow.handover ? { availabilityZone: workflow.handover.availabilityZone } : {}),
+      },
+      inFleet: true,
+    };
+  }
+
+  /**
+   * A grouped launch a fleet cannot carry: the group's ranked pools where the launch is bound (the
+   * kept IP's subnet, the volumes' AZ), in the choice's order — unused RIs, Spot (at most
+   * {@link SPOT_POOLS_PER_PASS}), then On-Demand if the policy falls back to it (at most
+   * {@link ON_DEMAND_POOLS_PER_PASS}); never the pool being reclaimed nor an avoided one. Each is
+   * one RunInstances with its own ClientToken, recorded before the call.
+   */
+  private async launchInGroupPools(
+    group: FleetGroup,
+    save: () => Promise<boolean>,
+  ): Promise<string | undefined> {
+    const { workflow, deps } = this;
+    const instance = workflow.instance!;
+    workflow.replacement ??= { attempt: 1, clientToken: clientTokenFor(workflow.workflowId, 1) };
+    const r = workflow.replacement;
+    const choice = await chooseForGroup(deps, group, [workflow]);
+    const poolOf = (p: PoolFacts) => ({
+      instanceType: p.instanceType,
+      availabilityZone: p.availabilityZone,
+      subnetId: p.subnetId,
+    });
+    const planned: Omit<PoolLaunch, 'clientToken'>[] = [
+      ...choice.reserved.map((p) => ({ pool: poolOf(p), market: 'reserved' as const })),
+      ...choice.spot.slice(0, SPOT_POOLS_PER_PASS).map((p) => ({ pool: poolOf(p), market: 'spot' as const })),
+      ...(group.policy.onDemandFallback
+        ? choice.onDemand
+            .slice(0, ON_DEMAND_POOLS_PER_PASS)
+            .map((p) => ({ pool: poolOf(p), market: 'on-demand' as const }))
+        : []),
+    ];
+    const recorded = r.launching;
+    const same = (a: Omit<PoolLaunch, 'clientToken'>) =>
+      recorded !== undefined &&
+      a.market === recorded.market &&
+      a.pool.instanceType === recorded.pool.instanceType &&
+      a.pool.subnetId === recorded.pool.subnetId;
+    // A launch recorded before a crash goes first, exactly as it was sent.
+    const attempts: (PoolLaunch | Omit<PoolLaunch, 'clientToken'>)[] = recorded
+      ? [recorded, ...planned.filter((a) => !same(a))]
+      : planned;
+    const keptIp = keptPrimaryIp(workflow);
+    const boundBy =
+      keptIp !== undefined
+        ? `its kept primary IP ${keptIp} binds it to ${group.subnetId}`
+        : workflow.handover?.migration
+          ? `migrating to ${group.availabilityZone}`
+          : `its volumes bind it to ${group.availabilityZone}`;
+    let spotFailures = 0;
+    let last: { code: string; message: string } | undefined;
+    for (const next of attempts) {
+      const launch: PoolLaunch = 'clientToken' in next ? next : { ...next, clientToken: r.clientToken };
+      if (launch !== recorded) {
+        r.launching = launch;
+        if (!(await save())) {
+          this.superseded = true;
+          return undefined;
+        }
+      }
+      const result = await deps.compute.launch({
+        clientToken: launch.clientToken,
+        launchTemplate: instance.launchTemplate!,
+        subnetId: launch.pool.subnetId,
+        instanceType: launch.pool.instanceType,
+        privateIpAddress: keptIp,
+        rootSnapshot: rootSnapshotOf(workflow),
+        // The old instance was Spot: its template (or launch) asks for Spot already.
+        spot: launch.market === 'spot' && instance.lifecycle !== 'spot',
+        tags: replacementTags(workflow, deps.settings.tags),
+      });
+      if (result.ok) {
+        const stage: FleetStage =
+          launch.market === 'on-demand' ? 'on-demand-fallback' : spotFailures > 0 ? 'spot-retry' : 'first';
+        const lifecycle = result.lifecycle ?? (launch.market === 'spot' ? 'spot' : 'on-demand');
+        const launched = { instanceId: result.instanceId, ...launch.pool, lifecycle, stage };
+        const record = describeLaunches([launched], choice, spotFailures).get(result.instanceId)!;
+        if (record.capacityType === 'reserved') {
+          const ri = choice.reserved.find((p) => poolKey(p) === poolKey(launch.pool));
+          if (ri) deps.capacity?.reservationsUsed?.(ri.reservedInstancesId, 1);
+        }
+        delete r.launching;
+        this.recordLaunch(launched, {
+          ...record,
+          choiceReason: `${record.choiceReason}; ${boundBy} (ClientToken ${launch.clientToken})`,
+        });
+        this.sinceEvent('EventToLaunchSeconds');
+        return result.instanceId;
+      }
+      if (launch.market === 'spot') spotFailures += 1;
+      last = result;
+      delete r.launching;
+      r.attempt += 1;
+      r.clientToken = clientTokenFor(workflow.workflowId, r.attempt);
+    }
+    const where = group.subnetId ?? group.availabilityZone;
+    return this.launchFailed(
+      last?.code ?? 'InsufficientInstanceCapacity',
+      attempts.length === 0
+        ? `no allowed pool of group ${group.name} in ${where} outside the pools being reclaimed or avoided (${boundBy})`
+        : `${attempts.length} pools of group ${group.name} in ${where} had no capacity (${boundBy}); last error: ${last?.message}`,
+      { advance: false },
+    );
   }
 
   private async launchInFleet(group: FleetGroup, save: () => Promise<boolean>): Promise<string | undefined> {
@@ -303,12 +442,15 @@ export class Pass {
     this.step('launch', 'done', `${instance.instanceId}: ${record.choiceReason}`);
   }
 
-  private launchFailed(code: string, message: string): undefined {
+  /** Records a failed launch; with `advance` (default) the next try takes the next attempt's token. */
+  private launchFailed(code: string, message: string, { advance = true } = {}): undefined {
     const { workflow, deps } = this;
     const r = workflow.replacement!;
     r.lastError = { code, message, at: deps.clock.now().toISOString() };
-    r.attempt += 1;
-    r.clientToken = clientTokenFor(workflow.workflowId, r.attempt);
+    if (advance) {
+      r.attempt += 1;
+      r.clientToken = clientTokenFor(workflow.workflowId, r.attempt);
+    }
     deps.metrics.count('ReplacementLaunchFailures');
     this.step('launch', 'failed', `${code}: ${message}`);
     return undefined;
@@ -474,6 +616,10 @@ function missedHandover(workflow: Workflow, now: Date): string | undefined {
   if (workflow.steps.some((s) => s.name === 'register' && s.status === 'failed')) return undefined;
   return `the replacement does not serve by ${by}: ${workflow.reason ?? 'see the workflow'}`;
 }
+
+/** Pools a grouped launch a fleet cannot carry tries in one pass, per market; the next pass tries again. */
+const SPOT_POOLS_PER_PASS = 5;
+const ON_DEMAND_POOLS_PER_PASS = 3;
 
 const launchAz = (workflow: Workflow) =>
   workflow.handover?.migration?.availabilityZone ?? workflow.instance?.availabilityZone;
