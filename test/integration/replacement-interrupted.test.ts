@@ -82,6 +82,9 @@ describe('a replacement interrupted after the workflow that launched it complete
       replacement: { instanceId: c },
       parent: { workflowId: workflowIdFor(a!) },
     });
+    // The sweep had indexed where B served: its warning drained it at delivery.
+    const drain = (await workflowOf(b))!.steps.find((s) => s.name === 'drain');
+    expect(drain?.detail).toContain('at delivery');
     expect(await workflowOf(a!)).toEqual(first);
     expect(world.stack.bus.deadLetters).toEqual([]);
   });
