@@ -139,4 +139,23 @@ describe('a replacement warned while the workflow that launched it is still open
     expect(world.ec2.replacementsOf(b)).toHaveLength(1);
     expect(await world.store.get(`wf-${b}`)).toMatchObject({ status: 'completed', outcome: 'replaced' });
   });
+
+  it('reclaimed before it ever ran: its own workflow is released and serves where the first one meant it to', async () => {
+    const world = fakeWorld();
+    const a = servingInstance(world).instanceId;
+    await handOff([warning(a)], world.deps);
+    const b = world.ec2.replacementsOf(a)[0]!.instanceId;
+    await handOff([warning(b)], world.deps);
+    expect(world.ec2.replacementsOf(b)).toHaveLength(0);
+
+    // EC2 takes B back before it ran: the first workflow can do nothing more with it.
+    world.ec2.setState(b, 'shutting-down', 'Server.SpotInstanceTermination');
+    await handOff([stateChange(b, 'shutting-down')], world.deps);
+    await sweepOpenWorkflows(world.deps);
+
+    const c = await replacementRuns(world, b);
+    expect(world.elb.serving(TG)).toEqual([c]);
+    expect(world.ec2.replacementsOf(a)).toHaveLength(1);
+    expect(await world.store.get(`wf-${b}`)).toMatchObject({ status: 'completed', outcome: 'replaced' });
+  });
 });

@@ -32,9 +32,12 @@ export async function waitsForParent(
     return true;
   }
   parent.releasedAt = deps.clock.now().toISOString();
-  if (stored?.replacement?.reclaimedBy === workflow.workflowId && old) {
-    parent.inheritedTargets = replacementTargets(stored, old).targets;
-  }
+  // Where the parent meant this instance to serve, when it did not register it (its reclaim was
+  // known, or it is leaving before the parent got that far).
+  const unregistered =
+    stored?.replacement?.instanceId === workflow.instanceId &&
+    (stored.replacement.reclaimedBy === workflow.workflowId || stored.registered === undefined);
+  if (unregistered && old) parent.inheritedTargets = replacementTargets(stored, old).targets;
   if (old) {
     // What the instance holds and where it serves now, after the parent's handover and registration.
     workflow.instance = instanceRecord(old);
