@@ -35,6 +35,8 @@ export interface WorkflowGroup {
   signals: Signal[];
   /** Ids of replacements the signals spoke of. */
   replacementIds: Set<string>;
+  /** The instance is a replacement with (or starting) its own workflow: the workflow that launched it. */
+  parentWorkflowId?: string;
   /** What the batch deregistered at delivery from the registration index, if anything. */
   drainedAtDelivery?: DrainedAtDelivery;
   skip?: { result: 'unmanaged' | 'no-op'; reason: string };
@@ -113,7 +115,15 @@ export async function eachWorkflow(
   return outcomes;
 }
 
-/** Which workflow each signal belongs to: its instance's, or the one its instance is the replacement of. */
+/**
+ * Which workflow each signal belongs to: its instance's, or the one its instance is the
+ * replacement of. A replacement's events go to the workflow that launched it, except once the
+ * replacement has its own workflow: its interruption warning, a rebalance recommendation or a state
+ * change showing its Spot reclaim starts one (it is then a managed instance like any other), and
+ * every later event of it goes there. While the parent is open it still hears of them (it must
+ * not register a replacement being reclaimed), and the replacement's own workflow only drains
+ * until the parent has finished (`handoff.ts`).
+ */
 async function groupByWorkflow(
   signals: readonly Signal[],
   facts: Map<string, InstanceFacts>,
@@ -128,22 +138,23 @@ async function groupByWorkflow(
   };
   for (const signal of signals) {
     const instance = facts.get(signal.instanceId);
-    // A replacement's events belong to the workflow it replaces; a careful replace of a replacement
-    // (e.g. an On-Demand fallback reverting to Spot) is its own workflow, and the sweep names the
-    // workflow it re-examines by its own instance.
+    // A careful replace of a replacement (e.g. an On-Demand fallback reverting to Spot) is its own
+    // workflow, and the sweep names the workflow it re-examines by its own instance.
     const replaces =
       signal.kind === 'replace' || (signal.kind === 'sweep' && signal.workflowOf === 'instance')
         ? undefined
         : (instance?.tags[tags.replaces] ??
           (instance ? undefined : await originalOf(signal.instanceId, deps.store)));
-    if (replaces) {
+    const own = replaces ? await ownWorkflowOfReplacement(signal, instance, replaces, deps) : undefined;
+    if (replaces && own?.parentOpen !== false) {
       const group = groupOf(replaces);
       group.replacementIds.add(signal.instanceId);
       group.signals.push({ ...signal, kind: 'state-change', state: instance?.state ?? 'terminated' });
-      continue;
+      if (!own) continue;
     }
     const group = groupOf(signal.instanceId);
     group.signals.push(signal);
+    if (replaces) group.parentWorkflowId = workflowIdFor(replaces);
     if (instance && instance.tags[tags.managed] !== 'true') {
       group.skip = {
         result: 'unmanaged',
@@ -157,6 +168,30 @@ async function groupByWorkflow(
 async function originalOf(instanceId: string, store: WorkflowStore): Promise<string | undefined> {
   const workflowId = await store.workflowOfReplacement(instanceId);
   return workflowId ? (await store.get(workflowId))?.instanceId : undefined;
+}
+
+/**
+ * Whether a replacement's signal goes to the replacement's own workflow: one exists, or the signal
+ * starts one (the replacement the parent holds now is warned, recommended for rebalancing or seen
+ * reclaimed; a parent serving a standby keeps its standby's events). With it, whether the parent is
+ * still open.
+ */
+async function ownWorkflowOfReplacement(
+  signal: Signal,
+  instance: InstanceFacts | undefined,
+  replaces: string,
+  deps: HandoffDeps,
+): Promise<{ parentOpen: boolean } | undefined> {
+  const [own, parent] = await Promise.all([
+    deps.store.get(workflowIdFor(signal.instanceId)),
+    deps.store.get(workflowIdFor(replaces)),
+  ]);
+  const parentOpen = parent !== undefined && parent.status !== 'completed';
+  if (own) return { parentOpen };
+  const reclaim = signal.kind === 'warning' || signal.kind === 'rebalance' || signal.kind === 'state-change';
+  if (!reclaim || !startsWorkflow(signal, instance, deps.settings)) return undefined;
+  if (parent?.replacement?.instanceId !== signal.instanceId || parent.status === 'standby') return undefined;
+  return { parentOpen };
 }
 
 /** One workflow's pass, re-run from a fresh read whenever a concurrent writer wins. */
@@ -192,6 +227,7 @@ async function untilWritten(
       return { instanceId, result: 'no-op', reason };
     }
     const workflow = stored ?? run.open(instanceId, old, group.signals, deps);
+    if (!stored && group.parentWorkflowId) workflow.parent = { workflowId: group.parentWorkflowId };
     const saved = await run.progress(workflow, stored === undefined, group, old, deps, log);
     if (saved) return { instanceId, result: 'workflow', workflow: saved };
     deps.metrics.count('WriteConflicts');

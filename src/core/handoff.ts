@@ -5,6 +5,7 @@ import { absorb, groupOf, instanceRecord, planNext, rebalancePolicyOf } from './
 import type { HandoffDeps, Log } from './ports.ts';
 import { inventory, statefulOptions } from './stateful.ts';
 import { CarefulSteps } from './steps/careful.ts';
+import { reclaimOfReplacement, waitsForParent } from './steps/parent.ts';
 import { Pass } from './steps/pass.ts';
 import { type CarefulReplace, type Workflow, type WorkflowKind, workflowIdFor } from './workflow.ts';
 
@@ -46,6 +47,8 @@ async function progress(
 
   // 1. What EC2 says now, about the old instance and the replacement.
   pass.observeOld(oldNow);
+  // A replacement interrupted in turn waits for the workflow that launched it (`steps/parent.ts`).
+  const held = await waitsForParent(workflow, oldNow, deps, log);
   let replacement = await pass.describeReplacement();
   let plan = planNext({ workflow, old: oldNow, replacement });
 
@@ -61,6 +64,10 @@ async function progress(
   if (plan.findTargets && oldNow) {
     await pass.findTargets(oldNow, group.drainedAtDelivery);
     if (!(await save())) return undefined;
+  }
+  if (held) {
+    if (plan.drain) await pass.drain(group.drainedAtDelivery);
+    return (await save()) ? workflow : undefined;
   }
   if (plan.protect && oldNow) {
     await pass.protect(oldNow);
@@ -97,7 +104,10 @@ async function progress(
 
   // 6. Register the replacement where the old instance served, once it runs (and has its state).
   if (plan.register && replacement) {
-    await pass.register(replacement);
+    // A replacement warned before it was registered is not: its own workflow registers its replacement.
+    const reclaimedBy = await reclaimOfReplacement(replacement, deps);
+    if (reclaimedBy) pass.leaveRegistrations(reclaimedBy);
+    else await pass.register(replacement);
     plan = planNext({ workflow, old: oldNow, replacement });
   }
 

@@ -474,6 +474,13 @@ export function updateStatus(workflow: Workflow, now: Date, retentionDays: numbe
     );
     return;
   }
+  if (r.reclaimedBy) {
+    finish(
+      'replaced',
+      `Replacement ${r.instanceId} was warned before it was registered: its own workflow ${r.reclaimedBy} replaces it, and registers its replacement where ${workflow.instanceId} served.`,
+    );
+    return;
+  }
   finish(
     'replaced',
     careful?.terminatedOldAt

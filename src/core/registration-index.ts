@@ -10,7 +10,7 @@ import { type HandoffDeps, targetKey } from './ports.ts';
  * serves, and a batch drains from it in its second round trip:
  *   1. what EC2 says about the instances, beside the index entries of those warned (in parallel);
  *   2. `DeregisterTargets`, one per target group for the whole batch, for the instances EC2
- *      confirms are managed, not a replacement and not terminated, and only for their own targets
+ *      confirms are managed and not terminated, and only for their own targets
  *      (`instance` targets by their id, `ip` targets by the private IPs EC2 says they hold now).
  * The index is a hint, never the truth: each workflow's own discovery still runs and drains what
  * the index missed, and an instance without an entry is drained after discovery, as before.
@@ -129,13 +129,14 @@ function deregisterConfirmed(
 }
 
 /**
- * The signal drains its instance today, whatever its workflow holds: the instance is managed, is
- * not a replacement (a replacement's events belong to the workflow it replaces), still holds its
- * IPs (a terminated instance's may be someone else's by now), and EC2 announced or began its reclaim.
+ * The signal drains its instance today, whatever its workflow holds: the instance is managed (a
+ * replacement too: EC2 reclaiming it, it serves no more, whichever workflow replaces it), still
+ * holds its IPs (a terminated instance's may be someone else's by now), and EC2 announced or began
+ * its reclaim.
  */
 function drainsNow(signal: Signal, instance: InstanceFacts, deps: HandoffDeps): boolean {
   const { tags } = deps.settings;
-  if (instance.tags[tags.managed] !== 'true' || instance.tags[tags.replaces] !== undefined) return false;
+  if (instance.tags[tags.managed] !== 'true') return false;
   if (instance.state === 'terminated') return false;
   if (signal.kind === 'warning') return true;
   return signal.kind === 'state-change' && showsSpotInterruption(instance);
@@ -151,8 +152,9 @@ function ownTargets(instance: InstanceFacts, entry: readonly Target[]): Target[]
 }
 
 /**
- * The sweep's part: where every live managed instance (not a replacement) serves now, in the
- * index. One discovery for all of them (the target group list, one `DescribeTargetHealth` per
+ * The sweep's part: where every live managed instance serves now, in the index: replacements too
+ * (after a round of interruptions most of a fleet is replacements, each one's warning handled by
+ * its own workflow once its parent has finished). One discovery for all of them (the target group list, one `DescribeTargetHealth` per
  * group of their VPCs) beside one read of their entries; then only the entries that changed or
  * near their expiry are written. Returns how many were written.
  */
@@ -161,7 +163,7 @@ export async function keepRegistrationIndex(deps: HandoffDeps): Promise<number> 
   if (!registrations) return 0;
   const { tags } = settings;
   const managed = await deps.compute.instancesTagged({ [tags.managed]: 'true' });
-  const live = managed.filter((i) => !isLeavingOrGone(i.state) && i.tags[tags.replaces] === undefined);
+  const live = managed.filter((i) => !isLeavingOrGone(i.state));
   if (live.length === 0) return 0;
   const [{ byInstance }, entries] = await Promise.all([
     deps.loadBalancing.findTargets(live),

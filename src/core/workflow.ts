@@ -125,6 +125,12 @@ export interface StandbyEnd {
 export interface Replacement {
   /** Launch attempt; a capacity failure is recorded and the next try uses the next attempt. */
   attempt: number;
+  /**
+   * The replacement's own workflow, when it was warned (or reclaimed) before this workflow
+   * registered it: this one then registers nothing, and that one registers the replacement's
+   * replacement where this one would have registered.
+   */
+  reclaimedBy?: string;
   clientToken: string;
   instanceId?: string;
   state?: InstanceState;
@@ -328,6 +334,21 @@ export interface Workflow {
   careful?: CarefulReplace;
   /** Present once a standby came to its end. */
   standbyEnd?: StandbyEnd;
+  /**
+   * Present when the instance is itself a replacement, warned (or reclaimed) on its own: the
+   * workflow that launched it. Until that one has finished (or this instance is leaving), this one
+   * only drains: it launches and moves state only once it is released (see `batch.ts`).
+   */
+  parent?: ParentWorkflow;
+}
+
+/** The workflow that launched the instance of a replacement's own workflow. */
+export interface ParentWorkflow {
+  workflowId: string;
+  /** When this workflow was released to replace its instance and move what the instance holds then. */
+  releasedAt?: string;
+  /** The targets the parent meant for this instance but left unregistered, its reclaim being known. */
+  inheritedTargets?: Target[];
 }
 
 /** The kind of a workflow, `interruption` when the record predates kinds. */

@@ -47,7 +47,7 @@ const register = (world: FakeWorld, id: string) =>
   });
 
 describe('the sweep keeps the registration index', () => {
-  it('of live managed instances that are not replacements, rewriting only what changed or nears expiry', async () => {
+  it('of live managed instances, replacements included, rewriting only what changed or nears expiry', async () => {
     const { world, index } = indexedWorld();
     const served = world.ec2.add();
     const idle = world.ec2.add();
@@ -57,7 +57,9 @@ describe('the sweep keeps the registration index', () => {
 
     await keepRegistrationIndex(world.deps);
 
-    expect([...index.entries.keys()].sort()).toEqual([served.instanceId, idle.instanceId].sort());
+    expect([...index.entries.keys()].sort()).toEqual(
+      [served.instanceId, idle.instanceId, replacement.instanceId].sort(),
+    );
     expect(index.entries.get(served.instanceId)?.targets).toEqual([
       { targetGroupArn: TG, targetType: 'instance', id: served.instanceId, port: 80 },
     ]);

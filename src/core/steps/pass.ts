@@ -558,7 +558,12 @@ export class Pass {
 
   async register(replacement: InstanceFacts): Promise<void> {
     const { workflow, deps } = this;
-    const { targets, notCarried } = replacementTargets(workflow, replacement);
+    // A replacement's own workflow also registers where its parent meant it to serve.
+    const inherited = workflow.parent?.inheritedTargets ?? [];
+    const { targets, notCarried } = replacementTargets(
+      { ...workflow, targets: [...(workflow.targets ?? []), ...inherited] },
+      replacement,
+    );
     const count = targets.length > 0 ? await deps.loadBalancing.register(targets) : { calls: 0 };
     workflow.registered = targets;
     const calls = this.countElb(count);
@@ -576,6 +581,17 @@ export class Pass {
   }
 
   /** Sets the workflow's status from what it now shows; records its completion once. */
+  /** The replacement is being reclaimed: registered nowhere; its own workflow takes the registrations. */
+  leaveRegistrations(reclaimedBy: string): void {
+    this.workflow.replacement!.reclaimedBy = reclaimedBy;
+    this.workflow.registered = [];
+    this.step(
+      'register',
+      'skipped',
+      `replacement is being reclaimed; ${reclaimedBy} registers its replacement here`,
+    );
+  }
+
   updateStatus(): void {
     const { workflow, deps } = this;
     const before = workflow.status;
