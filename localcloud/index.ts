@@ -239,9 +239,17 @@ export class LocalCloud {
     return this.ec2Service.addReservedInstances(spec);
   }
 
-  /** The next `times` calls of `action` (EC2 or ELBv2) fail with `code` before touching state. */
-  injectFault(action: string, code: string, times = 1): void {
-    this.server.injectFault(action, code, times);
+  /**
+   * The next `times` calls of `action` (EC2 or ELBv2) fail with `code` before touching state; with
+   * `matches`, only calls whose Query parameters it accepts (`{ TargetGroupArn: … }`).
+   */
+  injectFault(
+    action: string,
+    code: string,
+    times = 1,
+    matches?: (params: Record<string, string>) => boolean,
+  ): void {
+    this.server.injectFault(action, code, times, matches);
   }
 
   /** API requests received for `action`, or for every action. */

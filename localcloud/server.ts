@@ -53,8 +53,16 @@ export interface LocalServer {
   /** `http://127.0.0.1:<port>` */
   readonly endpoint: string;
   readonly port: number;
-  /** The next `times` calls of `action` fail with `code` before touching any state. */
-  injectFault(action: string, code: string, times?: number): void;
+  /**
+   * The next `times` calls of `action` (those whose parameters `matches` accepts, when given) fail
+   * with `code` before touching any state.
+   */
+  injectFault(
+    action: string,
+    code: string,
+    times?: number,
+    matches?: (params: Record<string, string>) => boolean,
+  ): void;
   /** Requests received for `action` (every outcome), or for all actions. */
   calls(action?: string): number;
   /** Requests refused by a token bucket, for `action` or for all actions. */
@@ -142,7 +150,10 @@ export async function startServer(
   const throttling = options.throttling ?? true;
   const overrides = typeof throttling === 'object' ? (throttling.buckets ?? {}) : {};
   const buckets = new Map<string, TokenBucket>();
-  const faults = new Map<string, { code: string; remaining: number }[]>();
+  const faults = new Map<
+    string,
+    { code: string; remaining: number; matches?: (params: Record<string, string>) => boolean }[]
+  >();
   const counts = new Map<string, number>();
   const throttledCounts = new Map<string, number>();
   const arrivals = new Set<(request: QueryRequest) => void>();
@@ -160,12 +171,13 @@ export async function startServer(
     return found;
   };
 
-  const nextFault = (action: string) => {
+  const nextFault = (action: string, params: Record<string, string>) => {
     const queue = faults.get(action);
-    const fault = queue?.[0];
+    const at = queue?.findIndex((f) => f.matches === undefined || f.matches(params)) ?? -1;
+    const fault = queue?.[at];
     if (!queue || !fault) return undefined;
     fault.remaining--;
-    if (fault.remaining <= 0) queue.shift();
+    if (fault.remaining <= 0) queue.splice(at, 1);
     return new AwsError(fault.code, faultMessage(fault.code), statusForCode(fault.code));
   };
 
@@ -203,7 +215,7 @@ export async function startServer(
     total++;
     for (const listener of arrivals) listener(request);
     try {
-      const fault = nextFault(action);
+      const fault = nextFault(action, params);
       if (fault) throw fault;
       if (throttling !== false) {
         for (const charge of route.charges(request)) {
@@ -243,11 +255,11 @@ export async function startServer(
   return {
     endpoint: `http://${options.host ?? '127.0.0.1'}:${port}`,
     port,
-    injectFault(action, code, times = 1) {
+    injectFault(action, code, times = 1, matches) {
       if (!(Number.isInteger(times) && times > 0))
         throw new Error(`times must be a positive integer, got ${times}`);
       const queue = faults.get(action) ?? [];
-      queue.push({ code, remaining: times });
+      queue.push({ code, remaining: times, matches });
       faults.set(action, queue);
     },
     calls: (action) => (action === undefined ? total : (counts.get(action) ?? 0)),

@@ -16,7 +16,7 @@
 import { subscribe } from 'node:diagnostics_channel';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { ClientRequest } from 'node:http';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { deflateRawSync } from 'node:zlib';
@@ -62,16 +62,26 @@ const LATENCY = Number(option(['--latency', '--latency-ms'], '40'));
 const DELIVERY = option(['--delivery'], 'both');
 const DELIVERIES = DELIVERY === 'both' ? ['queue', 'direct'] : [DELIVERY];
 const SWEEP_WORKFLOWS = Number(option(['--finished-workflows'], '10000'));
+/** `off`: each container sends every request at once (the SDK's retries alone); `on`: its API budget. */
+const BUDGET = option(['--budget'], 'on');
+/** `--quick`: the mass reclaim and the sweep only (no single interruptions, no cold start). */
+const QUICK = argv.includes('--quick');
+/** Batches of a queue at once (the event source mapping's MaximumConcurrency); default infra/delivery.cjs's. */
+const QUEUE_CONCURRENCY = option(['--queue-concurrency'], '');
 const SPREAD_MS = 10_000;
 if (
   !(Number.isInteger(N) && N >= 3 && N <= 2000) ||
   !(Number.isFinite(LATENCY) && LATENCY >= 0) ||
   !(Number.isInteger(SWEEP_WORKFLOWS) && SWEEP_WORKFLOWS >= 0) ||
-  DELIVERIES.some((d) => d !== 'queue' && d !== 'direct')
+  DELIVERIES.some((d) => d !== 'queue' && d !== 'direct') ||
+  (BUDGET !== 'on' && BUDGET !== 'off') ||
+  (QUEUE_CONCURRENCY !== '' &&
+    !(Number.isInteger(Number(QUEUE_CONCURRENCY)) && Number(QUEUE_CONCURRENCY) >= 2))
 ) {
   console.error(
     'Usage: npm run bench -- [--instances N (3 to 2000, default 500)] [--latency MS (default 40)] ' +
-      '[--delivery queue|direct|both (default both)] [--finished-workflows W (default 10000)] [--json]',
+      '[--delivery queue|direct|both (default both)] [--finished-workflows W (default 10000)] ' +
+      '[--budget on|off (default on)] [--queue-concurrency C (2 or more)] [--quick] [--json]',
   );
   process.exit(2);
 }
@@ -177,6 +187,7 @@ async function startWorld(delivery: 'queue' | 'direct'): Promise<World> {
             config: () => config,
             clients,
             clock,
+            ...(BUDGET === 'off' ? { apiBudget: false as const } : {}),
             powertools: { logLevel: 'SILENT', publishMetrics: false, tracing: false },
           }),
         );
@@ -196,6 +207,9 @@ async function startWorld(delivery: 'queue' | 'direct'): Promise<World> {
     };
   };
   const functions = loadLocalFunctions((name) => handlerPool(name as FunctionName), process.cwd());
+  if (QUEUE_CONCURRENCY !== '') {
+    for (const fn of functions) if (fn.queue) fn.queue.maxConcurrency = Number(QUEUE_CONCURRENCY);
+  }
   const bus = new LocalEventBus(functions, cloud.clock, cloud.region, cloud.accountId, {
     delivery,
     concurrency: 1000,
@@ -568,7 +582,10 @@ function requestsBound(n: number, fleet: boolean): number {
 
 // ---------- run ----------
 const started = performance.now();
-const single = { stateless: await oneInterruption(false), stateful: await oneInterruption(true) };
+const loadAtStart = loadavg();
+const single = QUICK
+  ? {}
+  : { stateless: await oneInterruption(false), stateful: await oneInterruption(true) };
 const reclaims: Reclaim[] = [];
 let sweep: Awaited<ReturnType<typeof sweepOverFinished>> | undefined;
 for (const delivery of DELIVERIES as ('queue' | 'direct')[]) {
@@ -580,13 +597,15 @@ for (const delivery of DELIVERIES as ('queue' | 'direct')[]) {
     await world.stop();
   }
 }
-const cold = await coldStart();
+const cold = QUICK ? [] : await coldStart();
 const seconds = (performance.now() - started) / 1000;
 
 const result = {
   machine: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}`,
+  loadAverage: loadAtStart.map((l) => l.toFixed(2)).join(' '),
   latencyMs: LATENCY,
   instances: N,
+  apiBudget: BUDGET,
   single,
   reclaims,
   sweep,
@@ -692,7 +711,7 @@ if (JSON_OUTPUT) {
   const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length), 6));
   const line = (r: string[]) => `| ${r.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')} |`;
   console.log(
-    `spot-handoff benchmark — ${result.machine}; latency ${LATENCY} ms per request; AWS token buckets on`,
+    `spot-handoff benchmark — ${result.machine}; load average ${result.loadAverage}; latency ${LATENCY} ms per request; AWS token buckets on; API budget ${BUDGET}${QUEUE_CONCURRENCY ? `; queue concurrency ${QUEUE_CONCURRENCY}` : ''}`,
   );
   console.log(line(['figure', 'measured', 'lower bound', 'ratio']));
   console.log(line(widths.map((w) => '-'.repeat(w))));

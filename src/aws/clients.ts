@@ -4,6 +4,7 @@ import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balan
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ConfigError } from '../config.ts';
+import type { ApiBudget } from './api-budget.ts';
 
 /** Attempts per call (first try included) when `AWS_MAX_ATTEMPTS` is not set. */
 export const DEFAULT_MAX_ATTEMPTS = 5;
@@ -28,6 +29,8 @@ export interface CreateClientsOptions {
   credentials?: { accessKeyId: string; secretAccessKey: string };
   /** A profile of the shared config and credentials files, for credentials and Region; default `AWS_PROFILE`. */
   profile?: string;
+  /** Every EC2 and ELBv2 request waits for a token of this budget before it is sent; default none. */
+  apiBudget?: ApiBudget;
 }
 
 /**
@@ -50,9 +53,15 @@ export function createClients(options: CreateClientsOptions = {}): AwsClients {
   const at = (endpoint: string | undefined) => (endpoint ? { ...config, endpoint } : config);
   const endpoints = options.endpoints ?? {};
   const dynamodb = new DynamoDBClient(at(endpoints.dynamodb));
+  const ec2 = new EC2Client(at(endpoints.ec2));
+  const elbv2 = new ElasticLoadBalancingV2Client(at(endpoints.elbv2));
+  if (options.apiBudget) {
+    ec2.middlewareStack.use(options.apiBudget.middleware('ec2'));
+    elbv2.middlewareStack.use(options.apiBudget.middleware('elbv2'));
+  }
   return {
-    ec2: new EC2Client(at(endpoints.ec2)),
-    elbv2: new ElasticLoadBalancingV2Client(at(endpoints.elbv2)),
+    ec2,
+    elbv2,
     dynamodb,
     documentClient: DynamoDBDocumentClient.from(dynamodb, {
       marshallOptions: { removeUndefinedValues: true },

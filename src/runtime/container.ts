@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { LogLevel } from '@aws-lambda-powertools/logger/types';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
+import { ApiBudget, type ApiBudgetOptions } from '../aws/api-budget.ts';
 import { type AwsClients, type CreateClientsOptions, createClients } from '../aws/clients.ts';
 import { awsHandoffDeps } from '../aws/handoff-deps.ts';
 import type { Config } from '../config.ts';
@@ -37,6 +38,11 @@ export interface ContainerOptions {
   clients?: CreateClientsOptions;
   /** Default: the system clock (in Lambda, EC2's own time). A local run passes the local cloud's. */
   clock?: Clock;
+  /**
+   * The container's share of EC2's and ELBv2's request buckets (`src/aws/api-budget.ts`), spent
+   * most urgent first; `false` sends every request at once (the SDK's retries alone). Default on.
+   */
+  apiBudget?: ApiBudgetOptions | false;
   /** Powertools settings; each one left out follows its `POWERTOOLS_*` variable. */
   powertools?: {
     logLevel?: LogLevel;
@@ -66,7 +72,16 @@ export function createContainer(options: ContainerOptions): Container {
     metrics,
     tracer,
     deps(invocation = {}) {
-      built ??= { config: options.config(), clients: tracedClients(options.clients, tracer) };
+      built ??= {
+        config: options.config(),
+        clients: tracedClients(
+          {
+            ...options.clients,
+            ...(options.apiBudget === false ? {} : { apiBudget: new ApiBudget(options.apiBudget) }),
+          },
+          tracer,
+        ),
+      };
       return awsHandoffDeps({
         ...built,
         log: powertoolsLog(logger),
@@ -79,7 +94,7 @@ export function createContainer(options: ContainerOptions): Container {
 }
 
 /** One SDK client per service for the container's life, wrapped by the tracer. */
-function tracedClients(options: CreateClientsOptions | undefined, tracer: Tracer): AwsClients {
+function tracedClients(options: CreateClientsOptions, tracer: Tracer): AwsClients {
   const clients = createClients(options);
   tracer.captureAWSv3Client(clients.ec2);
   tracer.captureAWSv3Client(clients.elbv2);
