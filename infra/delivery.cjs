@@ -16,10 +16,18 @@
 const QUEUE_SOURCE = { batchSize: 100, maximumBatchingWindow: 1, maximumConcurrency: 2 };
 /** Receives before an event goes to the dead-letter queue. */
 const MAX_RECEIVE_COUNT = 5;
-/** Six times the functions' 60 s timeout, as AWS recommends for a queue a function consumes. */
-const VISIBILITY_TIMEOUT_SECONDS = 360;
-/** The functions fed by EventBridge rules, and the logical id stem of each one's queue. */
-const QUEUED_FUNCTIONS = { interruption: 'InterruptionQueue', 'state-change': 'StateChangeQueue' };
+/**
+ * Twice the functions' 60 s timeout: a record a batch reports as failed (work AWS throttled) comes
+ * back within two minutes, inside a Spot warning's lead; meanwhile the sweep (every minute) resumes
+ * any workflow already recorded. AWS's advice of six times the timeout guards against redelivery
+ * while Lambda itself is throttled; a redelivered record is harmless here (every step idempotent).
+ */
+const VISIBILITY_TIMEOUT_SECONDS = 120;
+/** The functions fed by EventBridge rules: each one's queue (logical id) and rule (key in custom.ruleNames). */
+const QUEUED_FUNCTIONS = {
+  interruption: { queue: 'InterruptionQueue', rule: 'interruption' },
+  'state-change': { queue: 'StateChangeQueue', rule: 'stateChange' },
+};
 
 function deliveryParam(value) {
   if (value === 'queue' || value === 'direct') return value;
@@ -34,11 +42,12 @@ const ruleLogicalId = (deployedName) => {
   return `${stub.charAt(0).toUpperCase()}${stub.slice(1)}EventBridgeRule`;
 };
 
-function queueResources({ service, stage }) {
+/** `ruleNames`: the deployed name of each rule, by its key in custom.ruleNames. */
+function queueResources({ ruleNames }) {
   const Resources = {};
   const extensions = {};
   const queueArns = [];
-  for (const [name, queue] of Object.entries(QUEUED_FUNCTIONS)) {
+  for (const [name, { queue, rule }] of Object.entries(QUEUED_FUNCTIONS)) {
     const arn = { 'Fn::GetAtt': [queue, 'Arn'] };
     queueArns.push(arn);
     Resources[queue] = {
@@ -65,7 +74,9 @@ function queueResources({ service, stage }) {
         ScalingConfig: { MaximumConcurrency: QUEUE_SOURCE.maximumConcurrency },
       },
     };
-    const ruleName = `${service}-${stage}-${name}`;
+    const ruleName = ruleNames[rule];
+    if (!ruleName)
+      throw new Error(`custom.ruleNames.${rule} is missing: the ${name} function's rule has no name.`);
     extensions[ruleLogicalId(ruleName)] = {
       Properties: {
         Targets: [
@@ -133,12 +144,14 @@ function queueResources({ service, stage }) {
 module.exports = async ({ resolveVariable }) => {
   const delivery = deliveryParam(await resolveVariable('param:delivery'));
   if (delivery === 'direct') return { Resources: {} };
-  return queueResources({
-    service: await resolveVariable('self:service'),
-    stage: await resolveVariable('sls:stage'),
-  });
+  const ruleNames = {};
+  for (const { rule } of Object.values(QUEUED_FUNCTIONS)) {
+    ruleNames[rule] = String(await resolveVariable(`self:custom.ruleNames.${rule}`));
+  }
+  return queueResources({ ruleNames });
 };
 module.exports.QUEUE_SOURCE = QUEUE_SOURCE;
 module.exports.QUEUED_FUNCTIONS = QUEUED_FUNCTIONS;
 module.exports.MAX_RECEIVE_COUNT = MAX_RECEIVE_COUNT;
+module.exports.VISIBILITY_TIMEOUT_SECONDS = VISIBILITY_TIMEOUT_SECONDS;
 module.exports.queueResources = queueResources;

@@ -35,11 +35,15 @@ export interface LocalFunction {
   invoke: Invoke;
 }
 
-/** An SQS event source mapping, as serverless.yml declares it. */
+/** An SQS queue and its event source mapping, as infra/delivery.cjs deploys them. */
 export interface QueueSource {
   batchSize: number;
   batchingWindowMs: number;
   maxConcurrency: number;
+  /** Virtual ms before a record a batch failed is received again. */
+  visibilityTimeoutMs: number;
+  /** Receives before a record goes to the dead-letter list. */
+  maxReceiveCount: number;
 }
 
 export interface LocalEventBusOptions {
@@ -47,10 +51,6 @@ export interface LocalEventBusOptions {
   delivery?: 'direct' | 'queue';
   /** Direct invocations of one function running at once (default 1: one container). */
   concurrency?: number;
-  /** Virtual ms before a message a batch failed is received again (default 60 s). */
-  visibilityTimeoutMs?: number;
-  /** Receives before a message goes to the dead-letter list (default 5). */
-  maxReceiveCount?: number;
 }
 
 interface QueuedMessage {
@@ -109,8 +109,6 @@ export class LocalEventBus {
     this.options = {
       delivery: options.delivery ?? 'direct',
       concurrency: options.concurrency ?? 1,
-      visibilityTimeoutMs: options.visibilityTimeoutMs ?? 60_000,
-      maxReceiveCount: options.maxReceiveCount ?? 5,
     };
     for (const fn of functions) {
       const every = fn.everyMs;
@@ -180,7 +178,7 @@ export class LocalEventBus {
         if (batch.length === 0) return;
         queue.batches += 1;
         this.poll(fn, source);
-        return this.runBatch(fn, batch).finally(() => {
+        return this.runBatch(fn, source, batch).finally(() => {
           queue.batches -= 1;
           this.poll(fn, source);
         });
@@ -188,7 +186,7 @@ export class LocalEventBus {
     );
   }
 
-  private async runBatch(fn: LocalFunction, batch: QueuedMessage[]): Promise<void> {
+  private async runBatch(fn: LocalFunction, source: QueueSource, batch: QueuedMessage[]): Promise<void> {
     for (const message of batch) message.receives += 1;
     const records = batch.map((m) => ({
       messageId: m.messageId,
@@ -227,15 +225,12 @@ export class LocalEventBus {
         result,
         ...(ok ? {} : { error: error ?? new Error('Reported as a batch item failure.') }),
       };
-      if (!ok && message.receives >= this.options.maxReceiveCount) this.deadLetters.push(delivery);
+      if (!ok && message.receives >= source.maxReceiveCount) this.deadLetters.push(delivery);
       for (const listener of this.listeners) listener(delivery);
     }
-    const again = batch.filter(
-      (m) => failedIds.has(m.messageId) && m.receives < this.options.maxReceiveCount,
-    );
-    if (again.length > 0 && fn.queue) {
-      const source = fn.queue;
-      this.clock.schedule(this.options.visibilityTimeoutMs, () => this.enqueue(fn, source, again));
+    const again = batch.filter((m) => failedIds.has(m.messageId) && m.receives < source.maxReceiveCount);
+    if (again.length > 0) {
+      this.clock.schedule(source.visibilityTimeoutMs, () => this.enqueue(fn, source, again));
     }
   }
 
@@ -318,6 +313,8 @@ function functionSettings(path: string): Map<string, FunctionSettings> {
   // The queues' settings, as the deployment wires them (infra/delivery.cjs, beside serverless.yml).
   const delivery = createRequire(path)('./infra/delivery.cjs') as {
     QUEUE_SOURCE: { batchSize: number; maximumBatchingWindow: number; maximumConcurrency: number };
+    VISIBILITY_TIMEOUT_SECONDS: number;
+    MAX_RECEIVE_COUNT: number;
     QUEUED_FUNCTIONS: Record<string, string>;
   };
   const document = parse(readFileSync(path, 'utf8')) as {
@@ -343,6 +340,8 @@ function functionSettings(path: string): Map<string, FunctionSettings> {
           batchSize: delivery.QUEUE_SOURCE.batchSize,
           batchingWindowMs: delivery.QUEUE_SOURCE.maximumBatchingWindow * 1000,
           maxConcurrency: delivery.QUEUE_SOURCE.maximumConcurrency,
+          visibilityTimeoutMs: delivery.VISIBILITY_TIMEOUT_SECONDS * 1000,
+          maxReceiveCount: delivery.MAX_RECEIVE_COUNT,
         }
       : undefined;
     settings.set(name, { everyMs, retries, queue });
