@@ -51,10 +51,22 @@ export function urgencyOf(action: string): Urgency {
   return isRead(action) ? 'describe' : 'handover';
 }
 
-/** The bucket AWS charges the action to (EC2: one per action, by category; ELBv2: one per action). */
-export function bucketOf(service: 'ec2' | 'elbv2', action: string): BucketSpec {
-  if (service === 'elbv2') return isRead(action) ? ELBV2_READ : ELBV2_WRITE;
-  return isRead(action) ? EC2_DESCRIBE : (EC2_ACTIONS[action] ?? EC2_MUTATING);
+/**
+ * The bucket a request is charged to, and its size. EC2: one bucket per action, sized by its
+ * category (documented). ELBv2: its read-only calls share one bucket (documented), its mutating
+ * calls are counted together too (unpublished; the conservative reading), so a drain's
+ * DeregisterTargets goes out before a waiting RegisterTargets.
+ */
+export function bucketOf(service: 'ec2' | 'elbv2', action: string): { key: string; spec: BucketSpec } {
+  if (service === 'elbv2') {
+    return isRead(action)
+      ? { key: 'elbv2:read', spec: ELBV2_READ }
+      : { key: 'elbv2:write', spec: ELBV2_WRITE };
+  }
+  return {
+    key: `ec2:${action}`,
+    spec: isRead(action) ? EC2_DESCRIBE : (EC2_ACTIONS[action] ?? EC2_MUTATING),
+  };
 }
 
 interface Waiter {
@@ -142,10 +154,9 @@ export class ApiBudget {
 
   /** Resolves when a request of `action` may be sent. */
   take(service: 'ec2' | 'elbv2', action: string): Promise<void> {
-    const key = `${service}:${action}`;
+    const { key, spec } = bucketOf(service, action);
     let bucket = this.buckets.get(key);
     if (!bucket) {
-      const spec = bucketOf(service, action);
       bucket = new Bucket(
         {
           capacity: Math.max(1, Math.floor(spec.capacity * this.share)),
