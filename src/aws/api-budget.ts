@@ -17,10 +17,11 @@ export type Urgency = 'drain' | 'launch' | 'handover' | 'describe';
 const ORDER: Record<Urgency, number> = { drain: 0, launch: 1, handover: 2, describe: 3 };
 
 /**
- * The share of each AWS bucket one container spends. The event functions' queues hand out at most
- * two batches at once (infra/delivery.cjs, MaximumConcurrency), so two containers of the
- * interruption function share the account's buckets at the height of a reclaim; the SDK's
- * retries (with backoff) absorb the rare overlap with the state-change function and the sweep.
+ * The share of each AWS bucket one container spends: half, so that a batch's bursts (a hundred
+ * CreateTags, a fleet request per group) fit in one container's share, while two containers
+ * bursting together stay within AWS's bucket. The queues hand out at most four batches at once
+ * (infra/delivery.cjs, MaximumConcurrency); their bursts rarely coincide, and when AWS does
+ * throttle, the SDK retries with backoff and the work left undone comes back (README "Benchmark").
  */
 export const API_BUDGET_SHARE = 0.5;
 
