@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { LogLevel } from '@aws-lambda-powertools/logger/types';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -72,6 +73,8 @@ export function createContainer(options: ContainerOptions): Container {
     metrics,
     tracer,
     deps(invocation = {}) {
+      // Every SDK call in flight listens to the invocation's signal: a batch makes hundreds at once.
+      if (invocation.abortSignal) setMaxListeners(Number.POSITIVE_INFINITY, invocation.abortSignal);
       built ??= {
         config: options.config(),
         clients: tracedClients(
