@@ -13,7 +13,7 @@
 'use strict';
 
 /** The event source mapping of each queue; the local bus plays the same settings. */
-const QUEUE_SOURCE = { batchSize: 100, maximumBatchingWindow: 1, maximumConcurrency: 4 };
+const QUEUE_SOURCE = { batchSize: 25, maximumBatchingWindow: 1, maximumConcurrency: 4 };
 /** Receives before an event goes to the dead-letter queue. */
 const MAX_RECEIVE_COUNT = 5;
 /**
