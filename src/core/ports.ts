@@ -182,7 +182,7 @@ export type MetricName =
   | 'UnknownInstanceEvents'
   /** Queue records reported back as batch item failures (delivered again after the visibility timeout). */
   | 'RecordsRetried'
-  /** Direct delivery: AWS throttled the work after the workflow was recorded; the sweep resumes it. */
+  /** Direct delivery: AWS throttled the work after the workflow was recorded, and the sweep resumes it. */
   | 'ThrottledWorkLeftToSweep'
   | 'EventToDrainSeconds'
   | 'EventToLaunchSeconds'
