@@ -124,6 +124,8 @@ function widgets({ service, stage, functionNames }) {
       ours('InvalidEvents'),
       ours('IgnoredEvents'),
       ours('UnmanagedInstancesSkipped'),
+      ours('RecordsRetried'),
+      ours('ThrottledWorkLeftToSweep'),
     ]),
     graph('Seconds from the event, median', durations('p50')),
     graph('Seconds from the event, p99', durations('p99')),

@@ -89,6 +89,18 @@ const METRICS = [
   { name: 'StepsLate', unit: 'Count', description: 'Steps recorded after their deadline (any step).' },
   { name: 'WorkflowsSwept', unit: 'Count', description: 'Open workflows re-examined by a sweep.' },
   {
+    name: 'RecordsRetried',
+    unit: 'Count',
+    description:
+      'Queue records reported back as batch item failures (work left undone, e.g. AWS throttled it): delivered again after the visibility timeout, not a function error.',
+  },
+  {
+    name: 'ThrottledWorkLeftToSweep',
+    unit: 'Count',
+    description:
+      'Direct delivery: AWS throttled the work after the workflow was recorded; the sweep resumes it instead of the invocation failing.',
+  },
+  {
     name: 'WriteConflicts',
     unit: 'Count',
     description: 'Conditional writes lost to a concurrent writer (then retried).',

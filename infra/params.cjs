@@ -89,6 +89,7 @@ const RULES = {
   logLevel: oneOf(Object.values(LogLevel)),
   logRetentionInDays: oneOf(LOG_RETENTION_DAYS),
   awsMaxAttempts: wholeNumber(1, 10),
+  delivery: oneOf(['queue', 'direct']),
   // Checked where they are used, with messages that name them: infra/iam.cjs (target groups,
   // instance roles) and infra/replay.cjs (the replay bus).
   targetGroupArns: checkedWhereUsed,

@@ -9,10 +9,21 @@ export interface LocalDynamo {
 
 /**
  * DynamoDB for the local cloud: dynalite in this process, in memory, with tables created, updated
- * and deleted at once (no `CREATING` wait).
+ * and deleted at once (no `CREATING` wait); optionally each request delayed by `latencyMs`.
  */
-export async function startDynamo(options: { port?: number } = {}): Promise<LocalDynamo> {
+export async function startDynamo(options: { port?: number; latencyMs?: number } = {}): Promise<LocalDynamo> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  const latencyMs = options.latencyMs ?? 0;
+  if (latencyMs > 0) {
+    // Every request waits one round trip before dynalite sees it.
+    const handlers = server.listeners('request') as ((...args: unknown[]) => void)[];
+    server.removeAllListeners('request');
+    server.on('request', (...args: unknown[]) => {
+      setTimeout(() => {
+        for (const handle of handlers) handle(...args);
+      }, latencyMs);
+    });
+  }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());

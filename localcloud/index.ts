@@ -1,6 +1,6 @@
 import type { EventEnvelope } from '../src/core/events.ts';
 import { createClock } from './clock.ts';
-import { AwsError, type VirtualClock } from './contracts.ts';
+import { AwsError, type QueryRequest, type VirtualClock } from './contracts.ts';
 import { type LocalDynamo, startDynamo } from './dynamo.ts';
 import type { Pool, PoolSelector } from './ec2/capacity.ts';
 import type { Ec2Inspection } from './ec2/inspect.ts';
@@ -13,7 +13,7 @@ import { createElbv2Service, type Elbv2Service, type Elbv2Timing } from './elbv2
 import { type LocalServer, startServer, type ThrottleOptions } from './server.ts';
 
 export type { EventEnvelope } from '../src/core/events.ts';
-export type { VirtualClock } from './contracts.ts';
+export type { QueryRequest, VirtualClock } from './contracts.ts';
 export type { Market, Pool, PoolSelector } from './ec2/capacity.ts';
 export type {
   AddressView,
@@ -46,10 +46,22 @@ export interface LocalCloudOptions {
   elbv2Timing?: Partial<Elbv2Timing>;
   /** Port of the EC2/ELBv2 endpoint (default: any free port). */
   port?: number;
+  /**
+   * Real milliseconds each request to EC2, ELBv2 and DynamoDB waits before its answer: one AWS
+   * round trip (default 0).
+   */
+  latencyMs?: number;
 }
 
-/** ELBv2 has no published bucket sizes; a generous one keeps its `Throttling` error reachable. */
-const ELBV2_BUCKET = { capacity: 400, refillPerSecond: 100 };
+/**
+ * ELBv2's read-only calls: 40 requests, 10 a second (documented). Its mutating buckets are not
+ * published: modelled as conservatively, 20 requests, 5 a second per action. Both configurable
+ * through `throttling.buckets` (`elbv2:<Action>`).
+ */
+const ELBV2_READ_BUCKET = { capacity: 40, refillPerSecond: 10 };
+const ELBV2_WRITE_BUCKET = { capacity: 20, refillPerSecond: 5 };
+export const elbv2Bucket = (action: string) =>
+  /^Describe/.test(action) ? ELBV2_READ_BUCKET : ELBV2_WRITE_BUCKET;
 
 /**
  * A local AWS for tests and the demo: EC2 and ELBv2 behind one loopback endpoint that the
@@ -111,15 +123,17 @@ export class LocalCloud {
         { service: ec2, charges: ec2Charges, throttled: ec2Throttled },
         {
           service: elbv2,
-          charges: (request) => [{ key: `elbv2:${request.action}`, spec: ELBV2_BUCKET, cost: 1 }],
+          charges: (request) => [
+            { key: `elbv2:${request.action}`, spec: elbv2Bucket(request.action), cost: 1 },
+          ],
           throttled: () => new AwsError('Throttling', 'Rate exceeded', 400),
         },
       ],
-      { throttling: options.throttling ?? true, port: options.port },
+      { throttling: options.throttling ?? true, port: options.port, latencyMs: options.latencyMs },
     );
     let dynamo: LocalDynamo | undefined;
     try {
-      if (options.dynamodb ?? true) dynamo = await startDynamo();
+      if (options.dynamodb ?? true) dynamo = await startDynamo({ latencyMs: options.latencyMs });
     } catch (error) {
       await server.close();
       clock.stop();
@@ -225,14 +239,37 @@ export class LocalCloud {
     return this.ec2Service.addReservedInstances(spec);
   }
 
-  /** The next `times` calls of `action` (EC2 or ELBv2) fail with `code` before touching state. */
-  injectFault(action: string, code: string, times = 1): void {
-    this.server.injectFault(action, code, times);
+  /**
+   * The next `times` calls of `action` (EC2 or ELBv2) fail with `code` before touching state; with
+   * `matches`, only calls whose Query parameters it accepts (`{ TargetGroupArn: … }`).
+   */
+  injectFault(
+    action: string,
+    code: string,
+    times = 1,
+    matches?: (params: Record<string, string>) => boolean,
+  ): void {
+    this.server.injectFault(action, code, times, matches);
   }
 
   /** API requests received for `action`, or for every action. */
   calls(action?: string): number {
     return this.server.calls(action);
+  }
+
+  /** EC2 and ELBv2 requests a token bucket refused, for `action` or for every action. */
+  throttled(action?: string): number {
+    return this.server.throttled(action);
+  }
+
+  /** Every token bucket full again: a scenario's setup does not spend the budget it then measures. */
+  refillBuckets(): void {
+    this.server.refillBuckets();
+  }
+
+  /** Calls `listener` with every EC2 and ELBv2 request as it arrives. Returns an unsubscribe function. */
+  onRequest(listener: (request: QueryRequest) => void): () => void {
+    return this.server.onRequest(listener);
   }
 
   /** Closes the endpoint and DynamoDB and drops every pending timer. Calling it again does nothing. */

@@ -42,16 +42,35 @@ export interface ServerOptions {
   port?: number;
   /** Token buckets in real time, as AWS applies them. `false` turns throttling off. */
   throttling?: boolean | ThrottleOptions;
+  /**
+   * Real milliseconds every request waits before it is handled (the network and service time of
+   * one AWS round trip); default 0. Buckets are charged on arrival, as AWS charges them.
+   */
+  latencyMs?: number;
 }
 
 export interface LocalServer {
   /** `http://127.0.0.1:<port>` */
   readonly endpoint: string;
   readonly port: number;
-  /** The next `times` calls of `action` fail with `code` before touching any state. */
-  injectFault(action: string, code: string, times?: number): void;
+  /**
+   * The next `times` calls of `action` (those whose parameters `matches` accepts, when given) fail
+   * with `code` before touching any state.
+   */
+  injectFault(
+    action: string,
+    code: string,
+    times?: number,
+    matches?: (params: Record<string, string>) => boolean,
+  ): void;
   /** Requests received for `action` (every outcome), or for all actions. */
   calls(action?: string): number;
+  /** Requests refused by a token bucket, for `action` or for all actions. */
+  throttled(action?: string): number;
+  /** Every bucket full again (a scenario's setup should not spend the budget it measures). */
+  refillBuckets(): void;
+  /** Calls `listener` with every request as it arrives (before faults, throttling and latency). */
+  onRequest(listener: (request: QueryRequest) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -103,6 +122,8 @@ class TokenBucket {
   }
 }
 
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -129,8 +150,16 @@ export async function startServer(
   const throttling = options.throttling ?? true;
   const overrides = typeof throttling === 'object' ? (throttling.buckets ?? {}) : {};
   const buckets = new Map<string, TokenBucket>();
-  const faults = new Map<string, { code: string; remaining: number }[]>();
+  const faults = new Map<
+    string,
+    { code: string; remaining: number; matches?: (params: Record<string, string>) => boolean }[]
+  >();
   const counts = new Map<string, number>();
+  const throttledCounts = new Map<string, number>();
+  const arrivals = new Set<(request: QueryRequest) => void>();
+  const latencyMs = options.latencyMs ?? 0;
+  if (!(Number.isFinite(latencyMs) && latencyMs >= 0))
+    throw new Error(`latencyMs must be a non-negative number of milliseconds, got ${latencyMs}`);
   let total = 0;
 
   const bucket = (charge: BucketCharge) => {
@@ -142,12 +171,13 @@ export async function startServer(
     return found;
   };
 
-  const nextFault = (action: string) => {
+  const nextFault = (action: string, params: Record<string, string>) => {
     const queue = faults.get(action);
-    const fault = queue?.[0];
+    const at = queue?.findIndex((f) => f.matches === undefined || f.matches(params)) ?? -1;
+    const fault = queue?.[at];
     if (!queue || !fault) return undefined;
     fault.remaining--;
-    if (fault.remaining <= 0) queue.shift();
+    if (fault.remaining <= 0) queue.splice(at, 1);
     return new AwsError(fault.code, faultMessage(fault.code), statusForCode(fault.code));
   };
 
@@ -183,14 +213,19 @@ export async function startServer(
     const request: QueryRequest = { action, version, params, requestId };
     counts.set(action, (counts.get(action) ?? 0) + 1);
     total++;
+    for (const listener of arrivals) listener(request);
     try {
-      const fault = nextFault(action);
+      const fault = nextFault(action, params);
       if (fault) throw fault;
       if (throttling !== false) {
         for (const charge of route.charges(request)) {
-          if (!bucket(charge).take(charge.cost)) throw route.throttled(request);
+          if (!bucket(charge).take(charge.cost)) {
+            throttledCounts.set(action, (throttledCounts.get(action) ?? 0) + 1);
+            throw route.throttled(request);
+          }
         }
       }
+      if (latencyMs > 0) await delay(latencyMs);
       send(res, 200, await route.service.handle(request), requestId);
     } catch (error) {
       const awsError =
@@ -198,6 +233,7 @@ export async function startServer(
           ? error
           : new AwsError('InternalError', `Local cloud failure: ${(error as Error).message}`, 500);
       if (!(error instanceof AwsError)) console.error(error);
+      if (latencyMs > 0) await delay(latencyMs);
       send(res, awsError.httpStatus, route.service.renderError(awsError, requestId), requestId);
     }
   };
@@ -219,14 +255,23 @@ export async function startServer(
   return {
     endpoint: `http://${options.host ?? '127.0.0.1'}:${port}`,
     port,
-    injectFault(action, code, times = 1) {
+    injectFault(action, code, times = 1, matches) {
       if (!(Number.isInteger(times) && times > 0))
         throw new Error(`times must be a positive integer, got ${times}`);
       const queue = faults.get(action) ?? [];
-      queue.push({ code, remaining: times });
+      queue.push({ code, remaining: times, matches });
       faults.set(action, queue);
     },
     calls: (action) => (action === undefined ? total : (counts.get(action) ?? 0)),
+    throttled: (action) =>
+      action === undefined
+        ? [...throttledCounts.values()].reduce((a, b) => a + b, 0)
+        : (throttledCounts.get(action) ?? 0),
+    refillBuckets: () => buckets.clear(),
+    onRequest(listener) {
+      arrivals.add(listener);
+      return () => arrivals.delete(listener);
+    },
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));

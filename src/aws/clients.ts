@@ -4,6 +4,7 @@ import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balan
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ConfigError } from '../config.ts';
+import type { ApiBudget } from './api-budget.ts';
 
 /** Attempts per call (first try included) when `AWS_MAX_ATTEMPTS` is not set. */
 export const DEFAULT_MAX_ATTEMPTS = 5;
@@ -33,6 +34,8 @@ export interface CreateClientsOptions {
   credentials?: { accessKeyId: string; secretAccessKey: string };
   /** A profile of the shared config and credentials files, for credentials and Region; default `AWS_PROFILE`. */
   profile?: string;
+  /** Every EC2 and ELBv2 request waits for a token of this budget before it is sent; default none. */
+  apiBudget?: ApiBudget;
 }
 
 /**
@@ -58,9 +61,15 @@ export function createClients(options: CreateClientsOptions = {}): AwsClients {
 export function createHandoffClients(options: CreateClientsOptions = {}): HandoffClients {
   const endpoints = options.endpoints ?? {};
   const dynamodb = new DynamoDBClient(clientConfig(options, endpoints.dynamodb));
+  const ec2 = new EC2Client(clientConfig(options, endpoints.ec2));
+  const elbv2 = new ElasticLoadBalancingV2Client(clientConfig(options, endpoints.elbv2));
+  if (options.apiBudget) {
+    ec2.middlewareStack.use(options.apiBudget.middleware('ec2'));
+    elbv2.middlewareStack.use(options.apiBudget.middleware('elbv2'));
+  }
   return {
-    ec2: new EC2Client(clientConfig(options, endpoints.ec2)),
-    elbv2: new ElasticLoadBalancingV2Client(clientConfig(options, endpoints.elbv2)),
+    ec2,
+    elbv2,
     dynamodb,
     documentClient: DynamoDBDocumentClient.from(dynamodb, {
       marshallOptions: { removeUndefinedValues: true },

@@ -71,6 +71,8 @@ export interface LocalStackOptions {
   env?: Env;
   /** Replacement policies per group (a local run passes the policy itself; a deployment packages policy.yml). */
   policy?: Policy;
+  /** How the bus delivers events to the event functions (param `delivery`); default `direct`. */
+  delivery?: 'queue' | 'direct';
 }
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
@@ -126,7 +128,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     throw error;
   }
   const store = new DynamoWorkflowStore({ client: documentClient, tableName: config.tableName });
-  const bus = new LocalEventBus(functions, cloud.clock, cloud.region, cloud.accountId);
+  const bus = new LocalEventBus(functions, cloud.clock, cloud.region, cloud.accountId, {
+    delivery: options.delivery ?? 'direct',
+  });
   const deliveries: Delivery[] = [];
   bus.onDelivery((delivery) => deliveries.push(delivery));
   const stack: LocalStack = {

@@ -104,6 +104,9 @@ export async function eachWorkflow(
       batchDeps.fleets!.started();
       try {
         return await untilWritten(group, facts.get(group.instanceId), batchDeps, run);
+      } catch (error) {
+        attribute(error, group);
+        throw error;
       } finally {
         batchDeps.fleets!.finished();
       }
@@ -111,8 +114,36 @@ export async function eachWorkflow(
     { afterFailure: 'finish' },
   );
   await Promise.all((await delivery.drained).values());
-  if (run.failOnLaunchError) throwTogether(notLaunched(outcomes), 'replacements');
+  if (run.failOnLaunchError) throwTogether(notLaunched(outcomes, groups), 'replacements');
   return outcomes;
+}
+
+/** The events whose workflows each failure of {@link eachWorkflow} left undone. */
+const failedEvents = new WeakMap<object, Set<string>>();
+
+function attribute(error: unknown, group: WorkflowGroup): void {
+  if (typeof error !== 'object' || error === null) return;
+  const events = failedEvents.get(error) ?? new Set<string>();
+  for (const signal of group.signals) events.add(signal.eventId);
+  failedEvents.set(error, events);
+}
+
+/**
+ * The events whose workflows a failure of a batch left undone (their redelivery redoes nothing
+ * twice), or undefined when part of the failure belongs to no workflow (a read the whole batch
+ * shares, say): then every event of the batch is to be delivered again.
+ * @example
+ * catch (error) { const retry = eventsOfFailure(error) ?? allEventIds; }
+ */
+export function eventsOfFailure(error: unknown): Set<string> | undefined {
+  const parts = error instanceof AggregateError ? error.errors : [error];
+  const events = new Set<string>();
+  for (const part of parts) {
+    const own = typeof part === 'object' && part !== null ? failedEvents.get(part) : undefined;
+    if (!own) return undefined;
+    for (const eventId of own) events.add(eventId);
+  }
+  return events;
 }
 
 /**
@@ -239,15 +270,19 @@ async function untilWritten(
 }
 
 /** A replacement that could not be launched, for each workflow left waiting for one. */
-function notLaunched(outcomes: readonly InstanceOutcome[]): ReplacementNotLaunchedError[] {
+function notLaunched(
+  outcomes: readonly InstanceOutcome[],
+  groups: ReadonlyMap<string, WorkflowGroup>,
+): ReplacementNotLaunchedError[] {
   return outcomes.flatMap((o) => {
     if (o.result !== 'workflow' || !needsRetry(o.workflow)) return [];
     const error = o.workflow.replacement?.lastError;
-    return [
-      new ReplacementNotLaunchedError(
-        `Replacement for ${o.instanceId} not launched: ${error?.code}: ${error?.message}. Recorded in ${o.workflow.workflowId}; the invocation will be retried.`,
-      ),
-    ];
+    const failure = new ReplacementNotLaunchedError(
+      `Replacement for ${o.instanceId} not launched: ${error?.code}: ${error?.message}. Recorded in ${o.workflow.workflowId}; the invocation will be retried.`,
+    );
+    const group = groups.get(o.instanceId);
+    if (group) attribute(failure, group);
+    return [failure];
   });
 }
 

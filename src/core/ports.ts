@@ -218,6 +218,10 @@ export type MetricName =
   | 'UntimelyEvents'
   /** For an instance EC2 does not know, with no workflow: nothing written. */
   | 'UnknownInstanceEvents'
+  /** Queue records reported back as batch item failures (delivered again after the visibility timeout). */
+  | 'RecordsRetried'
+  /** Direct delivery: AWS throttled the work after the workflow was recorded, and the sweep resumes it. */
+  | 'ThrottledWorkLeftToSweep'
   | 'EventToDrainSeconds'
   | 'EventToLaunchSeconds'
   | 'EventToRegistrationSeconds'

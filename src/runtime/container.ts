@@ -1,7 +1,9 @@
+import { setMaxListeners } from 'node:events';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { LogLevel } from '@aws-lambda-powertools/logger/types';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
+import { ApiBudget, type ApiBudgetOptions } from '../aws/api-budget.ts';
 import { CapacitySignalCache } from '../aws/capacity-signals.ts';
 import { type CreateClientsOptions, createHandoffClients, type HandoffClients } from '../aws/clients.ts';
 import { awsHandoffDeps } from '../aws/handoff-deps.ts';
@@ -38,6 +40,11 @@ export interface ContainerOptions {
   clients?: CreateClientsOptions;
   /** Default: the system clock (in Lambda, EC2's own time). A local run passes the local cloud's. */
   clock?: Clock;
+  /**
+   * The container's share of EC2's and ELBv2's request buckets (`src/aws/api-budget.ts`), spent
+   * most urgent first; `false` sends every request at once (the SDK's retries alone). Default on.
+   */
+  apiBudget?: ApiBudgetOptions | false;
   /** Powertools settings; each one left out follows its `POWERTOOLS_*` variable. */
   powertools?: {
     logLevel?: LogLevel;
@@ -67,10 +74,18 @@ export function createContainer(options: ContainerOptions): Container {
     metrics,
     tracer,
     deps(invocation = {}) {
+      // Every SDK call in flight listens to the invocation's signal: a batch makes hundreds at once.
+      if (invocation.abortSignal) setMaxListeners(Number.POSITIVE_INFINITY, invocation.abortSignal);
       const cold = built === undefined;
       built ??= {
         config: options.config(),
-        clients: tracedClients(options.clients, tracer),
+        clients: tracedClients(
+          {
+            ...options.clients,
+            ...(options.apiBudget === false ? {} : { apiBudget: new ApiBudget(options.apiBudget) }),
+          },
+          tracer,
+        ),
         capacityCache: new CapacitySignalCache(),
       };
       const deps = awsHandoffDeps({
@@ -105,7 +120,7 @@ function expandInstanceRequirements(deps: HandoffDeps, config: Config): void {
 }
 
 /** One SDK client per service for the container's life, wrapped by the tracer. */
-function tracedClients(options: CreateClientsOptions | undefined, tracer: Tracer): HandoffClients {
+function tracedClients(options: CreateClientsOptions, tracer: Tracer): HandoffClients {
   const clients = createHandoffClients(options);
   tracer.captureAWSv3Client(clients.ec2);
   tracer.captureAWSv3Client(clients.elbv2);

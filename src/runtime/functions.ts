@@ -1,3 +1,4 @@
+import type { PartialItemFailureResponse } from '@aws-lambda-powertools/batch/types';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
@@ -5,11 +6,11 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { InstanceOutcome } from '../core/handoff.ts';
 import { type HealingResult, healFromAlarms } from '../core/healing.ts';
-import { type IntakeResult, takeEvents } from '../core/intake.ts';
 import { sweepOpenWorkflows } from '../core/sweep.ts';
 import { deploymentOf } from '../core/trust.ts';
 import type { SignalKind } from '../core/workflow.ts';
 import type { Container } from './container.ts';
+import { type DirectResult, isQueueBatch, takeDirectEvent, takeQueuedEvents } from './delivery.ts';
 
 /**
  * How long before the Lambda timeout the handler's abort signal fires: every SDK call in flight
@@ -26,13 +27,20 @@ function powertools<R>({ tracer, logger, metrics }: Container) {
     .use(logMetrics(metrics, { captureColdStartMetric: true }));
 }
 
-/** A function that takes EventBridge events of the given kinds. */
+/**
+ * A function that takes EventBridge events of the given kinds: one per invocation (delivery
+ * `direct`) or a queue's batch of them (delivery `queue`), see `delivery.ts`.
+ */
 function eventFunction(accepts: readonly SignalKind[], container: Container) {
-  return powertools<IntakeResult>(container).handler(async (event, context, { signal }) => {
-    const deps = container.deps({ abortSignal: signal });
-    const deployment = deploymentOf(context.invokedFunctionArn, deps.settings.events);
-    return takeEvents([event], accepts, deps, deployment);
-  });
+  return powertools<DirectResult | PartialItemFailureResponse>(container).handler(
+    async (event, context, { signal }) => {
+      const deps = container.deps({ abortSignal: signal });
+      const deployment = deploymentOf(context.invokedFunctionArn, deps.settings.events);
+      return isQueueBatch(event)
+        ? takeQueuedEvents(event, accepts, deps, deployment, context)
+        : takeDirectEvent(event, accepts, deps, deployment);
+    },
+  );
 }
 
 /** The scheduled sweep over open workflows. */

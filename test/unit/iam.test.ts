@@ -401,9 +401,18 @@ describe('replay, as packaged', () => {
       expect(rule.Properties['EventBusName']).toEqual({ Ref: 'ReplayEventBus' });
       expect((rule.Properties['EventPattern'] as Json)['source']).toEqual(['spot-handoff.replay']);
     }
+    // The function a target reaches: itself, or (delivery queue) the one its queue's mapping feeds.
+    const mappings = Object.values(everything.Resources).filter(
+      (r) => r.Type === 'AWS::Lambda::EventSourceMapping',
+    );
+    const reached = (arn: unknown) => {
+      const mapping = mappings.find((m) => text(m.Properties['EventSourceArn']) === text(arn));
+      const fn = (mapping?.Properties['FunctionName'] as { Ref?: string } | undefined)?.Ref;
+      return fn ? text({ 'Fn::GetAtt': [fn, 'Arn'] }) : text(arn);
+    };
     const targetsOf = (entries: ReturnType<typeof rules>) =>
       entries
-        .flatMap(([, rule]) => (rule.Properties['Targets'] as Json[]).map((target) => text(target['Arn'])))
+        .flatMap(([, rule]) => (rule.Properties['Targets'] as Json[]).map((target) => reached(target['Arn'])))
         .sort();
     const fromAws = rules(everything).filter(([, rule]) =>
       /"aws\.(ec2|cloudwatch)"/.test(text(rule.Properties['EventPattern'])),

@@ -568,6 +568,7 @@ describe('deployment parameters', () => {
     ['logLevel', { logLevel: 'LOUD' }, 'use one of TRACE, DEBUG, INFO, WARN, ERROR'],
     ['logRetentionInDays', { logRetentionInDays: '2' }, 'use one of 1, 3, 5, 7, 14, 30'],
     ['awsMaxAttempts', { awsMaxAttempts: '0' }, 'from 1 to 10'],
+    ['delivery', { delivery: 'sqs' }, 'use one of queue, direct'],
     ['replayEnabled', { replayEnabled: 'yes' }, 'use one of false, true'],
     ['alarmTopicArn', { alarmTopicArn: 'my-topic' }, 'the ARN of an SNS topic'],
     ['alarmEmail', { alarmEmail: 'ops' }, 'an e-mail address'],
@@ -601,6 +602,7 @@ describe('deployment parameters', () => {
       },
       { alarmEmail: EMAIL, alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:pager' },
       { replayEnabled: 'true' },
+      { delivery: 'direct' },
     ]) {
       expect(check(overrides), JSON.stringify(overrides)).toEqual([]);
     }

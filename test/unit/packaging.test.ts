@@ -301,6 +301,119 @@ describe('delivery and the dead-letter queue', () => {
   });
 });
 
+describe('queue delivery (param delivery, infra/delivery.cjs)', () => {
+  const delivery = createRequire(import.meta.url)(join(ROOT, 'infra/delivery.cjs')) as ((input: {
+    resolveVariable: (name: string) => Promise<unknown>;
+  }) => Promise<{ Resources: Record<string, Json>; extensions?: Record<string, Json> }>) & {
+    QUEUED_FUNCTIONS: Record<string, { queue: string; rule: string }>;
+    VISIBILITY_TIMEOUT_SECONDS: number;
+  };
+  const ruleNames = custom['ruleNames'] as Record<string, string>;
+  /** A rule's name as deployed to stage dev. */
+  const deployedRuleName = (rule: string) =>
+    ruleNames[rule]!.replace(`\${self:service}`, 'spot-handoff').replace(`\${sls:stage}`, 'dev');
+  /** The fragment osls merges, with the params given (`self:` and `sls:` resolved for stage dev). */
+  const build = (values: Json = {}) =>
+    delivery({
+      resolveVariable: async (name) => {
+        const param = /^param:(\w+)$/.exec(name)?.[1];
+        if (param) return { ...params, ...values }[param];
+        const rule = /^self:custom\.ruleNames\.(\w+)$/.exec(name)?.[1];
+        if (rule) return deployedRuleName(rule);
+        throw new Error(`unexpected variable ${name}`);
+      },
+    });
+
+  it('is on by default, included in the resources, and covers the interruption and state-change functions', () => {
+    expect(params['delivery']).toBe('queue');
+    expect(serverless['resources']).toContain(`\${file(infra/delivery.cjs)}`);
+    expect(Object.keys(delivery.QUEUED_FUNCTIONS).sort()).toEqual(['interruption', 'state-change']);
+    for (const name of Object.keys(delivery.QUEUED_FUNCTIONS)) expect(eventFunctions).toHaveProperty(name);
+  });
+
+  it('feeds each function from its own encrypted queue, redriven to the DLQ, in batches with partial failures', async () => {
+    // Act
+    const { Resources } = await build();
+
+    // Assess
+    for (const [name, { queue }] of Object.entries(delivery.QUEUED_FUNCTIONS)) {
+      expect(Resources[queue]).toMatchObject({
+        Type: 'AWS::SQS::Queue',
+        Properties: {
+          SqsManagedSseEnabled: true,
+          RedrivePolicy: { deadLetterTargetArn: DLQ_ARN, maxReceiveCount: expect.any(Number) },
+        },
+      });
+      const visibility = (Resources[queue]!['Properties'] as Json)['VisibilityTimeout'] as number;
+      expect(visibility).toBeGreaterThanOrEqual(Number(provider['timeout']));
+      expect(Resources[`${queue}EventSourceMapping`]).toMatchObject({
+        Type: 'AWS::Lambda::EventSourceMapping',
+        Properties: {
+          FunctionName: { Ref: lambdaLogicalId(name) },
+          EventSourceArn: { 'Fn::GetAtt': [queue, 'Arn'] },
+          FunctionResponseTypes: ['ReportBatchItemFailures'],
+          ScalingConfig: { MaximumConcurrency: expect.any(Number) },
+        },
+      });
+    }
+  });
+
+  it("retargets each function's rule to its queue, with the rule's retry policy and DLQ, and lets only that rule send", async () => {
+    // Act
+    const { Resources, extensions } = await build();
+
+    // Assess
+    const targets = Object.values(extensions ?? {}).map(
+      (extension) => ((extension['Properties'] as Json)['Targets'] as Json[])[0]!,
+    );
+    for (const [name, { queue, rule }] of Object.entries(delivery.QUEUED_FUNCTIONS)) {
+      expect(targets, name).toContainEqual(
+        expect.objectContaining({
+          Arn: { 'Fn::GetAtt': [queue, 'Arn'] },
+          RetryPolicy: { MaximumEventAgeInSeconds: 3600, MaximumRetryAttempts: 185 },
+          DeadLetterConfig: { Arn: DLQ_ARN },
+        }),
+      );
+      const policy = (Resources[`${queue}Policy`]!['Properties'] as Json)['PolicyDocument'] as {
+        Statement: Statement[];
+      };
+      expect(policy.Statement).toHaveLength(1);
+      expect(policy.Statement[0]).toMatchObject({ Effect: 'Allow', Action: 'sqs:SendMessage' });
+      const source = JSON.stringify(policy.Statement[0]!.Condition?.['ArnEquals']?.['aws:SourceArn']);
+      expect(source).toContain(`:rule/${deployedRuleName(rule)}"`);
+    }
+  });
+
+  it('lets the functions consume their queues only', async () => {
+    // Act
+    const { Resources } = await build();
+
+    // Assess
+    const statement = (
+      (Resources['EventQueuesConsumerPolicy']!['Properties'] as Json)['PolicyDocument'] as {
+        Statement: Statement[];
+      }
+    ).Statement;
+    expect(statement).toHaveLength(1);
+    expect(list(statement[0]!.Action).sort()).toEqual([
+      'sqs:ChangeMessageVisibility',
+      'sqs:DeleteMessage',
+      'sqs:GetQueueAttributes',
+      'sqs:ReceiveMessage',
+    ]);
+    expect(statement[0]!.Resource).toEqual(
+      Object.values(delivery.QUEUED_FUNCTIONS).map(({ queue }) => ({ 'Fn::GetAtt': [queue, 'Arn'] })),
+    );
+  });
+
+  it('adds nothing with delivery direct (the rules invoke the functions), and refuses any other value', async () => {
+    expect(await build({ delivery: 'direct' })).toEqual({ Resources: {} });
+    await expect(build({ delivery: 'sqs' })).rejects.toThrow(
+      'Param delivery "sqs" is not valid: use queue or direct.',
+    );
+  });
+});
+
 describe('state table', () => {
   it('is on demand, keyed by pk, with the sparse open-workflows index, PITR, TTL on expiresAt, SSE, and retained', () => {
     const table = resources['StateTable']!;
