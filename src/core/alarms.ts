@@ -1,5 +1,6 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { EventEnvelopeSchema, INSTANCE_ID, parse, REPLAY_SOURCE } from './events.ts';
+import './schema-messages.ts';
 
 /**
  * `CloudWatch Alarm State Change` events, reduced to what healing needs: the alarm, its new state,
@@ -11,22 +12,21 @@ export const ALARM_DETAIL_TYPE = 'CloudWatch Alarm State Change';
 
 const DimensionsSchema = z.record(z.string(), z.string());
 const MetricSchema = z.object({
-  namespace: z.string().optional(),
-  name: z.string().optional(),
-  dimensions: DimensionsSchema.optional(),
+  namespace: z.optional(z.string()),
+  name: z.optional(z.string()),
+  dimensions: z.optional(DimensionsSchema),
 });
 const AlarmDetailSchema = z.object({
-  alarmName: z.string().min(1),
-  state: z.object({ value: z.enum(['OK', 'ALARM', 'INSUFFICIENT_DATA']), timestamp: z.string().optional() }),
-  previousState: z.object({ value: z.string() }).partial().optional(),
-  configuration: z
-    .object({
-      metrics: z
-        .array(z.object({ metricStat: z.object({ metric: MetricSchema }).optional() }).passthrough())
-        .optional(),
-    })
-    .passthrough()
-    .optional(),
+  alarmName: z.string().check(z.minLength(1)),
+  state: z.object({ value: z.enum(['OK', 'ALARM', 'INSUFFICIENT_DATA']), timestamp: z.optional(z.string()) }),
+  previousState: z.optional(z.partial(z.object({ value: z.string() }))),
+  configuration: z.optional(
+    z.looseObject({
+      metrics: z.optional(
+        z.array(z.looseObject({ metricStat: z.optional(z.object({ metric: MetricSchema })) })),
+      ),
+    }),
+  ),
 });
 
 /** What an alarm's metric points at. */

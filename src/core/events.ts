@@ -1,5 +1,6 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { INSTANCE_STATES, type InstanceState } from './facts.ts';
+import './schema-messages.ts';
 import type { CarefulKind } from './workflow.ts';
 
 /**
@@ -19,18 +20,20 @@ export const DETAIL_TYPES = {
 /** An EC2 instance id: `i-` and 8 or 17 hex digits. */
 export const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 
-const instanceId = z.string().regex(INSTANCE_ID, 'must be an EC2 instance id such as i-0123456789abcdef0');
+const instanceId = z
+  .string()
+  .check(z.regex(INSTANCE_ID, 'must be an EC2 instance id such as i-0123456789abcdef0'));
 
 /** The EventBridge envelope every event shares. */
 export const EventEnvelopeSchema = z.object({
   /** Real deliveries carry `"0"`; AWS's documented state-change example has none. */
-  version: z.string().optional(),
-  id: z.string().min(1).max(256),
-  'detail-type': z.string().min(1),
-  source: z.string().min(1),
-  account: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
+  version: z.optional(z.string()),
+  id: z.string().check(z.minLength(1), z.maxLength(256)),
+  'detail-type': z.string().check(z.minLength(1)),
+  source: z.string().check(z.minLength(1)),
+  account: z.string().check(z.regex(/^\d{12}$/, 'must be a 12-digit AWS account id')),
   time: z.iso.datetime({ offset: true }),
-  region: z.string().min(1),
+  region: z.string().check(z.minLength(1)),
   resources: z.array(z.string()),
   detail: z.record(z.string(), z.unknown()),
 });
@@ -81,7 +84,7 @@ export class InvalidEventError extends Error {
 
 export type ReadEvent = { signal: Signal } | { ignored: string };
 
-function fail(error: z.ZodError, prefix: string[]): never {
+function fail(error: z.core.$ZodError, prefix: string[]): never {
   const issue = error.issues[0];
   const field = [...prefix, ...(issue?.path ?? []).map(String)].join('.') || '(event)';
   throw new InvalidEventError(
@@ -92,7 +95,7 @@ function fail(error: z.ZodError, prefix: string[]): never {
 }
 
 /** Parses `value` (found at `prefix` in the event) or throws an {@link InvalidEventError} naming the field. */
-export function parse<T>(schema: z.ZodType<T>, value: unknown, prefix: string[]): T {
+export function parse<T>(schema: z.ZodMiniType<T>, value: unknown, prefix: string[]): T {
   const result = schema.safeParse(value);
   if (!result.success) fail(result.error, prefix);
   return result.data;
