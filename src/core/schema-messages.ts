@@ -5,6 +5,7 @@ import en from 'zod/v4/locales/en.js';
  * The schemas are built with `zod/mini`, which builds each schema without attaching zod's methods
  * to it (about 60 ms less CPU when a function's bundle loads) and loads no locale: this gives its
  * issues the English messages (`Invalid input: expected string, received number`) that the error
- * texts quote. Imported, for this effect, by every module that builds a schema.
+ * texts quote. Imported, for this effect, by every module that builds a schema. `z.config()` reads
+ * the settings: reaching them through the `z.core` namespace would bring every locale into the bundles.
  */
-if (!z.core.globalConfig.localeError) z.config(en());
+if (!z.config().localeError) z.config(en());
