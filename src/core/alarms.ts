@@ -1,5 +1,6 @@
-import * as z from 'zod';
-import { EventEnvelopeSchema, INSTANCE_ID, parse, REPLAY_SOURCE } from './events.ts';
+import * as z from 'zod/mini';
+import { INSTANCE_ID, parse, parseEnvelope, REPLAY_SOURCE } from './events.ts';
+import { builtOnFirstUse } from './schema-messages.ts';
 
 /**
  * `CloudWatch Alarm State Change` events, reduced to what healing needs: the alarm, its new state,
@@ -9,24 +10,26 @@ import { EventEnvelopeSchema, INSTANCE_ID, parse, REPLAY_SOURCE } from './events
 
 export const ALARM_DETAIL_TYPE = 'CloudWatch Alarm State Change';
 
-const DimensionsSchema = z.record(z.string(), z.string());
-const MetricSchema = z.object({
-  namespace: z.string().optional(),
-  name: z.string().optional(),
-  dimensions: DimensionsSchema.optional(),
-});
-const AlarmDetailSchema = z.object({
-  alarmName: z.string().min(1),
-  state: z.object({ value: z.enum(['OK', 'ALARM', 'INSUFFICIENT_DATA']), timestamp: z.string().optional() }),
-  previousState: z.object({ value: z.string() }).partial().optional(),
-  configuration: z
-    .object({
-      metrics: z
-        .array(z.object({ metricStat: z.object({ metric: MetricSchema }).optional() }).passthrough())
-        .optional(),
-    })
-    .passthrough()
-    .optional(),
+/** The schema of an alarm state change's detail, built on first use. */
+const alarmDetailSchema = builtOnFirstUse(() => {
+  const metric = z.object({
+    namespace: z.optional(z.string()),
+    name: z.optional(z.string()),
+    dimensions: z.optional(z.record(z.string(), z.string())),
+  });
+  return z.object({
+    alarmName: z.string().check(z.minLength(1)),
+    state: z.object({
+      value: z.enum(['OK', 'ALARM', 'INSUFFICIENT_DATA']),
+      timestamp: z.optional(z.string()),
+    }),
+    previousState: z.optional(z.partial(z.object({ value: z.string() }))),
+    configuration: z.optional(
+      z.looseObject({
+        metrics: z.optional(z.array(z.looseObject({ metricStat: z.optional(z.object({ metric })) }))),
+      }),
+    ),
+  });
 });
 
 /** What an alarm's metric points at. */
@@ -53,11 +56,11 @@ const HANDLED_SOURCES = new Set(['aws.cloudwatch', REPLAY_SOURCE]);
  * @throws InvalidEventError (from `events.ts`) naming the first bad field.
  */
 export function readAlarmChange(raw: unknown): { alarm: AlarmChange } | { ignored: string } {
-  const event = parse(EventEnvelopeSchema, raw, []);
+  const event = parseEnvelope(raw);
   if (!HANDLED_SOURCES.has(event.source)) return { ignored: `source ${event.source} is not handled` };
   if (event['detail-type'] !== ALARM_DETAIL_TYPE)
     return { ignored: `detail-type "${event['detail-type']}" is not handled` };
-  const detail = parse(AlarmDetailSchema, event.detail, ['detail']);
+  const detail = parse(alarmDetailSchema(), event.detail, ['detail']);
   const metrics = (detail.configuration?.metrics ?? []).flatMap((m) =>
     m.metricStat ? [m.metricStat.metric] : [],
   );

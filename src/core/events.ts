@@ -1,5 +1,6 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { INSTANCE_STATES, type InstanceState } from './facts.ts';
+import { builtOnFirstUse } from './schema-messages.ts';
 import type { CarefulKind } from './workflow.ts';
 
 /**
@@ -19,30 +20,43 @@ export const DETAIL_TYPES = {
 /** An EC2 instance id: `i-` and 8 or 17 hex digits. */
 export const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 
-const instanceId = z.string().regex(INSTANCE_ID, 'must be an EC2 instance id such as i-0123456789abcdef0');
-
-/** The EventBridge envelope every event shares. */
-export const EventEnvelopeSchema = z.object({
-  /** Real deliveries carry `"0"`; AWS's documented state-change example has none. */
-  version: z.string().optional(),
-  id: z.string().min(1).max(256),
-  'detail-type': z.string().min(1),
-  source: z.string().min(1),
-  account: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
-  time: z.iso.datetime({ offset: true }),
-  region: z.string().min(1),
-  resources: z.array(z.string()),
-  detail: z.record(z.string(), z.unknown()),
+/** The schemas of the events, built on first use. */
+const eventSchemas = builtOnFirstUse(() => {
+  const instanceId = z
+    .string()
+    .check(z.regex(INSTANCE_ID, 'must be an EC2 instance id such as i-0123456789abcdef0'));
+  return {
+    /** The EventBridge envelope every event shares. */
+    envelope: z.object({
+      /** Real deliveries carry `"0"`; AWS's documented state-change example has none. */
+      version: z.optional(z.string()),
+      id: z.string().check(z.minLength(1), z.maxLength(256)),
+      'detail-type': z.string().check(z.minLength(1)),
+      source: z.string().check(z.minLength(1)),
+      account: z.string().check(z.regex(/^\d{12}$/, 'must be a 12-digit AWS account id')),
+      time: z.iso.datetime({ offset: true }),
+      region: z.string().check(z.minLength(1)),
+      resources: z.array(z.string()),
+      detail: z.record(z.string(), z.unknown()),
+    }),
+    warningDetail: z.object({
+      'instance-id': instanceId,
+      'instance-action': z.enum(['terminate', 'stop', 'hibernate']),
+    }),
+    rebalanceDetail: z.object({ 'instance-id': instanceId }),
+    stateChangeDetail: z.object({ 'instance-id': instanceId, state: z.enum(INSTANCE_STATES) }),
+  };
 });
 
-export type EventEnvelope = z.infer<typeof EventEnvelopeSchema>;
+export type EventEnvelope = z.infer<ReturnType<typeof eventSchemas>['envelope']>;
 
-const WarningDetailSchema = z.object({
-  'instance-id': instanceId,
-  'instance-action': z.enum(['terminate', 'stop', 'hibernate']),
-});
-const RebalanceDetailSchema = z.object({ 'instance-id': instanceId });
-const StateChangeDetailSchema = z.object({ 'instance-id': instanceId, state: z.enum(INSTANCE_STATES) });
+/**
+ * Validates the EventBridge envelope every event shares.
+ * @throws InvalidEventError naming the first bad field.
+ */
+export function parseEnvelope(raw: unknown): EventEnvelope {
+  return parse(eventSchemas().envelope, raw, []);
+}
 
 interface SignalBase {
   instanceId: string;
@@ -81,7 +95,7 @@ export class InvalidEventError extends Error {
 
 export type ReadEvent = { signal: Signal } | { ignored: string };
 
-function fail(error: z.ZodError, prefix: string[]): never {
+function fail(error: z.core.$ZodError, prefix: string[]): never {
   const issue = error.issues[0];
   const field = [...prefix, ...(issue?.path ?? []).map(String)].join('.') || '(event)';
   throw new InvalidEventError(
@@ -92,7 +106,7 @@ function fail(error: z.ZodError, prefix: string[]): never {
 }
 
 /** Parses `value` (found at `prefix` in the event) or throws an {@link InvalidEventError} naming the field. */
-export function parse<T>(schema: z.ZodType<T>, value: unknown, prefix: string[]): T {
+export function parse<T>(schema: z.ZodMiniType<T>, value: unknown, prefix: string[]): T {
   const result = schema.safeParse(value);
   if (!result.success) fail(result.error, prefix);
   return result.data;
@@ -106,7 +120,7 @@ const HANDLED_SOURCES = new Set(['aws.ec2', REPLAY_SOURCE]);
  * @example readEvent(sample) // → { signal: { kind: 'warning', instanceId: 'i-0…', … } }
  */
 export function readEvent(raw: unknown): ReadEvent {
-  const event = parse(EventEnvelopeSchema, raw, []);
+  const event = parseEnvelope(raw);
   if (!HANDLED_SOURCES.has(event.source)) return { ignored: `source ${event.source} is not handled` };
   const base = {
     eventId: event.id,
@@ -115,7 +129,7 @@ export function readEvent(raw: unknown): ReadEvent {
   };
   switch (event['detail-type']) {
     case DETAIL_TYPES.warning: {
-      const detail = parse(WarningDetailSchema, event.detail, ['detail']);
+      const detail = parse(eventSchemas().warningDetail, event.detail, ['detail']);
       return {
         signal: {
           ...base,
@@ -126,11 +140,11 @@ export function readEvent(raw: unknown): ReadEvent {
       };
     }
     case DETAIL_TYPES.rebalance: {
-      const detail = parse(RebalanceDetailSchema, event.detail, ['detail']);
+      const detail = parse(eventSchemas().rebalanceDetail, event.detail, ['detail']);
       return { signal: { ...base, kind: 'rebalance', instanceId: detail['instance-id'] } };
     }
     case DETAIL_TYPES.stateChange: {
-      const detail = parse(StateChangeDetailSchema, event.detail, ['detail']);
+      const detail = parse(eventSchemas().stateChangeDetail, event.detail, ['detail']);
       return {
         signal: { ...base, kind: 'state-change', instanceId: detail['instance-id'], state: detail.state },
       };

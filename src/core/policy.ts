@@ -1,4 +1,5 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import { builtOnFirstUse } from './schema-messages.ts';
 
 /**
  * Replacement policies: per group of managed instances (the instances carrying the same group tag),
@@ -24,113 +25,128 @@ export class PolicyError extends Error {
 const INSTANCE_TYPE = /^[a-z][a-z0-9-]*\d[a-z0-9-]*\.[a-z0-9]+$/;
 const WINDOW = /^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/;
 
-/** A `{ min, max? }` range of whole numbers (EC2's `VCpuCount`, `MemoryMiB`); no max: no upper limit. */
-const range = z
-  .object({
-    min: z.number().int().min(0, 'a whole number, 0 or more'),
-    max: z.number().int().positive('a whole number above 0').optional(),
-  })
-  .strict()
-  .refine((r) => r.max === undefined || r.max >= r.min, { message: 'max must not be below min' });
+/** The policy's schemas, built on first use (a deployment without policy.yml never builds them). */
+const policySchemas = builtOnFirstUse(() => {
+  /** A `{ min, max? }` range of whole numbers (EC2's `VCpuCount`, `MemoryMiB`); no max: no upper limit. */
+  const range = z
+    .strictObject({
+      min: z.number().check(z.int(), z.gte(0, 'a whole number, 0 or more')),
+      max: z.optional(z.number().check(z.int(), z.positive('a whole number above 0'))),
+    })
+    .check(z.refine((r) => r.max === undefined || r.max >= r.min, { message: 'max must not be below min' }));
 
-/** An instance family (`m6i`, `c7gn`), `*` standing for any characters (`c7*`); EC2 takes at most 400. */
-const FAMILY = /^[a-z*][a-z0-9*-]*$/;
-const families = z
-  .array(z.string().regex(FAMILY, 'an instance family such as m6i, or c7* (no size: m6i, not m6i.large)'))
-  .min(1, 'at least one family')
-  .max(400, 'at most 400 families')
-  .optional();
+  /** A whole number from `min` to `max`. */
+  const wholeNumber = (min: number, max: number) => z.number().check(z.int(), z.gte(min), z.lte(max));
 
-const groupPolicySchema = z
-  .object({
-    instanceTypes: z
+  /** An instance family (`m6i`, `c7gn`), `*` standing for any characters (`c7*`); EC2 takes at most 400. */
+  const FAMILY = /^[a-z*][a-z0-9*-]*$/;
+  const families = z.optional(
+    z
       .array(
         z
-          .object({
-            type: z.string().regex(INSTANCE_TYPE, 'an EC2 instance type such as m6i.large'),
-            weight: z.number().int().min(1).max(1000).optional(),
-          })
-          .strict(),
+          .string()
+          .check(z.regex(FAMILY, 'an instance family such as m6i, or c7* (no size: m6i, not m6i.large)')),
       )
-      .min(1, 'at least one instance type')
-      .optional(),
-    instanceRequirements: z
-      .object({
-        vCpu: range,
-        memoryMiB: range,
-        architecture: z.enum(['x86_64', 'arm64'], {
-          error: (issue) =>
-            issue.input === undefined
-              ? 'required: "x86_64" or "arm64", the architecture of the launch template\'s AMI'
-              : undefined,
+      .check(z.minLength(1, 'at least one family'), z.maxLength(400, 'at most 400 families')),
+  );
+
+  const groupPolicy = z
+    .strictObject({
+      instanceTypes: z.optional(
+        z
+          .array(
+            z.strictObject({
+              type: z.string().check(z.regex(INSTANCE_TYPE, 'an EC2 instance type such as m6i.large')),
+              weight: z.optional(wholeNumber(1, 1000)),
+            }),
+          )
+          .check(z.minLength(1, 'at least one instance type')),
+      ),
+      instanceRequirements: z.optional(
+        z
+          .strictObject({
+            vCpu: range,
+            memoryMiB: range,
+            architecture: z.enum(['x86_64', 'arm64'], {
+              error: (issue) =>
+                issue.input === undefined
+                  ? 'required: "x86_64" or "arm64", the architecture of the launch template\'s AMI'
+                  : undefined,
+            }),
+            allowedFamilies: families,
+            excludedFamilies: families,
+          })
+          .check(
+            z.refine((r) => !(r.allowedFamilies && r.excludedFamilies), {
+              message: 'give allowedFamilies or excludedFamilies, not both (EC2 takes one or the other)',
+            }),
+          ),
+      ),
+      subnets: z.optional(
+        z
+          .array(z.string().check(z.regex(/^subnet-[0-9a-f]+$/, 'a subnet id such as subnet-0abc')))
+          .check(z.minLength(1)),
+      ),
+      spotAllocationStrategy: z._default(
+        z.enum(['price-capacity-optimized', 'capacity-optimized', 'lowest-price', 'diversified']),
+        'price-capacity-optimized',
+      ),
+      reservedFirst: z._default(z.boolean(), true),
+      onDemandFallback: z._default(z.boolean(), true),
+      revertToSpot: z._default(
+        z.union([
+          z.enum(['never', 'always']),
+          z.strictObject({ window: z.string().check(z.regex(WINDOW, 'a UTC window "HH:MM-HH:MM"')) }),
+        ]),
+        'always',
+      ),
+      rebalance: z._default(z.enum(['ignore', 'prelaunch', 'replace']), 'prelaunch'),
+      standby: z._default(
+        z.strictObject({
+          maxAgeMinutes: z._default(wholeNumber(5, 10_080), 60),
+          end: z._default(z.enum(['promote', 'retire']), 'retire'),
         }),
-        allowedFamilies: families,
-        excludedFamilies: families,
-      })
-      .strict()
-      .refine((r) => !(r.allowedFamilies && r.excludedFamilies), {
-        message: 'give allowedFamilies or excludedFamilies, not both (EC2 takes one or the other)',
-      })
-      .optional(),
-    subnets: z
-      .array(z.string().regex(/^subnet-[0-9a-f]+$/, 'a subnet id such as subnet-0abc'))
-      .min(1)
-      .optional(),
-    spotAllocationStrategy: z
-      .enum(['price-capacity-optimized', 'capacity-optimized', 'lowest-price', 'diversified'])
-      .default('price-capacity-optimized'),
-    reservedFirst: z.boolean().default(true),
-    onDemandFallback: z.boolean().default(true),
-    revertToSpot: z
-      .union([
-        z.enum(['never', 'always']),
-        z.object({ window: z.string().regex(WINDOW, 'a UTC window "HH:MM-HH:MM"') }).strict(),
-      ])
-      .default('always'),
-    rebalance: z.enum(['ignore', 'prelaunch', 'replace']).default('prelaunch'),
-    standby: z
-      .object({
-        maxAgeMinutes: z.number().int().min(5).max(10_080).default(60),
-        end: z.enum(['promote', 'retire']).default('retire'),
-      })
-      .strict()
-      .default({ maxAgeMinutes: 60, end: 'retire' }),
-    churnBudgetPercent: z.number().int().min(1).max(100).default(20),
-    poolReclaim: z
-      .object({
-        threshold: z.number().int().min(1).max(1000).default(3),
-        windowMinutes: z.number().int().min(1).max(1440).default(10),
-        avoidMinutes: z.number().int().min(1).max(10_080).default(30),
-        replaceAhead: z.boolean().default(false),
-      })
-      .strict()
-      .default({ threshold: 3, windowMinutes: 10, avoidMinutes: 30, replaceAhead: false }),
-    /** On-Demand prices (USD/hour) by instance type, for the record and the report (EC2 has no price API). */
-    onDemandPrices: z.record(z.string().regex(INSTANCE_TYPE), z.number().positive()).optional(),
-  })
-  .strict()
-  .refine((g) => g.instanceTypes !== undefined || g.instanceRequirements !== undefined, {
-    message: 'give instanceTypes (a list of { type, weight? }) or instanceRequirements',
-  })
-  .refine((g) => !(g.instanceTypes !== undefined && g.instanceRequirements !== undefined), {
-    message: 'give instanceTypes or instanceRequirements, not both',
-  });
+        { maxAgeMinutes: 60, end: 'retire' },
+      ),
+      churnBudgetPercent: z._default(wholeNumber(1, 100), 20),
+      poolReclaim: z._default(
+        z.strictObject({
+          threshold: z._default(wholeNumber(1, 1000), 3),
+          windowMinutes: z._default(wholeNumber(1, 1440), 10),
+          avoidMinutes: z._default(wholeNumber(1, 10_080), 30),
+          replaceAhead: z._default(z.boolean(), false),
+        }),
+        { threshold: 3, windowMinutes: 10, avoidMinutes: 30, replaceAhead: false },
+      ),
+      /** On-Demand prices (USD/hour) by instance type, for the record and the report (EC2 has no price API). */
+      onDemandPrices: z.optional(
+        z.record(z.string().check(z.regex(INSTANCE_TYPE)), z.number().check(z.positive())),
+      ),
+    })
+    .check(
+      z.refine((g) => g.instanceTypes !== undefined || g.instanceRequirements !== undefined, {
+        message: 'give instanceTypes (a list of { type, weight? }) or instanceRequirements',
+      }),
+      z.refine((g) => !(g.instanceTypes !== undefined && g.instanceRequirements !== undefined), {
+        message: 'give instanceTypes or instanceRequirements, not both',
+      }),
+    );
 
-const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+  const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
-const policySchema = z
-  .object({
+  const policy = z.strictObject({
     groups: z.record(
-      z.string().regex(GROUP_NAME, 'a group name: letters, digits, ".", "_" or "-", at most 128'),
-      groupPolicySchema,
+      z.string().check(z.regex(GROUP_NAME, 'a group name: letters, digits, ".", "_" or "-", at most 128')),
+      groupPolicy,
     ),
-  })
-  .strict();
+  });
+  return { policy, groupPolicy };
+});
 
-export type Policy = z.infer<typeof policySchema>;
-export type GroupPolicy = z.infer<typeof groupPolicySchema>;
+export type Policy = z.infer<ReturnType<typeof policySchemas>['policy']>;
+export type GroupPolicy = z.infer<ReturnType<typeof policySchemas>['groupPolicy']>;
 /** A group policy as written (every defaulted field optional). */
-export type GroupPolicyInput = z.input<typeof groupPolicySchema>;
+export type GroupPolicyInput = z.input<ReturnType<typeof policySchemas>['groupPolicy']>;
 /** A group's attribute requirements: EC2 expands them into instance types (`GetInstanceTypesFromInstanceRequirements`). */
 export type InstanceRequirements = NonNullable<GroupPolicy['instanceRequirements']>;
 
@@ -142,7 +158,7 @@ export const NO_GROUPS: Policy = { groups: {} };
  * bad field (`groups.web.spotAllocationStrategy: …`) with what is allowed.
  */
 export function parsePolicy(raw: unknown): Policy {
-  const parsed = policySchema.safeParse(raw ?? NO_GROUPS);
+  const parsed = policySchemas().policy.safeParse(raw ?? NO_GROUPS);
   if (parsed.success) return parsed.data;
   throw new PolicyError(
     parsed.error.issues.map((issue) => {
