@@ -13,7 +13,7 @@
 'use strict';
 
 /** The event source mapping of each queue; the local bus plays the same settings. */
-const QUEUE_SOURCE = { batchSize: 25, maximumBatchingWindow: 1, maximumConcurrency: 4 };
+const QUEUE_SOURCE = { batchSize: 25, maximumBatchingWindow: 1, maximumConcurrency: 20 };
 /** Receives before an event goes to the dead-letter queue. */
 const MAX_RECEIVE_COUNT = 5;
 /**
@@ -151,6 +151,7 @@ module.exports = async ({ resolveVariable }) => {
   return queueResources({ ruleNames });
 };
 module.exports.QUEUE_SOURCE = QUEUE_SOURCE;
+module.exports.deliveryParam = deliveryParam;
 module.exports.QUEUED_FUNCTIONS = QUEUED_FUNCTIONS;
 module.exports.MAX_RECEIVE_COUNT = MAX_RECEIVE_COUNT;
 module.exports.VISIBILITY_TIMEOUT_SECONDS = VISIBILITY_TIMEOUT_SECONDS;

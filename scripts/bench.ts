@@ -13,9 +13,11 @@
  * diagnostics channel): a request's round trip number is one more than the longest chain of
  * requests that each ended before the next began and all ended before it was received.
  */
+
 import { subscribe } from 'node:diagnostics_channel';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { ClientRequest } from 'node:http';
+import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -144,6 +146,11 @@ interface World {
   stop(): Promise<void>;
 }
 
+/** The deployment's queue settings (infra/delivery.cjs), as the local bus plays them. */
+const deliverySettings = createRequire(import.meta.url)('../infra/delivery.cjs') as {
+  QUEUE_SOURCE: { maximumConcurrency: number };
+};
+
 async function startWorld(delivery: 'queue' | 'direct'): Promise<World> {
   const cloud = await LocalCloud.start({ clock: 'manual', latencyMs: LATENCY });
   const tableName = 'bench';
@@ -158,6 +165,12 @@ async function startWorld(delivery: 'queue' | 'direct'): Promise<World> {
     ...process.env,
     HANDOFF_TABLE_NAME: tableName,
     HANDOFF_ATTACH_WAIT_SECONDS: '0',
+    // As the deployment tells the queued functions (infra/api-budget.cjs): each container spends
+    // 1/(its queue's maximum concurrency) of every bucket; direct delivery, half.
+    HANDOFF_API_BUDGET_CONCURRENCY:
+      delivery === 'queue'
+        ? QUEUE_CONCURRENCY || String(deliverySettings.QUEUE_SOURCE.maximumConcurrency)
+        : '2',
     HANDOFF_POLICY: JSON.stringify(policy),
   };
   const config = readConfig(env);
@@ -385,8 +398,12 @@ interface Reclaim {
   delivery: string;
   instances: number;
   allDrainingMs: number | undefined;
+  /** Until every replacement was launched: the fleet (or RunInstances) requests answered with instances. */
+  allLaunchedMs: number | undefined;
+  /** Until every replacement also carried its bookkeeping tags (one CreateTags per replacement). */
   allRequestedMs: number | undefined;
   drained: number;
+  launched: number;
   requested: number;
   requests: Record<string, number>;
   ec2ElbRequests: number;
@@ -414,12 +431,16 @@ async function massReclaim(delivery: 'queue' | 'direct'): Promise<{ reclaim: Rec
   const warnedAt = new Map<string, number>();
   const drainedAt = new Map<string, number>();
   const requestedAt = new Map<string, number>();
+  const launchedAt = new Map<string, number>();
+  const existing = new Set(world.cloud.ec2.instances().map((i) => i.instanceId));
   const unsubscribe = world.cloud.onRequest((request) => {
     if (request.action !== 'DeregisterTargets') return;
     for (const id of targetIdsOf(request)) if (!drainedAt.has(id)) drainedAt.set(id, performance.now());
   });
   const watch = setInterval(() => {
     for (const instance of world.cloud.ec2.instances()) {
+      if (!existing.has(instance.instanceId) && !launchedAt.has(instance.instanceId))
+        launchedAt.set(instance.instanceId, performance.now());
       const old = instance.tags[REPLACES];
       if (old && !requestedAt.has(old)) requestedAt.set(old, performance.now());
     }
@@ -442,7 +463,7 @@ async function massReclaim(delivery: 'queue' | 'direct'): Promise<{ reclaim: Rec
     tick();
   });
   const lastWarning = Math.max(...warnedAt.values());
-  const limit = lastWarning + 30_000;
+  const limit = lastWarning + 60_000;
   while (performance.now() < limit && (drainedAt.size < N || requestedAt.size < N)) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -478,8 +499,10 @@ async function massReclaim(delivery: 'queue' | 'direct'): Promise<{ reclaim: Rec
       delivery,
       instances: N,
       allDrainingMs: allOf(drainedAt),
+      allLaunchedMs: allOf(launchedAt),
       allRequestedMs: allOf(requestedAt),
       drained: drainedAt.size,
+      launched: Math.min(launchedAt.size, N),
       requested: requestedAt.size,
       requests,
       ec2ElbRequests: Object.values(requests).reduce((a, b) => a + b, 0),
@@ -671,10 +694,17 @@ if (JSON_OUTPUT) {
       ratio(r.allDrainingMs, 2 * LATENCY),
     );
     row(
-      `${d}: all replacements requested after it`,
-      `${ms(r.allRequestedMs)} (${r.requested}/${r.instances})`,
+      `${d}: all replacements requested and launched after it`,
+      `${ms(r.allLaunchedMs)} (${r.launched}/${r.instances})`,
       `${ms(requestedBound)} (${r.usesFleet ? 'fleets' : 'RunInstances 5 + 2/s'})`,
-      ratio(r.allRequestedMs, requestedBound),
+      ratio(r.allLaunchedMs, requestedBound),
+    );
+    const taggedBound = createTagsBoundMs(r.instances);
+    row(
+      `${d}: all replacements tagged as such (one CreateTags each) after it`,
+      `${ms(r.allRequestedMs)} (${r.requested}/${r.instances})`,
+      `${ms(taggedBound)} (CreateTags 100 + 10/s)`,
+      ratio(r.allRequestedMs, taggedBound),
     );
     const perInstance = r.ec2ElbRequests / r.instances;
     const bound = requestsBound(r.instances, r.usesFleet);
@@ -739,4 +769,14 @@ if (JSON_OUTPUT) {
   console.log(line(widths.map((w) => '-'.repeat(w))));
   for (const r of rows) console.log(line(r));
   console.log(`(${seconds.toFixed(0)} s)`);
+}
+
+/**
+ * The least time after the last warning until N replacements carry their own bookkeeping tags:
+ * the tags differ per replacement, so one CreateTags each, from a bucket of 100 refilled at 10 a
+ * second, which refills for the 10 s the warnings are spread over too.
+ */
+function createTagsBoundMs(instances: number): number {
+  const beyond = Math.max(0, instances - 100 - 10 * (SPREAD_MS / 1000));
+  return 2 * LATENCY + (beyond / 10) * 1000;
 }

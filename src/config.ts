@@ -34,6 +34,12 @@ export interface Config {
   attachWaitSeconds: number;
   /** Seconds after the old instance stops by which the handover and registration are due (`HANDOFF_HANDOVER_TIMEOUT_SECONDS`). */
   handoverTimeoutSeconds: number;
+  /**
+   * How many containers of this function may spend EC2's and ELBv2's buckets at once
+   * (`HANDOFF_API_BUDGET_CONCURRENCY`; the deployment sets its queue's maximum concurrency): each
+   * container spends 1/this of every bucket. Default 2.
+   */
+  apiBudgetConcurrency: number;
   /** The deployment's account when the invocation does not say it (`HANDOFF_ACCOUNT_ID`; Lambda: its function ARN). */
   accountId?: string;
   /** The deployment's Region when the invocation does not say it (`AWS_REGION`; Lambda: its function ARN). */
@@ -175,6 +181,7 @@ export function readConfig(env: Env = process.env): Config {
     retentionDays: wholeNumber(env, 'HANDOFF_RETENTION_DAYS', 30, 1, 3650),
     attachWaitSeconds: wholeNumber(env, 'HANDOFF_ATTACH_WAIT_SECONDS', 10, 0, 40),
     handoverTimeoutSeconds: wholeNumber(env, 'HANDOFF_HANDOVER_TIMEOUT_SECONDS', 600, 60, 86_400),
+    apiBudgetConcurrency: wholeNumber(env, 'HANDOFF_API_BUDGET_CONCURRENCY', 2, 1, 1000),
     accountId: accountIds(env, 'HANDOFF_ACCOUNT_ID')[0],
     region: env['AWS_REGION'] || undefined,
     trustedAccounts: accountIds(env, 'HANDOFF_TRUSTED_ACCOUNTS'),

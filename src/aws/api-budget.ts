@@ -17,13 +17,19 @@ export type Urgency = 'drain' | 'launch' | 'handover' | 'describe';
 const ORDER: Record<Urgency, number> = { drain: 0, launch: 1, handover: 2, describe: 3 };
 
 /**
- * The share of each AWS bucket one container spends: half, so that a batch's bursts (a hundred
- * CreateTags, a fleet request per group) fit in one container's share, while two containers
- * bursting together stay within AWS's bucket. The queues hand out at most four batches at once
- * (infra/delivery.cjs, MaximumConcurrency); their bursts rarely coincide, and when AWS does
- * throttle, the SDK retries with backoff and the work left undone comes back (README "Benchmark").
+ * The share of each AWS bucket one container spends when nothing says how many spend it at once:
+ * half. A queued function is told its queue's maximum concurrency (HANDOFF_API_BUDGET_CONCURRENCY,
+ * infra/api-budget.cjs) and spends 1/that, so its containers together refill no faster than AWS's
+ * buckets; when AWS does throttle, the SDK retries with backoff and the work left undone comes
+ * back (README "Benchmark").
  */
 export const API_BUDGET_SHARE = 0.5;
+/**
+ * The least burst a container keeps of each bucket (or the whole bucket, if smaller), however small
+ * its share: a lone interruption's drain, launch and handover then go out at once. Containers that
+ * burst together may exceed AWS's bucket by that much once; the refill is what their shares bound.
+ */
+export const MIN_BURST = 5;
 
 interface BucketSpec {
   capacity: number;
@@ -160,7 +166,7 @@ export class ApiBudget {
     if (!bucket) {
       bucket = new Bucket(
         {
-          capacity: Math.max(1, Math.floor(spec.capacity * this.share)),
+          capacity: Math.max(Math.min(spec.capacity, MIN_BURST), Math.floor(spec.capacity * this.share)),
           refillPerSecond: spec.refillPerSecond * this.share,
         },
         this.now,

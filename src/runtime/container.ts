@@ -77,17 +77,19 @@ export function createContainer(options: ContainerOptions): Container {
       // Every SDK call in flight listens to the invocation's signal: a batch makes hundreds at once.
       if (invocation.abortSignal) setMaxListeners(Number.POSITIVE_INFINITY, invocation.abortSignal);
       const cold = built === undefined;
-      built ??= {
-        config: options.config(),
-        clients: tracedClients(
-          {
-            ...options.clients,
-            ...(options.apiBudget === false ? {} : { apiBudget: new ApiBudget(options.apiBudget) }),
-          },
-          tracer,
-        ),
-        capacityCache: new CapacitySignalCache(),
-      };
+      if (!built) {
+        const config = options.config();
+        // Each container spends its share of the account's buckets: 1/(containers at once).
+        const budget =
+          options.apiBudget === false
+            ? undefined
+            : new ApiBudget({ share: 1 / config.apiBudgetConcurrency, ...options.apiBudget });
+        built = {
+          config,
+          clients: tracedClients({ ...options.clients, ...(budget ? { apiBudget: budget } : {}) }, tracer),
+          capacityCache: new CapacitySignalCache(),
+        };
+      }
       const deps = awsHandoffDeps({
         ...built,
         log: powertoolsLog(logger),
