@@ -82,6 +82,14 @@ interface Waiter {
   grant: () => void;
 }
 
+/**
+ * A request that could not get its token before the invocation's deadline: it was never sent. Its
+ * work is left to come back (a queued record) or to the sweep, like work AWS throttled.
+ */
+export class ApiBudgetExhaustedError extends Error {
+  override name = 'ApiBudgetExhausted';
+}
+
 class Bucket {
   private tokens: number;
   private last: number;
@@ -96,14 +104,38 @@ class Bucket {
     this.last = now();
   }
 
-  take(urgency: number, seq: number): Promise<void> {
+  /** Resolves when a token is taken; rejects, leaving the queue, if none is due within `waitMs`. */
+  take(urgency: number, seq: number, waitMs = Number.POSITIVE_INFINITY): Promise<void> {
     this.refill();
     if (this.waiters.length === 0 && this.tokens >= 1) {
       this.tokens -= 1;
       return Promise.resolve();
     }
-    return new Promise<void>((grant) => {
-      this.waiters.push({ urgency, seq, grant });
+    return new Promise<void>((resolve, reject) => {
+      let giveUp: ReturnType<typeof setTimeout> | undefined;
+      const waiter: Waiter = {
+        urgency,
+        seq,
+        grant: () => {
+          clearTimeout(giveUp);
+          resolve();
+        },
+      };
+      if (Number.isFinite(waitMs)) {
+        giveUp = setTimeout(
+          () => {
+            const at = this.waiters.indexOf(waiter);
+            if (at >= 0) this.waiters.splice(at, 1);
+            reject(
+              new ApiBudgetExhaustedError(
+                'No API token before the invocation must end: the request was not sent; its work comes back.',
+              ),
+            );
+          },
+          Math.max(0, waitMs),
+        );
+      }
+      this.waiters.push(waiter);
       this.waiters.sort((a, b) => a.urgency - b.urgency || a.seq - b.seq);
       this.schedule();
     });
@@ -151,6 +183,8 @@ export class ApiBudget {
   private readonly share: number;
   private readonly now: () => number;
   private seq = 0;
+  /** When waiting must end (in `now()`'s time): the current invocation's deadline, if any. */
+  private deadline: number | undefined;
 
   constructor(options: ApiBudgetOptions = {}) {
     const share = options.share ?? API_BUDGET_SHARE;
@@ -159,7 +193,15 @@ export class ApiBudget {
     this.now = options.now ?? (() => performance.now());
   }
 
-  /** Resolves when a request of `action` may be sent. */
+  /**
+   * Waits for tokens end `ms` from now (undefined: never): set per invocation, a little before its
+   * timeout, so that what cannot be sent in time is left to come back instead of timing out.
+   */
+  endWaitsIn(ms: number | undefined): void {
+    this.deadline = ms === undefined ? undefined : this.now() + ms;
+  }
+
+  /** Resolves when a request of `action` may be sent; rejects with {@link ApiBudgetExhaustedError} past the deadline. */
   take(service: 'ec2' | 'elbv2', action: string): Promise<void> {
     const { key, spec } = bucketOf(service, action);
     let bucket = this.buckets.get(key);
@@ -173,7 +215,8 @@ export class ApiBudget {
       );
       this.buckets.set(key, bucket);
     }
-    return bucket.take(ORDER[urgencyOf(action)], this.seq++);
+    const waitMs = this.deadline === undefined ? undefined : this.deadline - this.now();
+    return bucket.take(ORDER[urgencyOf(action)], this.seq++, waitMs);
   }
 
   /**

@@ -50,8 +50,12 @@ export const CAPACITY_ERROR_CODES: ReadonlySet<string> = new Set([
   'InsufficientReservedInstanceCapacity',
 ]);
 
-/** The account's request rate is over its limit. The SDK retries these itself in standard mode. */
+/**
+ * The account's request rate is over its limit (the SDK retries these itself in standard mode), or
+ * our own budget had no token left before the invocation's deadline (`api-budget.ts`; not sent).
+ */
 export const THROTTLE_CODES: ReadonlySet<string> = new Set([
+  'ApiBudgetExhausted',
   'RequestLimitExceeded',
   'Throttling',
   'ThrottlingException',

@@ -30,7 +30,8 @@ export interface Container {
    * configuration error fails the invocation loudly) and shared; the adapters are bound to the
    * invocation's abort signal, so every SDK call of an invocation ends when it is aborted.
    */
-  deps(invocation?: { abortSignal?: AbortSignal }): HandoffDeps;
+  /** `remainingMs`: the invocation's time left; the API budget's waits end a margin before it. */
+  deps(invocation?: { abortSignal?: AbortSignal; remainingMs?: number }): HandoffDeps;
 }
 
 export interface ContainerOptions {
@@ -54,6 +55,12 @@ export interface ContainerOptions {
   };
 }
 
+/**
+ * How long before an invocation's end its API budget stops waiting for tokens: the abort before
+ * the timeout (3 s, `functions.ts`) and time to record what was done and report what was not.
+ */
+export const BUDGET_WAIT_MARGIN_MS = 8_000;
+
 export function createContainer(options: ContainerOptions): Container {
   const settings = options.powertools ?? {};
   const logger = new Logger({
@@ -68,7 +75,9 @@ export function createContainer(options: ContainerOptions): Container {
     serviceName: SERVICE,
     ...(settings.tracing === undefined ? {} : { enabled: settings.tracing }),
   });
-  let built: { config: Config; clients: HandoffClients; capacityCache: CapacitySignalCache } | undefined;
+  let built:
+    | { config: Config; clients: HandoffClients; capacityCache: CapacitySignalCache; budget?: ApiBudget }
+    | undefined;
   return {
     logger,
     metrics,
@@ -88,10 +97,16 @@ export function createContainer(options: ContainerOptions): Container {
           config,
           clients: tracedClients({ ...options.clients, ...(budget ? { apiBudget: budget } : {}) }, tracer),
           capacityCache: new CapacitySignalCache(),
+          ...(budget ? { budget } : {}),
         };
       }
+      // No wait for a token outlives the invocation: what cannot be sent in time comes back.
+      built.budget?.endWaitsIn(
+        invocation.remainingMs === undefined ? undefined : invocation.remainingMs - BUDGET_WAIT_MARGIN_MS,
+      );
+      const { budget: _budget, ...shared } = built;
       const deps = awsHandoffDeps({
-        ...built,
+        ...shared,
         log: powertoolsLog(logger),
         metrics: powertoolsMetrics(metrics),
         clock: options.clock,

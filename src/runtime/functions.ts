@@ -34,7 +34,10 @@ function powertools<R>({ tracer, logger, metrics }: Container) {
 function eventFunction(accepts: readonly SignalKind[], container: Container) {
   return powertools<DirectResult | PartialItemFailureResponse>(container).handler(
     async (event, context, { signal }) => {
-      const deps = container.deps({ abortSignal: signal });
+      const deps = container.deps({
+        abortSignal: signal,
+        ...(context.getRemainingTimeInMillis ? { remainingMs: context.getRemainingTimeInMillis() } : {}),
+      });
       const deployment = deploymentOf(context.invokedFunctionArn, deps.settings.events);
       return isQueueBatch(event)
         ? takeQueuedEvents(event, accepts, deps, deployment, context)

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ApiBudget, urgencyOf } from '../../src/aws/api-budget.ts';
+import { isThrottle } from '../../src/aws/errors.ts';
 
 /** A container's API budget: AWS's buckets on this side of the wire, most urgent first. */
 
@@ -82,6 +83,46 @@ describe('the API budget', () => {
     expect(granted).toHaveLength(50);
     await advance(200);
     expect(granted).toHaveLength(51);
+  });
+
+  it('keeps a burst of 5 however small its share, and refills at its share', async () => {
+    // Prepare: 1/20 of EC2's mutating bucket (50, then 5 a second) is 2.5 requests and 0.25 a second.
+    const budget = new ApiBudget({ share: 1 / 20, now: () => now });
+    const granted: string[] = [];
+
+    // Act
+    for (let i = 0; i < 6; i++) track(budget, 'ec2', 'AttachVolume', granted);
+    await advance(0);
+
+    // Assess: a lone handover's five calls go out at once; the sixth waits for the refill.
+    expect(granted).toHaveLength(5);
+    await advance(3_000);
+    expect(granted).toHaveLength(5);
+    await advance(1_000);
+    expect(granted).toHaveLength(6);
+  });
+
+  it("gives up a wait that would outlive the invocation, as throttled work, and keeps the others' turn", async () => {
+    // Prepare: RunInstances (5, then 2 a second), its burst spent; the invocation has 1.2 s left.
+    const budget = new ApiBudget({ share: 1, now: () => now });
+    for (let i = 0; i < 5; i++) await budget.take('ec2', 'RunInstances');
+    budget.endWaitsIn(1_200);
+    const outcomes: string[] = [];
+
+    // Act: three wait; tokens come at 0.5 s and 1 s, the third not before the deadline.
+    for (let i = 0; i < 3; i++) {
+      budget.take('ec2', 'RunInstances').then(
+        () => outcomes.push('sent'),
+        (error: unknown) => outcomes.push(isThrottle(error) ? 'left to come back' : 'failed'),
+      );
+    }
+    await advance(1_300);
+
+    // Assess
+    expect(outcomes).toEqual(['sent', 'sent', 'left to come back']);
+    budget.endWaitsIn(undefined);
+    await advance(500);
+    await expect(budget.take('ec2', 'RunInstances')).resolves.toBeUndefined();
   });
 
   it('refuses a share outside (0, 1]', () => {

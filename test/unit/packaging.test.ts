@@ -406,6 +406,21 @@ describe('queue delivery (param delivery, infra/delivery.cjs)', () => {
     );
   });
 
+  it("tells each queued function its queue's maximum concurrency, so its containers together spend one budget", async () => {
+    const apiBudget = createRequire(import.meta.url)(join(ROOT, 'infra/api-budget.cjs')) as (input: {
+      resolveVariable: (name: string) => Promise<unknown>;
+    }) => Promise<string>;
+    const concurrency = (delivery: string) => apiBudget({ resolveVariable: async () => delivery });
+    const { QUEUE_SOURCE } = delivery as unknown as { QUEUE_SOURCE: { maximumConcurrency: number } };
+    expect(await concurrency('queue')).toBe(String(QUEUE_SOURCE.maximumConcurrency));
+    expect(await concurrency('direct')).toBe('2');
+    expect(custom['apiBudgetConcurrency']).toBe(`\${file(infra/api-budget.cjs)}`);
+    for (const name of Object.keys(delivery.QUEUED_FUNCTIONS)) {
+      const environment = functions[name]!['environment'] as Record<string, string>;
+      expect(environment['HANDOFF_API_BUDGET_CONCURRENCY']).toBe(`\${self:custom.apiBudgetConcurrency}`);
+    }
+  });
+
   it('adds nothing with delivery direct (the rules invoke the functions), and refuses any other value', async () => {
     expect(await build({ delivery: 'direct' })).toEqual({ Resources: {} });
     await expect(build({ delivery: 'sqs' })).rejects.toThrow(
