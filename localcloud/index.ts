@@ -1,3 +1,4 @@
+import { ELBV2_READ, ELBV2_WRITE } from '../src/aws/aws-buckets.ts';
 import type { EventEnvelope } from '../src/core/events.ts';
 import { createClock } from './clock.ts';
 import { AwsError, type QueryRequest, type VirtualClock } from './contracts.ts';
@@ -58,10 +59,7 @@ export interface LocalCloudOptions {
  * published: modelled as conservatively, 20 requests, 5 a second per action. Both configurable
  * through `throttling.buckets` (`elbv2:<Action>`).
  */
-const ELBV2_READ_BUCKET = { capacity: 40, refillPerSecond: 10 };
-const ELBV2_WRITE_BUCKET = { capacity: 20, refillPerSecond: 5 };
-export const elbv2Bucket = (action: string) =>
-  /^Describe/.test(action) ? ELBV2_READ_BUCKET : ELBV2_WRITE_BUCKET;
+export const elbv2Bucket = (action: string) => (/^Describe/.test(action) ? ELBV2_READ : ELBV2_WRITE);
 
 /**
  * A local AWS for tests and the demo: EC2 and ELBv2 behind one loopback endpoint that the

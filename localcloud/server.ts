@@ -1,14 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { BucketSpec } from '../src/aws/aws-buckets.ts';
 import { AwsError, type QueryRequest, type QueryService } from './contracts.ts';
 import { errorDocument } from './xml.ts';
 
 /** A token bucket's size and how many tokens come back each (real) second. */
-export interface BucketSpec {
-  capacity: number;
-  refillPerSecond: number;
-}
+export type { BucketSpec };
 
 /** Tokens a request takes from one bucket. Buckets are created on first use, keyed by `key`. */
 export interface BucketCharge {

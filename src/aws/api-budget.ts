@@ -1,4 +1,13 @@
 import type { FinalizeRequestMiddleware, Pluggable } from '@smithy/types';
+import {
+  type BucketSpec,
+  EC2_ACTIONS,
+  EC2_DESCRIBE,
+  EC2_MUTATING,
+  ELBV2_READ,
+  ELBV2_WRITE,
+  isReadOnlyAction,
+} from './aws-buckets.ts';
 
 /**
  * A container's share of the account's EC2 and ELBv2 request budget: AWS's token buckets
@@ -31,31 +40,11 @@ export const API_BUDGET_SHARE = 0.5;
  */
 export const MIN_BURST = 5;
 
-interface BucketSpec {
-  capacity: number;
-  refillPerSecond: number;
-}
-
-const EC2_DESCRIBE: BucketSpec = { capacity: 100, refillPerSecond: 20 };
-const EC2_MUTATING: BucketSpec = { capacity: 50, refillPerSecond: 5 };
-const EC2_ACTIONS: Record<string, BucketSpec> = {
-  RunInstances: { capacity: 5, refillPerSecond: 2 },
-  TerminateInstances: { capacity: 100, refillPerSecond: 5 },
-  CreateTags: { capacity: 100, refillPerSecond: 10 },
-  CreateVolume: { capacity: 100, refillPerSecond: 5 },
-  CreateSnapshot: { capacity: 100, refillPerSecond: 5 },
-  CreateNetworkInterface: { capacity: 100, refillPerSecond: 5 },
-};
-const ELBV2_READ: BucketSpec = { capacity: 40, refillPerSecond: 10 };
-const ELBV2_WRITE: BucketSpec = { capacity: 20, refillPerSecond: 5 };
-
-const isRead = (action: string) => /^(Describe|Get|List|Search)/.test(action);
-
 /** The urgency of an EC2 or ELBv2 action. */
 export function urgencyOf(action: string): Urgency {
   if (action === 'DeregisterTargets') return 'drain';
   if (action === 'RunInstances' || action === 'CreateFleet') return 'launch';
-  return isRead(action) ? 'describe' : 'handover';
+  return isReadOnlyAction(action) ? 'describe' : 'handover';
 }
 
 /**
@@ -66,13 +55,13 @@ export function urgencyOf(action: string): Urgency {
  */
 export function bucketOf(service: 'ec2' | 'elbv2', action: string): { key: string; spec: BucketSpec } {
   if (service === 'elbv2') {
-    return isRead(action)
+    return isReadOnlyAction(action)
       ? { key: 'elbv2:read', spec: ELBV2_READ }
       : { key: 'elbv2:write', spec: ELBV2_WRITE };
   }
   return {
     key: `ec2:${action}`,
-    spec: isRead(action) ? EC2_DESCRIBE : (EC2_ACTIONS[action] ?? EC2_MUTATING),
+    spec: isReadOnlyAction(action) ? EC2_DESCRIBE : (EC2_ACTIONS[action] ?? EC2_MUTATING),
   };
 }
 
