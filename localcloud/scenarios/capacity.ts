@@ -6,7 +6,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { LocalCloud } from '../index.ts';
-import { createWebFleet, type WebFleet } from './web-fleet.ts';
+import { createWebFleet, launchPatiently, type WebFleet } from './web-fleet.ts';
 
 /**
  * The capacity scenario: a group whose whole pool is reclaimed. Group `web` runs 24 Spot
@@ -86,7 +86,8 @@ export async function createCapacityFleet(
     [GROUP_TAG_KEY]: CAPACITY_GROUP,
   };
   const launch = async (count: number, subnetId: string, instanceType: string) => {
-    const launched = await clients.ec2.send(
+    const launched = await launchPatiently(
+      clients.ec2,
       new RunInstancesCommand({
         MinCount: count,
         MaxCount: count,

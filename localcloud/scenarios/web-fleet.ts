@@ -3,6 +3,7 @@ import {
   DescribeSubnetsCommand,
   type EC2Client,
   RunInstancesCommand,
+  type RunInstancesCommandOutput,
 } from '@aws-sdk/client-ec2';
 import {
   CreateListenerCommand,
@@ -12,6 +13,7 @@ import {
   ModifyTargetGroupAttributesCommand,
   RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { EC2_ACTIONS } from '../../src/aws/aws-buckets.ts';
 
 /**
  * The demo's fleet, built through the real APIs as a user's infrastructure code would: a Spot launch
@@ -104,7 +106,8 @@ export async function createWebFleet(
   const instanceIds: string[] = [];
   for (let i = 0; i < size; i++) {
     const subnet = subnets[i % subnets.length]!;
-    const launched = await ec2.send(
+    const launched = await launchPatiently(
+      ec2,
       new RunInstancesCommand({
         MinCount: 1,
         MaxCount: 1,
@@ -126,6 +129,28 @@ export async function createWebFleet(
     instanceIds.push(launched.Instances![0]!.InstanceId!);
   }
   return { vpcId, launchTemplateId, loadBalancerArn, targetGroupArn, instanceIds };
+}
+
+/**
+ * RunInstances as infrastructure code sends it in a loop: EC2's RunInstances bucket holds 5 calls
+ * and refills 2 a second, so the sixth launch of a fleet in a row can be throttled even after the
+ * SDK's three attempts. A throttled launch waits for the bucket's next token and is sent again, for
+ * up to a minute (nothing was launched by a throttled call).
+ */
+export async function launchPatiently(
+  ec2: EC2Client,
+  command: RunInstancesCommand,
+): Promise<RunInstancesCommandOutput> {
+  const tokenMs = 1000 / EC2_ACTIONS['RunInstances']!.refillPerSecond;
+  for (let waited = 0; ; waited += tokenMs) {
+    try {
+      return await ec2.send(command);
+    } catch (error) {
+      const throttled = (error as { name?: unknown }).name === 'RequestLimitExceeded';
+      if (!throttled || waited >= 60_000) throw error;
+      await new Promise((resolve) => setTimeout(resolve, tokenMs));
+    }
+  }
 }
 
 /** Registers the fleet's instances on port 80 (they must be running, as on AWS). */
