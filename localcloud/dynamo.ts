@@ -8,8 +8,10 @@ export interface LocalDynamo {
 }
 
 /**
- * DynamoDB for the local cloud: dynalite in this process, in memory, with tables created, updated
- * and deleted at once (no `CREATING` wait); optionally each request delayed by `latencyMs`.
+ * DynamoDB for the local cloud: dynalite in this process, in memory, with no `CREATING`, `UPDATING`
+ * or `DELETING` period (dynalite sets the final status just after it answers, so a client waits
+ * for `ACTIVE` as it would on AWS, and the first check finds it); optionally each request delayed
+ * by `latencyMs`.
  */
 export async function startDynamo(options: { port?: number; latencyMs?: number } = {}): Promise<LocalDynamo> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });

@@ -4,6 +4,7 @@ import {
   DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
+  waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import {
   CreateLaunchTemplateCommand,
@@ -48,7 +49,7 @@ describe('LocalCloud', () => {
     ec2.destroy();
   });
 
-  it('serves DynamoDB with tables active at once', async () => {
+  it('serves DynamoDB: a new table is ACTIVE by the first wait and takes items', async () => {
     cloud = await LocalCloud.start();
     const dynamo = new DynamoDBClient({ ...cloud.clientConfig(), endpoint: cloud.dynamoEndpoint });
     await dynamo.send(
@@ -59,6 +60,8 @@ describe('LocalCloud', () => {
         BillingMode: 'PAY_PER_REQUEST',
       }),
     );
+    // dynalite marks the table ACTIVE just after answering CreateTable: wait for it as clients do.
+    await waitUntilTableExists({ client: dynamo, maxWaitTime: 60, minDelay: 1 }, { TableName: 'workflows' });
     const described = await dynamo.send(new DescribeTableCommand({ TableName: 'workflows' }));
     await dynamo.send(
       new PutItemCommand({ TableName: 'workflows', Item: { pk: { S: 'i-1' }, v: { N: '1' } } }),
