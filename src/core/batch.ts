@@ -1,3 +1,4 @@
+import { BatchedCompute } from './batched-compute.ts';
 import { BatchedLoadBalancing } from './batched-load-balancing.ts';
 import { mapConcurrently, throwTogether } from './concurrency.ts';
 import type { Signal } from './events.ts';
@@ -93,7 +94,13 @@ export async function eachWorkflow(
     .filter((f) => f !== undefined);
   const batchDeps: HandoffDeps = {
     ...deps,
-    ...(groups.size > 1 ? { loadBalancing: new BatchedLoadBalancing(deps.loadBalancing, olds) } : {}),
+    ...(groups.size > 1
+      ? {
+          loadBalancing: new BatchedLoadBalancing(deps.loadBalancing, olds),
+          // The replacements the workflows read, one DescribeInstances for those asked together.
+          compute: new BatchedCompute(deps.compute),
+        }
+      : {}),
     // A batch's launches go out per group in at most three fleet requests.
     fleets: new GroupFleets(deps),
   };

@@ -28,6 +28,31 @@ describe('the sweep', () => {
     }
   });
 
+  it("reads a page's replacements together: one describe of the old instances, one of the replacements", async () => {
+    const world = fakeWorld();
+    const olds = Array.from({ length: 50 }, () => world.ec2.add({ tags: {} }));
+    for (const old of olds) await handOff([warning(old.instanceId)], world.deps);
+    for (const old of olds) {
+      const [replacement] = world.ec2.replacementsOf(old.instanceId);
+      world.ec2.setState(replacement!.instanceId, 'running');
+    }
+    const described: string[][] = [];
+    const describe = world.ec2.describeInstances.bind(world.ec2);
+    world.ec2.describeInstances = (ids, options) => {
+      if (ids.length > 0) described.push([...ids]);
+      return describe(ids, options);
+    };
+
+    await sweepOpenWorkflows(world.deps, { pageSize: 25 });
+
+    // Two pages: each described its 25 old instances, then its 25 replacements, in one read each.
+    expect(described.map((ids) => ids.length)).toEqual([25, 25, 25, 25]);
+    for (const old of olds) {
+      const workflow = await world.store.get(`wf-${old.instanceId}`);
+      expect(workflow?.replacement?.state, old.instanceId).toBe('running');
+    }
+  });
+
   it('starts no page without time left in the invocation: the next sweep continues', async () => {
     const world = fakeWorld();
     const old = world.ec2.add({ tags: {} });
