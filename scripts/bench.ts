@@ -174,6 +174,7 @@ async function startWorld(delivery: 'queue' | 'direct'): Promise<World> {
     HANDOFF_POLICY: JSON.stringify(policy),
   };
   const config = readConfig(env);
+  const unqueuedConfig = readConfig({ ...env, HANDOFF_API_BUDGET_CONCURRENCY: undefined });
   const clients = {
     region: cloud.region,
     endpoints: { ec2: cloud.endpoint, elbv2: cloud.endpoint, dynamodb: cloud.dynamoEndpoint },
@@ -197,7 +198,9 @@ async function startWorld(delivery: 'queue' | 'direct'): Promise<World> {
         free.pop() ??
         functionHandlers[name](
           createContainer({
-            config: () => config,
+            // Only the queued functions share their bucket with the queue's other containers; the
+            // deployment leaves the others (the sweeper, healing) at the default, as here.
+            config: () => (functions.find((f) => f.functionName === name)?.queue ? config : unqueuedConfig),
             clients,
             clock,
             ...(BUDGET === 'off' ? { apiBudget: false as const } : {}),
