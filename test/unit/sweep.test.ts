@@ -38,9 +38,9 @@ describe('the sweep', () => {
     }
     const described: string[][] = [];
     const describe = world.ec2.describeInstances.bind(world.ec2);
-    world.ec2.describeInstances = (ids, options) => {
+    world.ec2.describeInstances = (ids: readonly string[]) => {
       if (ids.length > 0) described.push([...ids]);
-      return describe(ids, options);
+      return describe(ids);
     };
 
     await sweepOpenWorkflows(world.deps, { pageSize: 25 });
