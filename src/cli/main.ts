@@ -302,10 +302,16 @@ async function replay(rest: string[], io: Io): Promise<number> {
     return 0;
   }
   if (target === 'bus') {
+    const status = `handoff status${result.instanceId ? ` ${result.instanceId}` : ''}${values.stack ? ` --stack ${values.stack}` : ''}`;
     io.out(
-      `Put ${result.detailType} for ${result.instanceId} on bus ${result.busName} as event ${result.eventId}; the deployment handles it (handoff status ${result.instanceId}${values.stack ? ` --stack ${values.stack}` : ''}).`,
+      `Put ${result.detailType} about ${result.about} on bus ${result.busName} as event ${result.eventId}; the deployment handles it (${status}).`,
     );
     return 0;
+  }
+  for (const h of result.healing) {
+    io.out(`alarm ${h.alarmName}: ${h.verdict} — ${h.reason}`);
+    if (h.coolingDown.length > 0)
+      io.out(`  healed within the cooldown, left alone: ${h.coolingDown.join(', ')}`);
   }
   for (const o of result.outcomes) io.out(`${o.instanceId}: ${o.result}${o.reason ? ` — ${o.reason}` : ''}`);
   for (const i of result.ignored) io.out(`event ${i.eventId} ignored: ${i.reason}`);
