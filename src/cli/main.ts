@@ -33,7 +33,8 @@ Commands:
       --timelines DIR        Where the picture of each workflow goes (default handoff-timelines).
   replay <event.json>        Run one event through the handlers. The event's time is set to now
                              (--keep-time keeps the file's), so deadlines count from now.
-      --instance ID          Point the event at this instance (on the local cloud: one of its own).
+      --instance ID          Point the event at this instance (with --aws, --dry-run, --bus or --stack;
+                             a local replay points it at its fresh fleet: leave it out there).
       --scenario S           Local replays: basic (default) or stateful (the fleet instance has a
                              data volume, a secondary interface and IP, and an Elastic IP).
       --local                A fresh local cloud with the demo fleet (the default).
