@@ -199,13 +199,15 @@ const toTheSecond = (date: Date) => new Date(Math.floor(date.getTime() / 1000) *
 
 /**
  * Against the local cloud: a demo fleet, the event through the real handlers, and what follows for
- * a minute. The local cloud's clock starts when the command runs: the event happens now, once the
- * fleet is up.
+ * a minute. The local cloud's clock starts when the command runs (`keepTime`: at the event's time):
+ * the event happens now, once the fleet is up.
  */
 async function replayLocally(options: ReplayOptions): Promise<ReplayResult> {
   if (options.instanceId) checkInstanceId(options.instanceId);
   const raw = await loadEvent(options.file, undefined, undefined);
-  const stack = await startLocalStack({ clock: 'manual', clockStart: toTheSecond(new Date()) });
+  // The clock starts now, or at the event's own time to keep it (a local cloud has no past).
+  const clockStart = options.keepTime ? new Date(raw.time) : toTheSecond(new Date());
+  const stack = await startLocalStack({ clock: 'manual', clockStart });
   try {
     const clients = cloudClients(stack);
     const stateful = options.scenario === 'stateful';

@@ -270,6 +270,22 @@ describe.concurrent('handoff replay (each run its own fresh local cloud with the
     expect(run.stdout).toMatch(new RegExp(`^wf-${victim}: (in-progress|completed)`, 'm'));
   });
 
+  it('--keep-time: the event keeps its own time, the local clock starts there, and it is handled', async ({
+    expect,
+  }) => {
+    const sample = JSON.parse(await readFile(join(REPO, WARNING_FILE), 'utf8')) as { time: string };
+
+    const run = await handoff(['replay', WARNING_FILE, '--keep-time', '--json']);
+
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toBe('');
+    const result = jsonOf<ReplayResult>(run);
+    expect(result.eventTime).toBe(sample.time);
+    expect(result.workflows).toEqual([
+      expect.objectContaining({ instanceId: result.instanceId, outcome: 'replaced' }),
+    ]);
+  });
+
   it('a running instance with no workflow: a no-op, nothing recorded', async ({ expect }) => {
     const run = await handoff(['replay', RUNNING_FILE, '--json']);
 
