@@ -33,6 +33,8 @@ export type { ThrottleOptions } from './server.ts';
 export interface LocalCloudOptions {
   /** `manual` (default): time moves only with `clock.advance`. A number: virtual ms per real ms. */
   clock?: 'manual' | number;
+  /** Where the clock starts (default: a manual clock at 2026-01-01T12:00:00Z, a scaled one now). */
+  clockStart?: Date;
   region?: string;
   accountId?: string;
   /** AWS's token buckets, in real time (default on). An object overrides bucket sizes by key. */
@@ -99,7 +101,7 @@ export class LocalCloud {
   static async start(options: LocalCloudOptions = {}): Promise<LocalCloud> {
     const region = options.region ?? 'us-east-1';
     const accountId = options.accountId ?? '123456789012';
-    const clock = createClock(options.clock ?? 'manual');
+    const clock = createClock(options.clock ?? 'manual', { start: options.clockStart });
     const ec2 = createEc2Service({
       clock,
       region,

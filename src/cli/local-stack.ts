@@ -63,6 +63,8 @@ type Env = Record<string, string | undefined>;
 export interface LocalStackOptions {
   /** `manual` (default): time moves only when advanced. A number: local-cloud seconds per real second. */
   clock?: 'manual' | number;
+  /** Where the local cloud's clock starts (default: a manual clock at a fixed instant, a scaled one now). */
+  clockStart?: Date;
   /**
    * Read, never written: `HANDOFF_*` settings (the table defaults to {@link LOCAL_TABLE}),
    * `POWERTOOLS_LOG_LEVEL` (default WARN) and `POWERTOOLS_METRICS_DISABLED=false` to print metrics.
@@ -86,7 +88,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     HANDOFF_ATTACH_WAIT_SECONDS: manualClock ? '0' : '3',
   });
   if (options.policy) config.policy = options.policy;
-  const cloud = await LocalCloud.start({ clock: options.clock ?? 'manual' });
+  const cloud = await LocalCloud.start({ clock: options.clock ?? 'manual', clockStart: options.clockStart });
   const clients: CreateClientsOptions = {
     region: cloud.region,
     endpoints: { ec2: cloud.endpoint, elbv2: cloud.endpoint, dynamodb: cloud.dynamoEndpoint },

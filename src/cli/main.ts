@@ -33,7 +33,8 @@ Commands:
       --timelines DIR        Where the picture of each workflow goes (default handoff-timelines).
   replay <event.json>        Run one event through the handlers. The event's time is set to now
                              (--keep-time keeps the file's), so deadlines count from now.
-      --instance ID          Point the event at this instance (on the local cloud: one of its own).
+      --instance ID          Point the event at this instance (with --aws, --dry-run, --bus or --stack;
+                             a local replay points it at its fresh fleet: leave it out there).
       --scenario S           Local replays: basic (default) or stateful (the fleet instance has a
                              data volume, a secondary interface and IP, and an Elastic IP).
       --local                A fresh local cloud with the demo fleet (the default).
@@ -302,10 +303,16 @@ async function replay(rest: string[], io: Io): Promise<number> {
     return 0;
   }
   if (target === 'bus') {
+    const status = `handoff status${result.instanceId ? ` ${result.instanceId}` : ''}${values.stack ? ` --stack ${values.stack}` : ''}`;
     io.out(
-      `Put ${result.detailType} for ${result.instanceId} on bus ${result.busName} as event ${result.eventId}; the deployment handles it (handoff status ${result.instanceId}${values.stack ? ` --stack ${values.stack}` : ''}).`,
+      `Put ${result.detailType} about ${result.about} on bus ${result.busName} as event ${result.eventId}; the deployment handles it (${status}).`,
     );
     return 0;
+  }
+  for (const h of result.healing) {
+    io.out(`alarm ${h.alarmName}: ${h.verdict} — ${h.reason}`);
+    if (h.coolingDown.length > 0)
+      io.out(`  healed within the cooldown, left alone: ${h.coolingDown.join(', ')}`);
   }
   for (const o of result.outcomes) io.out(`${o.instanceId}: ${o.result}${o.reason ? ` — ${o.reason}` : ''}`);
   for (const i of result.ignored) io.out(`event ${i.eventId} ignored: ${i.reason}`);

@@ -162,7 +162,11 @@ describe.concurrent('handoff replay (each run its own fresh local cloud with the
     expect(result.plan.every((p) => p.outcome === 'would-succeed' || p.outcome === 'skipped')).toBe(true);
   });
 
-  it('an interruption warning: the fleet instance it is pointed at is replaced', async ({ expect }) => {
+  it('an interruption warning: the fleet instance it is pointed at is replaced, the event dated now', async ({
+    expect,
+  }) => {
+    const startedAt = Math.floor(Date.now() / 1000) * 1000;
+
     const run = await handoff(['replay', WARNING_FILE, '--json']);
 
     expect(run.code, run.stderr).toBe(0);
@@ -178,21 +182,108 @@ describe.concurrent('handoff replay (each run its own fresh local cloud with the
     });
     expect(result.replacementIds).toEqual([workflow!.replacementId]);
     expect(workflow!.replacementId).not.toBe(result.instanceId);
+    // The sample's 2026-01-01 is gone: the local cloud's clock starts when the command runs.
+    expect(Date.parse(result.eventTime)).toBeGreaterThanOrEqual(startedAt);
+    expect(result.about).toBe(`instance ${result.instanceId}`);
   });
 
-  it('--instance naming an instance EC2 does not know: nothing recorded, nothing launched', async ({
+  it('--instance naming an instance not in the local fleet: exit 2, naming the fleet, nothing delivered', async ({
     expect,
   }) => {
-    const gone = 'i-0000000000000dead';
+    const notInFleet = 'i-0123456789abcdef0';
 
-    const run = await handoff(['replay', WARNING_FILE, '--json', '--instance', gone]);
+    const run = await handoff(['replay', WARNING_FILE, '--instance', notInFleet]);
+
+    expectOneLineError(
+      expect,
+      run,
+      2,
+      `--instance ${notInFleet} is not one of the local fleet's instances`,
+      'nothing was replayed',
+      'Leave --instance out',
+    );
+    const listed = run.stderr.match(/this run's were ((?:i-[0-9a-f]{17}(?:, )?)+);/);
+    expect(listed, run.stderr).not.toBeNull();
+    expect(listed![1]!.split(', ')).toHaveLength(3);
+    expect(listed![1]).not.toContain(notInFleet);
+  });
+
+  it.for([
+    ['a target group', 'events/cloudwatch-alarm-state-change.json', 'spot-handoff-heal-web-unhealthy-hosts'],
+    ['an instance', 'events/cloudwatch-alarm-status-check.json', 'spot-handoff-heal-status-'],
+  ] as const)(
+    'an alarm about %s (%s): healing replaces the unhealthy fleet instance, dated now',
+    async ([about, file, alarmName], { expect }) => {
+      const startedAt = Math.floor(Date.now() / 1000) * 1000;
+
+      const run = await handoff(['replay', file, '--json']);
+
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stderr).toBe('');
+      const result = jsonOf<ReplayResult>(run);
+      expect(result).toMatchObject({ ok: true, target: 'local', functions: ['healing'], ignored: [] });
+      const victim = result.instanceId;
+      expect(victim).toMatch(/^i-[0-9a-f]{17}$/);
+      if (about === 'an instance') {
+        // The sample's instance is not on the local cloud: the alarm names the fleet's, in its name too.
+        expect(result.about).toBe(`instance ${victim}`);
+        expect(result.healing).toEqual([expect.objectContaining({ alarmName: `${alarmName}${victim}` })]);
+      } else {
+        // The target group the sample names is not on the local cloud: the alarm names the fleet's.
+        expect(result.about).toMatch(/^target group targetgroup\/web\/[0-9a-f]+$/);
+        expect(result.about).not.toContain('73e2d6bc24d8a067');
+        expect(result.healing).toEqual([expect.objectContaining({ alarmName })]);
+      }
+      expect(result.healing[0]).toMatchObject({ verdict: 'healing', coolingDown: [] });
+      expect(result.healing[0]!.reason).toContain(victim);
+      expect(result.outcomes).toEqual([expect.objectContaining({ instanceId: victim })]);
+      expect(result.workflows).toHaveLength(1);
+      const [workflow] = result.workflows;
+      expect(workflow).toMatchObject({
+        instanceId: victim,
+        replacementId: expect.stringMatching(/^i-[0-9a-f]+$/),
+      });
+      expect(workflow!.steps).toEqual(
+        expect.arrayContaining([expect.objectContaining({ name: 'launch', status: 'done' })]),
+      );
+      expect(result.replacementIds).toEqual([workflow!.replacementId]);
+      // Now on the local cloud's clock, which starts when the command runs.
+      expect(Date.parse(result.eventTime)).toBeGreaterThanOrEqual(startedAt);
+    },
+  );
+
+  it('an alarm, without --json: says what the alarm is about and what healing did', async ({ expect }) => {
+    const run = await handoff(['replay', 'events/cloudwatch-alarm-status-check.json']);
 
     expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toBe('');
+    const about = run.stdout.match(/^The alarm is about instance (i-[0-9a-f]{17})\.$/m);
+    expect(about, run.stdout).not.toBeNull();
+    const victim = about![1]!;
+    expect(run.stdout).toMatch(
+      new RegExp(
+        `^Delivering CloudWatch Alarm State Change \\S+ about instance ${victim} at \\S+Z to healing\\.$`,
+        'm',
+      ),
+    );
+    expect(run.stdout).toContain(`alarm spot-handoff-heal-status-${victim}: healing — healing ${victim} `);
+    expect(run.stdout).toMatch(new RegExp(`^wf-${victim}: (in-progress|completed)`, 'm'));
+  });
+
+  it('--keep-time: the event keeps its own time, the local clock starts there, and it is handled', async ({
+    expect,
+  }) => {
+    const sample = JSON.parse(await readFile(join(REPO, WARNING_FILE), 'utf8')) as { time: string };
+
+    const run = await handoff(['replay', WARNING_FILE, '--keep-time', '--json']);
+
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toBe('');
     const result = jsonOf<ReplayResult>(run);
-    expect(result.instanceId).toBe(gone);
-    expect(result.workflows).toEqual([]);
-    expect(result.outcomes).toEqual([expect.objectContaining({ instanceId: gone, result: 'no-op' })]);
-    expect(result.replacementIds).toEqual([]);
+    expect(result.eventTime).toBe(sample.time);
+    expect(result.workflows).toEqual([
+      expect.objectContaining({ instanceId: result.instanceId, outcome: 'replaced' }),
+    ]);
   });
 
   it('a running instance with no workflow: a no-op, nothing recorded', async ({ expect }) => {
