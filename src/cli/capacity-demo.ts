@@ -57,7 +57,7 @@ export interface CapacityChecks {
 
 /** A workflow of the demo, with when its replacement was chosen. */
 export type CapacityDemoWorkflow = CapacityLine & {
-  /** Seconds after EC2's warnings when the replacement was launched (its `launch` step). */
+  /** Seconds after EC2's warnings when the replacement's capacity was chosen (its fleet request, or its own launch). */
   chosenAfterSeconds?: number;
   /** An interruption: seconds after the warnings when EC2 began terminating the old instance. */
   oldInstanceReclaimedAfterSeconds?: number;
@@ -258,8 +258,14 @@ export async function runCapacityDemo(options: CapacityDemoOptions): Promise<Cap
   }
 }
 
-/** When the replacement was launched: the last `launch` step that succeeded. */
+/**
+ * When the replacement's capacity was chosen: the fleet request it came from (whose members record
+ * their launch one after another afterwards), or else its own launch (the last `launch` step that
+ * succeeded).
+ */
 const chosenAt = (w: Workflow): number | undefined => {
+  const requested = w.replacement?.fleet?.requestedAt;
+  if (requested) return Date.parse(requested);
   const step = w.steps.findLast((s) => s.name === 'launch' && s.status === 'done');
   return step ? Date.parse(step.at) : undefined;
 };
