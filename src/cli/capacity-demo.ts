@@ -25,7 +25,8 @@ import { cloudClients, type LocalStack, runUntil, startLocalStack } from './loca
  * `handoff demo --scenario capacity`: a whole Spot pool is reclaimed at once and has no capacity
  * left; the replacements go where the capacity is (an unused Reserved Instance, other Spot pools,
  * On-Demand once every allowed Spot pool is exhausted), then Spot capacity returns and the
- * On-Demand fallbacks revert to Spot. Each choice is printed as it happens, with its reason.
+ * On-Demand fallbacks revert to Spot. Each choice is printed with its reason, at the time its
+ * workflow recorded it.
  */
 
 export interface CapacityDemoOptions {
@@ -54,6 +55,24 @@ export interface CapacityChecks {
   }[];
 }
 
+/** A workflow of the demo, with when its replacement was chosen. */
+export type CapacityDemoWorkflow = CapacityLine & {
+  /** Seconds after EC2's warnings when the replacement's capacity was chosen (its fleet request, or its own launch). */
+  chosenAfterSeconds?: number;
+  /** An interruption: seconds after the warnings when EC2 began terminating the old instance. */
+  oldInstanceReclaimedAfterSeconds?: number;
+};
+
+/** A revert to Spot that found no Spot capacity (the first such attempt of each workflow). */
+export interface RevertWait {
+  workflowId: string;
+  /** The On-Demand fallback, which keeps serving. */
+  fallbackId: string;
+  afterSeconds: number;
+  /** The failed launch, as recorded. */
+  reason: string;
+}
+
 export interface CapacityDemoResult {
   ok: boolean;
   scenario: 'capacity';
@@ -62,13 +81,18 @@ export interface CapacityDemoResult {
   reclaimedInstances: number;
   allowedPools: PoolName[];
   reservedInstance: { reservedInstancesId: string } & PoolName;
-  /** Per workflow: the pool, capacity type and reason, and the prices. */
-  workflows: CapacityLine[];
+  /** Per workflow: the pool, capacity type and reason, the prices, and when it was chosen. */
+  workflows: CapacityDemoWorkflow[];
+  /** Reverts to Spot that waited for Spot capacity before it returned. */
+  revertWaits: RevertWait[];
   checks: CapacityChecks;
   report: CapacityReport;
   deadLetters: number;
   elapsedSeconds: { real: number; virtual: number };
 }
+
+/** How often the sweep runs (and so tries the reverts to Spot again). */
+const SWEEP_PERIOD_MS = 60_000;
 
 /** Virtual time the reclaim, and then the revert, may take before the demo gives up. */
 const PHASE_LIMIT_MS = 30 * 60_000;
@@ -111,8 +135,21 @@ export async function runCapacityDemo(options: CapacityDemoOptions): Promise<Cap
     );
 
     const t0 = stack.cloud.clock.now().getTime();
-    const stamp = () => `+${((stack.cloud.clock.now().getTime() - t0) / 1000).toFixed(1).padStart(6)}s`;
+    const since = (at: number) => (at - t0) / 1000;
+    const stamp = (at = stack.cloud.clock.now().getTime()) => `+${since(at).toFixed(1).padStart(6)}s`;
     const watch = watcher(stack, print, stamp);
+    // When EC2 began terminating each instance, as its state-change events say.
+    const reclaimedAt = new Map<string, number>();
+    const unsubscribe = stack.cloud.onEvent((event) => {
+      const { detail } = event;
+      if (
+        event['detail-type'] === 'EC2 Instance State-change Notification' &&
+        detail.state === 'shutting-down' &&
+        typeof detail['instance-id'] === 'string' &&
+        !reclaimedAt.has(detail['instance-id'])
+      )
+        reclaimedAt.set(detail['instance-id'], Date.parse(event.time));
+    });
 
     print(
       `${stamp()}  reclaim   EC2 warns all ${scenario.reclaimed.length} instances of ${reclaimed.instanceType} in ${reclaimed.availabilityZone} at once; the pool has no Spot capacity left.`,
@@ -162,6 +199,7 @@ export async function runCapacityDemo(options: CapacityDemoOptions): Promise<Cap
     );
     await stack.handlersIdle();
     const records = await watch();
+    unsubscribe();
 
     const report = capacityReport(records);
     const checks = checkCapacity(stack, scenario, records, spotRoomAtFallback, fallbackIds);
@@ -178,7 +216,29 @@ export async function runCapacityDemo(options: CapacityDemoOptions): Promise<Cap
       reclaimedInstances: scenario.reclaimed.length,
       allowedPools: scenario.allowedPools,
       reservedInstance: reservation,
-      workflows: report.workflows,
+      workflows: report.workflows.map((line) => {
+        const w = records.find((r) => r.workflowId === line.workflowId);
+        const chosen = w && chosenAt(w);
+        const reclaimed = line.kind === 'interruption' ? reclaimedAt.get(line.instanceId) : undefined;
+        return {
+          ...line,
+          ...(chosen !== undefined ? { chosenAfterSeconds: since(chosen) } : {}),
+          ...(reclaimed !== undefined ? { oldInstanceReclaimedAfterSeconds: since(reclaimed) } : {}),
+        };
+      }),
+      revertWaits: records.flatMap((w) => {
+        const failed = firstRevertWait(w);
+        return failed
+          ? [
+              {
+                workflowId: w.workflowId,
+                fallbackId: w.instanceId,
+                afterSeconds: since(Date.parse(failed.at)),
+                reason: failed.detail ?? '',
+              },
+            ]
+          : [];
+      }),
       checks,
       report,
       deadLetters: stack.bus.deadLetters.length,
@@ -199,13 +259,33 @@ export async function runCapacityDemo(options: CapacityDemoOptions): Promise<Cap
 }
 
 /**
- * Reads every workflow and prints what changed since the last read: each replacement's choice
- * (pool, capacity type, reason) once recorded, and the steps of the workflows that replace carefully.
+ * When the replacement's capacity was chosen: the fleet request it came from (whose members record
+ * their launch one after another afterwards), or else its own launch (the last `launch` step that
+ * succeeded).
  */
-function watcher(stack: LocalStack, print: (line: string) => void, stamp: () => string) {
+const chosenAt = (w: Workflow): number | undefined => {
+  const requested = w.replacement?.fleet?.requestedAt;
+  if (requested) return Date.parse(requested);
+  const step = w.steps.findLast((s) => s.name === 'launch' && s.status === 'done');
+  return step ? Date.parse(step.at) : undefined;
+};
+
+/** A revert to Spot's first launch that found no Spot capacity, if any. */
+const firstRevertWait = (w: Workflow) =>
+  w.kind === 'revert-to-spot' ? w.steps.find((s) => s.name === 'launch' && s.status === 'failed') : undefined;
+
+/**
+ * Reads every workflow and prints what happened since the last read, at the time each workflow
+ * recorded it, in that order: each replacement's choice (pool, capacity type, reason), the steps
+ * of the workflows that replace carefully, and the reverts to Spot whose launch failed (Spot has
+ * no capacity yet): each once, in one line per sweep that started them.
+ */
+function watcher(stack: LocalStack, print: (line: string) => void, stamp: (at: number) => string) {
   const seen = new Set<string>();
   return async (): Promise<Workflow[]> => {
     const all = (await stack.store.list()).reverse();
+    const happened: { at: number; line: string }[] = [];
+    const waits: { at: number; workflow: Workflow; detail?: string }[] = [];
     for (const w of all) {
       const r = w.replacement;
       const kind = w.kind ?? 'interruption';
@@ -213,20 +293,42 @@ function watcher(stack: LocalStack, print: (line: string) => void, stamp: () => 
         seen.add(`choice|${w.workflowId}|${r.instanceId}`);
         const where = r.pool ? `${r.pool.instanceType} in ${r.pool.availabilityZone}` : 'pool not recorded';
         const label = kind === 'interruption' ? 'choice' : kind === 'revert-to-spot' ? 'revert' : kind;
-        print(
-          `${stamp()}  ${label.padEnd(9)} ${w.instanceId} → ${r.instanceId} ${r.capacityType} ${where}: ${r.choiceReason ?? 'no reason recorded'}`,
-        );
+        happened.push({
+          at: chosenAt(w) ?? Date.parse(w.updatedAt),
+          line: `${label.padEnd(9)} ${w.instanceId} → ${r.instanceId} ${r.capacityType} ${where}: ${r.choiceReason ?? 'no reason recorded'}`,
+        });
       }
       if (kind === 'interruption') continue;
+      const wait = firstRevertWait(w);
+      if (wait && !seen.has(`wait|${w.workflowId}`)) {
+        seen.add(`wait|${w.workflowId}`);
+        waits.push({ at: Date.parse(wait.at), workflow: w, detail: wait.detail });
+      }
       for (const step of w.steps) {
         const key = `step|${w.workflowId}|${step.name}|${step.at}`;
         if (seen.has(key) || step.name === 'detected') continue;
         seen.add(key);
-        print(
-          `${stamp()}  ${step.name.padEnd(9)} ${w.instanceId} ${step.status}${step.detail ? `: ${step.detail}` : ''}`,
-        );
+        // The choice line says what a launch chose; a revert's wait for Spot is summed up below.
+        if (step.name === 'launch' && (step.status === 'done' || kind === 'revert-to-spot')) continue;
+        happened.push({
+          at: Date.parse(step.at),
+          line: `${step.name.padEnd(9)} ${w.instanceId} ${step.status}${step.detail ? `: ${step.detail}` : ''}`,
+        });
       }
     }
+    // One line per sweep that started reverts: waits less than half a sweep period apart.
+    const bySweep: (typeof waits)[] = [];
+    for (const wait of waits.sort((a, b) => a.at - b.at)) {
+      const last = bySweep.at(-1);
+      if (last && wait.at - last[0]!.at < SWEEP_PERIOD_MS / 2) last.push(wait);
+      else bySweep.push([wait]);
+    }
+    for (const sweep of bySweep)
+      happened.push({
+        at: sweep[0]!.at,
+        line: `${'revert'.padEnd(9)} ${sweep.length} On-Demand fallbacks wait for Spot: ${sweep[0]!.detail ?? 'launch failed'}`,
+      });
+    for (const { at, line } of happened.sort((a, b) => a.at - b.at)) print(`${stamp(at)}  ${line}`);
     return all;
   };
 }

@@ -229,15 +229,32 @@ export class GroupFleets {
         shares.set(id, {
           ok: false,
           code: lastError?.code ?? 'InsufficientInstanceCapacity',
-          message: `${n - launched.length} of ${n} replacements of group ${group.name} not launched: ${
-            choice.spot.length + choice.reserved.length === 0
-              ? 'no allowed pool outside the pools being reclaimed or avoided'
-              : `${failed.size} Spot pools had no capacity${group.policy.onDemandFallback ? ', nor On-Demand' : ' and the policy has no On-Demand fallback'}`
-          }${lastError ? ` (last error: ${lastError.message})` : ''}`,
+          message: `${notLaunched(group, n - launched.length, n, choice, failed.size)}${lastError ? ` (last error: ${lastError.message})` : ''}`,
         });
     });
     return shares;
   }
+}
+
+/**
+ * Why a fleet's members got no instance. A revert to Spot asks for Spot only, whatever the
+ * group's On-Demand fallback: its On-Demand instance keeps serving and the next sweep asks again.
+ */
+function notLaunched(
+  group: FleetGroup,
+  short: number,
+  n: number,
+  choice: CapacityChoice,
+  failedSpotPools: number,
+): string {
+  const what = group.spotOnly ? 'reverts to Spot' : 'replacements';
+  const why =
+    choice.spot.length + choice.reserved.length === 0
+      ? 'no allowed pool outside the pools being reclaimed or avoided'
+      : group.spotOnly
+        ? `${failedSpotPools} Spot pools had no capacity yet (a revert launches Spot only); the On-Demand instances keep serving and the next sweep tries again`
+        : `${failedSpotPools} Spot pools had no capacity${group.policy.onDemandFallback ? ', nor On-Demand' : ' and the policy has no On-Demand fallback'}`;
+  return `${short} of ${n} ${what} of group ${group.name} not launched: ${why}`;
 }
 
 /**

@@ -62,6 +62,26 @@ describe('handoff demo --scenario capacity', () => {
     for (const w of reverts) expect(w).toMatchObject({ status: 'completed', capacityType: 'spot' });
     expect(result.checks.reverted.every((r) => r.fallbackState === 'terminated')).toBe(true);
     expect(result.checks.revertedToSpot).toBe(true);
+    // Each replacement was chosen (launched) before EC2 took its old instance back, as EC2's own
+    // state changes say; each revert after the Spot capacity it found had returned.
+    for (const w of interruptions) {
+      expect(w.chosenAfterSeconds, w.workflowId).toBeGreaterThanOrEqual(0);
+      expect(w.chosenAfterSeconds!, w.workflowId).toBeLessThan(w.oldInstanceReclaimedAfterSeconds!);
+    }
+    // The sweep (every minute) tried the reverts while every Spot pool was still exhausted (the
+    // reclaim lasts at least EC2's two minutes): each waited, and says why without claiming the
+    // policy has no On-Demand fallback (it has one; a revert just launches Spot only).
+    expect(result.revertWaits.length).toBeGreaterThanOrEqual(1);
+    for (const wait of result.revertWaits) {
+      expect(fallbacks.map((w) => w.replacementId)).toContain(wait.fallbackId);
+      expect(wait.reason).toMatch(
+        /reverts to Spot of group web not launched: \d+ Spot pools had no capacity yet/,
+      );
+      expect(wait.reason).toContain('the On-Demand instances keep serving and the next sweep tries again');
+      expect(wait.reason).not.toMatch(/no On-Demand fallback/);
+      const revert = reverts.find((w) => w.instanceId === wait.fallbackId)!;
+      expect(wait.afterSeconds).toBeLessThan(revert.chosenAfterSeconds!);
+    }
     // The report counts the reverted fallbacks once, as Spot.
     expect(result.report.total.byCapacityType['on-demand']).toBe(0);
     expect(result.report.total.replacements).toBe(result.reclaimedInstances);

@@ -480,6 +480,9 @@ describe('the sweep', () => {
     await handOff(world.signals, world.deps, { failOnLaunchError: false });
     const [waiting] = await world.records();
     expect(waiting!.replacement?.instanceId).toBeUndefined();
+    expect(waiting!.replacement?.lastError?.message).toMatch(
+      /^1 of 1 replacements of group web not launched: \d+ Spot pools had no capacity and the policy has no On-Demand fallback/,
+    );
     // Two instances a fleet launched and no record ever named (their invocation died).
     world.cloud.setCapacity({ market: 'spot' }, true);
     const template = world.cloud.ec2.instances()[0]!.launchTemplate!;
