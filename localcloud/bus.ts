@@ -51,6 +51,12 @@ export interface LocalEventBusOptions {
   delivery?: 'direct' | 'queue';
   /** Direct invocations of one function running at once (default 1: one container). */
   concurrency?: number;
+  /**
+   * The clock a queue's batching window runs on: `real` (default) or the local cloud's `virtual`
+   * one, for a clock that moves by itself at a speed (a demo), where a one-second window is one
+   * second of local-cloud time, as EC2's transitions are.
+   */
+  batchingWindowClock?: 'real' | 'virtual';
 }
 
 interface QueuedMessage {
@@ -109,6 +115,7 @@ export class LocalEventBus {
     this.options = {
       delivery: options.delivery ?? 'direct',
       concurrency: options.concurrency ?? 1,
+      batchingWindowClock: options.batchingWindowClock ?? 'real',
     };
     for (const fn of functions) {
       const every = fn.everyMs;
@@ -172,7 +179,12 @@ export class LocalEventBus {
     queue.gathering = true;
     const full = queue.messages.length >= source.batchSize;
     this.track(
-      new Promise<void>((resolve) => setTimeout(resolve, full ? 0 : source.batchingWindowMs)).then(() => {
+      new Promise<void>((resolve) => {
+        if (full) setTimeout(resolve, 0);
+        else if (this.options.batchingWindowClock === 'virtual')
+          this.clock.schedule(source.batchingWindowMs, resolve);
+        else setTimeout(resolve, source.batchingWindowMs);
+      }).then(() => {
         queue.gathering = false;
         const batch = queue.messages.splice(0, source.batchSize);
         if (batch.length === 0) return;

@@ -100,7 +100,11 @@ const PHASE_LIMIT_MS = 30 * 60_000;
 export async function runCapacityDemo(options: CapacityDemoOptions): Promise<CapacityDemoResult> {
   const { print } = options;
   const realStart = Date.now();
-  const stack = await startLocalStack({ clock: options.speed, policy: parsePolicy(CAPACITY_POLICY) });
+  const stack = await startLocalStack({
+    clock: options.speed,
+    policy: parsePolicy(CAPACITY_POLICY),
+    delivery: 'queue',
+  });
   try {
     const clients = cloudClients(stack);
     const scenario = await createCapacityFleet(stack.cloud, clients, {

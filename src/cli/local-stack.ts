@@ -132,6 +132,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const store = new DynamoWorkflowStore({ client: documentClient, tableName: config.tableName });
   const bus = new LocalEventBus(functions, cloud.clock, cloud.region, cloud.accountId, {
     delivery: options.delivery ?? 'direct',
+    // A clock moving at a speed moves the queues' batching windows too; a manual one does not move
+    // while handlers wait, so the window is real time there.
+    batchingWindowClock: manualClock ? 'real' : 'virtual',
   });
   const deliveries: Delivery[] = [];
   bus.onDelivery((delivery) => deliveries.push(delivery));
