@@ -122,7 +122,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     }
     // A setting of the environment with a wrong value: fixed where it is set, like a wrong flag.
     if (error instanceof ConfigError) {
-      io.err(`handoff: ${error.message}`);
+      io.err(`handoff: ${error.message.replace(/\s*\n\s*/g, ' ')}`);
       return 2;
     }
     io.err(`handoff: ${explainFailure(error)}`);
