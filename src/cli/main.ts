@@ -18,6 +18,7 @@ const MAX_SPEED = 100;
 
 /** What `handoff demo --scenario` plays. */
 const SCENARIOS = ['basic', 'stateful', 'chaos', 'capacity', 'unhealthy'];
+const SCENARIO_LIST = `${SCENARIOS.slice(0, -1).join(', ')} or ${SCENARIOS.at(-1)}`;
 
 const USAGE = `Usage: handoff <command> [options]
 
@@ -233,7 +234,7 @@ async function demo(rest: string[], io: Io): Promise<number> {
     },
     {
       speed: `a number from ${MIN_SPEED} to ${MAX_SPEED}, or max`,
-      scenario: `a scenario: ${SCENARIOS.join(', ')}`,
+      scenario: `a scenario: ${SCENARIO_LIST}`,
       timelines: 'a directory',
     },
   );
@@ -251,7 +252,7 @@ async function demo(rest: string[], io: Io): Promise<number> {
   }
   const scenario = values.scenario ?? 'basic';
   if (!SCENARIOS.includes(scenario))
-    throw new CliError(`--scenario ${scenario} is not known: use ${SCENARIOS.join(', ')}.`, 2);
+    throw new CliError(`--scenario ${scenario} is not known: use ${SCENARIO_LIST}.`, 2);
   const json = values.json === true;
   if (scenario === 'chaos') {
     if (values.rebalance) throw new CliError('--rebalance does not apply to --scenario chaos.', 2);

@@ -475,7 +475,7 @@ describe.concurrent('usage errors: one clean line saying what is wrong and what 
     ],
     [
       ['demo', '--scenario'],
-      ['--scenario needs a scenario', 'capacity, unhealthy'],
+      ['--scenario needs a scenario', 'capacity or unhealthy'],
     ],
     [['demo', '--scenario', '--json'], ['--scenario needs a scenario']],
     [['demo', '--speed'], ['--speed needs a number from 1 to 100, or max']],
