@@ -47,7 +47,7 @@ export async function connect(access: AwsAccess): Promise<{ clients: AwsClients;
     const named = access.profile ?? process.env['AWS_PROFILE'];
     if (named && errorCode(error) === 'CredentialsProviderError')
       throw new CliError(
-        `profile ${named} gives no credentials: add keys, an SSO session or a role to it (aws configure --profile ${named}), or pass another --profile.`,
+        `profile ${named} gives no credentials (${(error as Error).message.replace(/\s+/g, ' ')}): add keys, an SSO session or a role to it (aws configure --profile ${named}; aws sso login --profile ${named} if its SSO session expired), or pass another --profile.`,
       );
     throw new CliError(explainAwsError(error) ?? NO_CREDENTIALS, 1);
   }
