@@ -1,4 +1,5 @@
 import { errorCode } from '../aws/errors.ts';
+import { CliError } from './errors.ts';
 
 /**
  * What to do about an error from AWS, in one line, or undefined for an error that did not come from
@@ -65,3 +66,23 @@ export function explainAwsError(error: unknown): string | undefined {
     return `AWS answered ${name}: ${message}`;
   return undefined;
 }
+
+/**
+ * A failure in one line: an AWS error as what to do about it; several failures (an
+ * `AggregateError`, as the sweep throws for its parts) as each distinct cause once, so four parts
+ * failing on one unreachable endpoint read as that one cause.
+ */
+export function explainFailure(error: unknown, parts = 'parts'): string {
+  if (error instanceof AggregateError) {
+    const causes = [...new Set(failureLeaves(error).map((leaf) => explainFailure(leaf)))];
+    if (causes.length === 1) return causes[0]!;
+    return `${error.errors.length} ${parts} failed: ${causes.map((cause, i) => `(${i + 1}) ${cause}`).join(' ')}`;
+  }
+  if (error instanceof CliError) return error.message;
+  const aws = explainAwsError(error);
+  if (aws) return aws;
+  return error instanceof Error ? oneLine(`${error.name}: ${error.message}`) : oneLine(String(error));
+}
+
+const failureLeaves = (error: unknown): unknown[] =>
+  error instanceof AggregateError ? error.errors.flatMap(failureLeaves) : [error];

@@ -3,6 +3,7 @@ import {
   DescribeStacksCommand,
   type DescribeStacksCommandOutput,
 } from '@aws-sdk/client-cloudformation';
+import { parseKnownFiles } from '@smithy/core/config';
 import { type AwsClients, createClients } from '../aws/clients.ts';
 import { errorCode } from '../aws/errors.ts';
 import { type Config, readConfig } from '../config.ts';
@@ -12,8 +13,8 @@ import { CliError } from './errors.ts';
 /**
  * Where a command that works on a deployment points: a CloudFormation stack (its outputs name the
  * table and the replay bus), or the environment as the functions see it (`HANDOFF_TABLE_NAME` and
- * the SDK's own endpoints: an account, LocalStack, or a local cloud). Region and credentials are
- * checked before any call, so their absence is reported as what to do, not as an SDK error.
+ * the SDK's own endpoints: an account, LocalStack, moto). Region and credentials are checked before
+ * any call, so their absence is reported as what to do, not as an SDK error.
  */
 
 type Env = Record<string, string | undefined>;
@@ -35,13 +36,42 @@ export const STACK_OUTPUTS = {
 export async function connect(access: AwsAccess): Promise<{ clients: AwsClients; region: string }> {
   const clients = createClients({ region: access.region, profile: access.profile });
   const region = await clients.dynamodb.config.region().catch(() => undefined);
-  if (!region) throw new CliError(NO_REGION);
+  if (!region) {
+    await refuseUnknownProfile(access.profile);
+    throw new CliError(NO_REGION, 2);
+  }
   try {
     await clients.dynamodb.config.credentials();
   } catch (error) {
+    await refuseUnknownProfile(access.profile);
+    const named = access.profile ?? process.env['AWS_PROFILE'];
+    if (named && errorCode(error) === 'CredentialsProviderError')
+      throw new CliError(
+        `profile ${named} gives no credentials (${(error as Error).message.replace(/\s+/g, ' ')}): add keys, an SSO session or a role to it (aws configure --profile ${named}; aws sso login --profile ${named} if its SSO session expired), or pass another --profile.`,
+      );
     throw new CliError(explainAwsError(error) ?? NO_CREDENTIALS, 1);
   }
   return { clients, region };
+}
+
+/**
+ * A profile named (`--profile`, else `AWS_PROFILE`) that is in neither shared file is refused as
+ * such (exit 2). The SDK cannot say it: its chain reports an unknown profile as a
+ * `CredentialsProviderError` like any other, and then tries the next source (the instance's role,
+ * which may be found even so), so its final error is another's. Asked only once the Region or the
+ * credentials are missing: a profile the chain could do without never stops a command.
+ */
+async function refuseUnknownProfile(profile: string | undefined): Promise<void> {
+  const env = process.env;
+  const named = profile ?? env['AWS_PROFILE'];
+  if (!named) return;
+  const profiles = await parseKnownFiles({ profile: named });
+  if (Object.hasOwn(profiles, named)) return;
+  const by = profile === undefined ? `AWS_PROFILE=${named}` : `--profile ${named}`;
+  throw new CliError(
+    `${by}: no such profile in the AWS config or credentials file (${env['AWS_CONFIG_FILE'] ?? '~/.aws/config'}, ${env['AWS_SHARED_CREDENTIALS_FILE'] ?? '~/.aws/credentials'}): aws configure list-profiles lists those there, aws configure --profile ${named} adds it.`,
+    2,
+  );
 }
 
 /** The outputs of a stack, by key. A stack that does not exist is named with the Region looked in. */
@@ -105,6 +135,7 @@ export async function openDeployment(options: DeploymentOptions): Promise<Deploy
   if (!options.stack && !env['HANDOFF_TABLE_NAME']) {
     throw new CliError(
       'no workflow table: pass --stack NAME (the table is its output StateTableName) or set HANDOFF_TABLE_NAME.',
+      2,
     );
   }
   const { clients, region } = await connect(options);

@@ -1,8 +1,9 @@
-import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { PlanEntry } from '../aws/dry-run.ts';
 import { ConfigError } from '../config.ts';
 import type { WorkflowStatus } from '../core/workflow.ts';
-import { explainAwsError } from './aws-errors.ts';
+import { explainFailure } from './aws-errors.ts';
 import type { CapacityReport } from './capacity-report.ts';
 import { CliError } from './errors.ts';
 
@@ -14,6 +15,10 @@ import { CliError } from './errors.ts';
  * while a handler runs instead). */
 const MIN_SPEED = 1;
 const MAX_SPEED = 100;
+
+/** What `handoff demo --scenario` plays. */
+const SCENARIOS = ['basic', 'stateful', 'chaos', 'capacity', 'unhealthy'];
+const SCENARIO_LIST = `${SCENARIOS.slice(0, -1).join(', ')} or ${SCENARIOS.at(-1)}`;
 
 const USAGE = `Usage: handoff <command> [options]
 
@@ -68,7 +73,10 @@ status, timeline, sweep, report and replay --aws/--dry-run/--bus take:
       --region R             Default: AWS_REGION or the profile's region.
       --profile P            A profile of ~/.aws/config (default: AWS_PROFILE, then the SDK's chain).
 
-Every command takes --json for a machine-readable summary. Exit codes: 0 ok, 1 failed, 2 usage.`;
+Every command takes --json for a machine-readable summary, and --help. handoff --version prints the version.
+Exit codes: 0 ok; 1 failed (AWS refused, failed or did not answer; no credentials; a stack, workflow or
+file not found; a demo's checks did not hold); 2 usage (an unknown command or option, a missing or
+wrong value, contradicting options, no table, no Region, a profile not in the AWS config files).`;
 
 interface Io {
   out: (line: string) => void;
@@ -77,6 +85,10 @@ interface Io {
 
 export async function main(argv: string[], io: Io): Promise<number> {
   const [command, ...rest] = argv;
+  if (command !== undefined && COMMANDS.includes(command) && rest.some((arg) => HELP.includes(arg))) {
+    io.out(USAGE);
+    return 0;
+  }
   try {
     switch (command) {
       case 'demo':
@@ -99,43 +111,91 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case '-h':
         io.out(USAGE);
         return 0;
+      case '--version':
+        io.out(version());
+        return 0;
       default:
         throw new CliError(`Unknown command "${command}". Run "handoff help" for the commands.`, 2);
     }
   } catch (error) {
-    if (error instanceof CliError || error instanceof ConfigError) {
+    if (error instanceof CliError) {
       io.err(`handoff: ${error.message}`);
-      return error instanceof CliError ? error.exitCode : 1;
+      return error.exitCode;
     }
-    if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
-      io.err(`handoff: ${error.message}. Run "handoff help" for the options.`);
+    // A setting of the environment with a wrong value: fixed where it is set, like a wrong flag.
+    if (error instanceof ConfigError) {
+      io.err(`handoff: ${error.message.replace(/\s*\n\s*/g, ' ')}`);
       return 2;
     }
-    const aws = explainAwsError(error);
-    if (aws) {
-      io.err(`handoff: ${aws}`);
-      return 1;
-    }
-    const e = error as Error;
-    io.err(`handoff: ${e.name}: ${e.message}`);
+    io.err(`handoff: ${explainFailure(error)}`);
     return 1;
   }
 }
 
+/** The version of the installed package: `package.json` is two folders up from src/cli and dist/cli. */
+function version(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return manifest.version;
+}
+
 const printer = (json: boolean, io: Io) => (json ? () => {} : io.out);
 
+const COMMANDS = ['demo', 'replay', 'status', 'timeline', 'sweep', 'report'];
+const HELP = ['--help', '-h'];
+
+/** What is said when a command is given `--local`: where its workflows are, and what runs locally. */
+const NOT_LOCAL =
+  "works on a deployment's workflow table, not on a local run: pass --stack NAME, or set HANDOFF_TABLE_NAME (and AWS_ENDPOINT_URL_* for LocalStack or moto). On this machine, handoff demo and handoff replay print the workflows of the local cloud they run, and handoff report --local reports on one.";
+
+/** A number below zero, given as an option's value (`--limit -1`), which parseArgs takes for an option. */
+const NEGATIVE_NUMBER = /^-(\d|\.\d)/;
+
 /**
- * Options that take a value must get one: `--bus` at the end, or followed by another option, is
- * refused naming what the value is (parseArgs would take the next option as the value, or say
- * something about ambiguity).
+ * The options of `command`, read strictly, with every mistake refused in one line saying what is
+ * wrong and what to do (exit 2): an option the command does not take (naming those it does), an
+ * option without its value (`hints` says what the value is: a value is missing when the option
+ * ends the line or another option follows it), a value given to a switch. A negative number is
+ * taken as the value (`--limit -1`), for the command to refuse as not positive.
  */
-function requireValues(args: readonly string[], hints: Record<string, string>): void {
-  args.forEach((arg, i) => {
-    const hint = hints[arg];
-    if (hint === undefined) return;
-    const next = args[i + 1];
-    if (next === undefined || next === '' || next.startsWith('--'))
-      throw new CliError(`${arg} needs ${hint}.`, 2);
+function parseCommand<O extends NonNullable<ParseArgsConfig['options']>>(
+  command: string,
+  args: string[],
+  options: O,
+  hints: Partial<Record<keyof O, string>>,
+) {
+  const { tokens } = parseArgs({ args, options, strict: false, allowPositionals: true, tokens: true });
+  // `--limit -1` as `--limit=-1`: parseArgs would take the -1 for an option.
+  const joined = new Map<number, string>();
+  for (const token of tokens) {
+    if (token.kind !== 'option') continue;
+    const option = options[token.name];
+    if (option === undefined || token.rawName !== `--${token.name}`) {
+      if (token.name === 'local' && ['status', 'timeline', 'sweep'].includes(command))
+        throw new CliError(`${command} ${NOT_LOCAL}`, 2);
+      const valid = Object.keys(options).map((name) => `--${name}`);
+      throw new CliError(
+        `${command} does not take ${token.rawName}: its options are ${valid.join(', ')} (handoff help says what each does).`,
+        2,
+      );
+    }
+    if (option.type === 'boolean') {
+      if (token.inlineValue)
+        throw new CliError(`${token.rawName} takes no value: leave out "=${token.value}".`, 2);
+      continue;
+    }
+    const value = token.value;
+    const dashed = value?.startsWith('-') === true && !token.inlineValue;
+    if (value === undefined || value === '' || (dashed && !NEGATIVE_NUMBER.test(value)))
+      throw new CliError(`${token.rawName} needs ${hints[token.name as keyof O] ?? 'a value'}.`, 2);
+    if (dashed) joined.set(token.index, `${token.rawName}=${value}`);
+  }
+  return parseArgs({
+    args: args.flatMap((arg, i) => (joined.has(i - 1) ? [] : [joined.get(i) ?? arg])),
+    options,
+    strict: true,
+    allowPositionals: true,
   });
 }
 
@@ -146,9 +206,9 @@ const AWS_OPTIONS = {
 } as const;
 
 const AWS_HINTS = {
-  '--stack': 'the name of the deployed stack (e.g. spot-handoff-prod)',
-  '--region': 'a Region (e.g. eu-west-1)',
-  '--profile': 'a profile name of ~/.aws/config',
+  stack: 'the name of the deployed stack (e.g. spot-handoff-prod)',
+  region: 'a Region (e.g. eu-west-1)',
+  profile: 'a profile name of ~/.aws/config (aws configure list-profiles lists them)',
 };
 
 type AwsValues = { stack?: string; region?: string; profile?: string };
@@ -163,35 +223,37 @@ const given = (values: Record<string, unknown>, names: string[]) =>
   names.find((name) => values[name] !== undefined && values[name] !== false);
 
 async function demo(rest: string[], io: Io): Promise<number> {
-  requireValues(rest, {
-    '--speed': `a number from ${MIN_SPEED} to ${MAX_SPEED}, or max`,
-    '--timelines': 'a directory',
-  });
-  const { values } = parseArgs({
-    args: rest,
-    options: {
+  const { values, positionals } = parseCommand(
+    'demo',
+    rest,
+    {
       json: { type: 'boolean' },
       speed: { type: 'string' },
       rebalance: { type: 'boolean' },
       scenario: { type: 'string' },
       timelines: { type: 'string' },
     },
-    strict: true,
-  });
+    {
+      speed: `a number from ${MIN_SPEED} to ${MAX_SPEED}, or max`,
+      scenario: `a scenario: ${SCENARIO_LIST}`,
+      timelines: 'a directory',
+    },
+  );
+  if (positionals.length > 0)
+    throw new CliError(
+      `demo takes no arguments: choose what it plays with --scenario ${SCENARIOS.join('|')}.`,
+      2,
+    );
   const speed = values.speed === 'max' ? 'manual' : values.speed === undefined ? 10 : Number(values.speed);
   if (speed !== 'manual' && (!Number.isFinite(speed) || speed < MIN_SPEED || speed > MAX_SPEED)) {
     throw new CliError(
-      `--speed ${String(values.speed)} is not valid: give local-cloud seconds per real second, ${MIN_SPEED} to ${MAX_SPEED}, or max (as fast as the handlers allow).`,
+      `--speed ${String(values.speed)} is not valid: it must be a positive number of local-cloud seconds per real second, ${MIN_SPEED} to ${MAX_SPEED}, or max (as fast as the handlers allow).`,
       2,
     );
   }
   const scenario = values.scenario ?? 'basic';
-  if (!['basic', 'stateful', 'chaos', 'capacity', 'unhealthy'].includes(scenario)) {
-    throw new CliError(
-      `--scenario ${scenario} is not known: use basic, stateful, chaos, capacity or unhealthy.`,
-      2,
-    );
-  }
+  if (!SCENARIOS.includes(scenario))
+    throw new CliError(`--scenario ${scenario} is not known: use ${SCENARIO_LIST}.`, 2);
   const json = values.json === true;
   if (scenario === 'chaos') {
     if (values.rebalance) throw new CliError('--rebalance does not apply to --scenario chaos.', 2);
@@ -230,15 +292,10 @@ async function demo(rest: string[], io: Io): Promise<number> {
 }
 
 async function replay(rest: string[], io: Io): Promise<number> {
-  requireValues(rest, {
-    '--bus': 'the name of the replay bus (the stack output ReplayEventBusName), or use --stack NAME',
-    '--instance': 'an instance id',
-    '--scenario': 'basic or stateful',
-    ...AWS_HINTS,
-  });
-  const { values, positionals } = parseArgs({
-    args: rest,
-    options: {
+  const { values, positionals } = parseCommand(
+    'replay',
+    rest,
+    {
       json: { type: 'boolean' },
       instance: { type: 'string' },
       aws: { type: 'boolean' },
@@ -249,9 +306,13 @@ async function replay(rest: string[], io: Io): Promise<number> {
       'keep-time': { type: 'boolean' },
       ...AWS_OPTIONS,
     },
-    allowPositionals: true,
-    strict: true,
-  });
+    {
+      bus: 'the name of the replay bus (the stack output ReplayEventBusName), or use --stack NAME',
+      instance: 'an instance id',
+      scenario: 'basic or stateful',
+      ...AWS_HINTS,
+    },
+  );
   const file = positionals[0];
   if (!file || positionals.length > 1)
     throw new CliError(
@@ -337,16 +398,10 @@ async function replay(rest: string[], io: Io): Promise<number> {
 const STATES: readonly WorkflowStatus[] = ['in-progress', 'standby', 'completed'];
 
 async function status(rest: string[], io: Io): Promise<number> {
-  requireValues(rest, {
-    '--limit': 'a positive whole number',
-    '--state': STATES.join(', '),
-    '--group': 'a group name',
-    '--since': 'an age such as 90s, 30m, 2h or 7d',
-    ...AWS_HINTS,
-  });
-  const { values, positionals } = parseArgs({
-    args: rest,
-    options: {
+  const { values, positionals } = parseCommand(
+    'status',
+    rest,
+    {
       json: { type: 'boolean' },
       limit: { type: 'string' },
       state: { type: 'string' },
@@ -354,12 +409,22 @@ async function status(rest: string[], io: Io): Promise<number> {
       since: { type: 'string' },
       ...AWS_OPTIONS,
     },
-    allowPositionals: true,
-    strict: true,
-  });
+    {
+      limit: 'a positive whole number',
+      state: STATES.join(', '),
+      group: 'a group name',
+      since: 'an age such as 90s, 30m, 2h or 7d',
+      ...AWS_HINTS,
+    },
+  );
+  if (positionals.length > 1)
+    throw new CliError('status takes at most one workflow, instance or replacement id.', 2);
   const limit = values.limit === undefined ? 20 : Number(values.limit);
   if (!Number.isInteger(limit) || limit <= 0)
-    throw new CliError(`--limit ${String(values.limit)} is not a positive whole number.`, 2);
+    throw new CliError(
+      `--limit ${String(values.limit)} is not valid: it must be a positive whole number (default 20).`,
+      2,
+    );
   if (values.state !== undefined && !STATES.includes(values.state as WorkflowStatus))
     throw new CliError(`--state ${values.state} is not a workflow state: use ${STATES.join(', ')}.`, 2);
   const { parseAge, runStatus } = await import('./operations.ts');
@@ -388,13 +453,12 @@ async function status(rest: string[], io: Io): Promise<number> {
 }
 
 async function timeline(rest: string[], io: Io): Promise<number> {
-  requireValues(rest, { '--svg': 'the file to draw the picture in (e.g. timeline.svg)', ...AWS_HINTS });
-  const { values, positionals } = parseArgs({
-    args: rest,
-    options: { json: { type: 'boolean' }, svg: { type: 'string' }, ...AWS_OPTIONS },
-    allowPositionals: true,
-    strict: true,
-  });
+  const { values, positionals } = parseCommand(
+    'timeline',
+    rest,
+    { json: { type: 'boolean' }, svg: { type: 'string' }, ...AWS_OPTIONS },
+    { svg: 'the file to draw the picture in (e.g. timeline.svg)', ...AWS_HINTS },
+  );
   const id = positionals[0];
   if (!id || positionals.length > 1)
     throw new CliError(
@@ -415,18 +479,24 @@ async function timeline(rest: string[], io: Io): Promise<number> {
 }
 
 async function sweep(rest: string[], io: Io): Promise<number> {
-  requireValues(rest, AWS_HINTS);
-  const { values, positionals } = parseArgs({
-    args: rest,
-    options: { json: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, ...AWS_OPTIONS },
-    allowPositionals: true,
-    strict: true,
-  });
+  const { values, positionals } = parseCommand(
+    'sweep',
+    rest,
+    { json: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, ...AWS_OPTIONS },
+    AWS_HINTS,
+  );
   if (positionals.length > 0)
     throw new CliError('sweep takes no arguments: it re-examines every open workflow.', 2);
   const json = values.json === true;
   const { runSweep } = await import('./operations.ts');
-  const result = await runSweep(awsTarget(values), values['dry-run'] === true, printer(json, io));
+  const result = await runSweep(awsTarget(values), values['dry-run'] === true, printer(json, io)).catch(
+    (error: unknown) => {
+      // Its parts fail apart (an AggregateError): each cause said once, in one line.
+      throw error instanceof AggregateError
+        ? new CliError(explainFailure(error, 'parts of the sweep'))
+        : error;
+    },
+  );
   if (json) {
     io.out(JSON.stringify(result, null, 2));
     return 0;
@@ -443,18 +513,12 @@ async function sweep(rest: string[], io: Io): Promise<number> {
 }
 
 async function report(rest: string[], io: Io): Promise<number> {
-  requireValues(rest, { '--table': "the name of the deployment's workflow table", ...AWS_HINTS });
-  const { values, positionals } = parseArgs({
-    args: rest,
-    options: {
-      json: { type: 'boolean' },
-      table: { type: 'string' },
-      local: { type: 'boolean' },
-      ...AWS_OPTIONS,
-    },
-    allowPositionals: true,
-    strict: true,
-  });
+  const { values, positionals } = parseCommand(
+    'report',
+    rest,
+    { json: { type: 'boolean' }, table: { type: 'string' }, local: { type: 'boolean' }, ...AWS_OPTIONS },
+    { table: "the name of the deployment's workflow table", ...AWS_HINTS },
+  );
   if (positionals.length > 0)
     throw new CliError('report takes no arguments: it reports on every workflow of the table.', 2);
   const clash = values.local ? given(values, ['table', 'stack', 'region', 'profile']) : undefined;
@@ -477,6 +541,7 @@ async function report(rest: string[], io: Io): Promise<number> {
     if (values.stack === undefined && values.table === undefined && !process.env['HANDOFF_TABLE_NAME'])
       throw new CliError(
         'no workflow table: pass --stack NAME (the table is its output StateTableName), --table NAME or set HANDOFF_TABLE_NAME; or --local for the capacity scenario on a local cloud.',
+        2,
       );
     const { runReport } = await import('./operations.ts');
     const env =

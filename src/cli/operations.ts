@@ -15,7 +15,7 @@ import { type Timeline, timelineOf, writeTimelineSvg } from './timeline.ts';
 /**
  * The commands on a deployment's workflows: `status`, `timeline`, `sweep` and `report`. Each reaches the
  * table of a stack (`--stack`, its output StateTableName) or of `HANDOFF_TABLE_NAME` with the SDK's
- * endpoints (an account, LocalStack, or a local cloud), in `--region` with `--profile`.
+ * endpoints (an account, LocalStack, moto), in `--region` with `--profile`.
  */
 
 export interface StatusFilter {

@@ -218,10 +218,10 @@ describe('handoff report against a table', () => {
     );
   });
 
-  it('without a table: exit 1, saying what to give', async () => {
+  it('without a table: a usage error (exit 2), saying what to give', async () => {
     const run = await handoff(['report'], { env: userEnv() });
 
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(
       /^handoff: no workflow table: pass --stack NAME .*--table NAME or set HANDOFF_TABLE_NAME; or --local/,

@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
@@ -504,7 +505,188 @@ describe.concurrent('handoff errors: the exit code says which kind, stderr says 
     expectOneLineError(expect, await handoff(['replay', 'x.json', '--bus', 'b', '--dry-run']), 2, '--bus');
   });
 
-  it('status without HANDOFF_TABLE_NAME: exit 1, naming the variable', async ({ expect }) => {
-    expectOneLineError(expect, await handoff(['status'], { env: userEnv() }), 1, 'HANDOFF_TABLE_NAME');
+  it('status without HANDOFF_TABLE_NAME: a usage error, exit 2, naming the variable', async ({ expect }) => {
+    expectOneLineError(expect, await handoff(['status'], { env: userEnv() }), 2, 'HANDOFF_TABLE_NAME');
+  });
+
+  it('--version: the package version on stdout, exit 0', async ({ expect }) => {
+    const { version } = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { version: string };
+
+    const run = await handoff(['--version']);
+
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toBe(`${version}\n`);
+  });
+
+  it('a command with --help: usage on stdout, exit 0, nothing run', async ({ expect }) => {
+    const run = await handoff(['sweep', '--help'], { env: userEnv() });
+
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain('Usage: handoff <command>');
   });
 });
+
+/** What Node's own argument parser says, which must never reach the user. */
+const PARSER_WORDS = /positional argument|ambiguous|argument missing|-XYZ|Did you forget/;
+
+describe.concurrent('usage errors: one clean line saying what is wrong and what to do, exit 2', () => {
+  it.each([
+    [
+      ['status', '--local'],
+      ['status works on a deployment', 'pass --stack NAME', 'HANDOFF_TABLE_NAME'],
+    ],
+    [
+      ['sweep', '--local'],
+      ['sweep works on a deployment', 'pass --stack NAME', 'handoff report --local'],
+    ],
+    [
+      ['timeline', 'i-0123456789abcdef0', '--local'],
+      ['timeline works on a deployment', 'handoff demo'],
+    ],
+    [
+      ['demo', '--frob'],
+      ['demo does not take --frob', '--speed, --rebalance, --scenario', 'handoff help'],
+    ],
+    [
+      ['status', '-x'],
+      ['status does not take -x', '--limit, --state, --group, --since'],
+    ],
+    [
+      ['demo', '--speed', '-5'],
+      ['--speed -5 is not valid', 'must be a positive number'],
+    ],
+    [
+      ['status', '--limit', '-1'],
+      ['--limit -1 is not valid', 'must be a positive whole number'],
+    ],
+    [
+      ['status', '--limit', '-0.5'],
+      ['--limit -0.5 is not valid', 'must be a positive whole number'],
+    ],
+    [
+      ['demo', '--scenario'],
+      ['--scenario needs a scenario', 'capacity or unhealthy'],
+    ],
+    [['demo', '--scenario', '--json'], ['--scenario needs a scenario']],
+    [['demo', '--speed'], ['--speed needs a number from 1 to 100, or max']],
+    [['demo', '--json=yes'], ['--json takes no value']],
+    [
+      ['demo', 'fast'],
+      ['demo takes no arguments', '--scenario'],
+    ],
+    [['status', '--stack'], ['--stack needs the name of the deployed stack']],
+    [['status', 'a', 'b'], ['status takes at most one']],
+    [['report'], ['no workflow table', '--table NAME', '--local']],
+    [['sweep'], ['no workflow table', 'pass --stack NAME']],
+    [['replay', WARNING_FILE, '--aws', '--local'], ['--aws and --local contradict each other']],
+    [['replay', WARNING_FILE, '--bus'], ['--bus needs the name of the replay bus']],
+  ] as [string[], string[]][])('handoff %j', async (args, mentions) => {
+    const run = await handoff(args, { env: userEnv() });
+
+    expectOneLineError(expect, run, 2, ...mentions);
+    expect(run.stderr).not.toMatch(PARSER_WORDS);
+  });
+});
+
+describe.concurrent('handoff against AWS: failures are explained, usage errors are 2', () => {
+  /** No credentials or Region of the person running the tests; the profile files of `scratch`. */
+  async function profileFiles() {
+    const scratch = await scratchDir();
+    await writeFile(
+      scratch.path('config'),
+      '[default]\nregion = eu-west-1\n\n[profile ops]\nregion = eu-west-1\n',
+    );
+    await writeFile(
+      scratch.path('credentials'),
+      '[keys]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = x\n',
+    );
+    const env = (extra: Record<string, string> = {}) =>
+      userEnv({
+        HOME: '/nonexistent-home',
+        AWS_EC2_METADATA_DISABLED: 'true',
+        AWS_CONFIG_FILE: scratch.path('config'),
+        AWS_SHARED_CREDENTIALS_FILE: scratch.path('credentials'),
+        ...extra,
+      });
+    return { scratch, env };
+  }
+
+  it('--profile naming no profile: says it is in neither AWS file and how to list or add it, exit 2', async ({
+    expect,
+  }) => {
+    const { scratch, env } = await profileFiles();
+    try {
+      const [withRegion, withoutRegion, fromEnv] = await Promise.all([
+        handoff(['status', '--stack', 'spot-handoff-prod', '--region', 'eu-west-1', '--profile', 'nosuch'], {
+          env: env(),
+        }),
+        handoff(['status', '--stack', 'spot-handoff-prod', '--profile', 'nosuch'], { env: env() }),
+        handoff(['sweep', '--stack', 'spot-handoff-prod'], { env: env({ AWS_PROFILE: 'nosuch' }) }),
+      ]);
+
+      for (const run of [withRegion, withoutRegion])
+        expectOneLineError(
+          expect,
+          run,
+          2,
+          '--profile nosuch: no such profile',
+          scratch.path('config'),
+          'aws configure list-profiles',
+        );
+      expectOneLineError(expect, fromEnv, 2, 'AWS_PROFILE=nosuch: no such profile');
+      for (const run of [withRegion, withoutRegion, fromEnv])
+        expect(run.stderr).not.toContain('no credentials');
+    } finally {
+      await scratch.remove();
+    }
+  });
+
+  it('a profile that is there but gives no credentials: says so, naming it, exit 1', async ({ expect }) => {
+    const { scratch, env } = await profileFiles();
+    try {
+      const run = await handoff(['status', '--stack', 'spot-handoff-prod', '--profile', 'ops'], {
+        env: env(),
+      });
+
+      expectOneLineError(expect, run, 1, 'profile ops gives no credentials', 'aws configure --profile ops');
+    } finally {
+      await scratch.remove();
+    }
+  });
+
+  it('sweep with an endpoint that does not answer: the one cause once, as status says it, exit 1', async ({
+    expect,
+  }) => {
+    const port = await closedPort();
+    const env = userEnv({
+      HANDOFF_TABLE_NAME: 'spot-handoff-e2e',
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'x',
+      AWS_ENDPOINT_URL: `http://127.0.0.1:${port}`,
+      AWS_MAX_ATTEMPTS: '1',
+    });
+
+    const [sweep, dryRun, status] = await Promise.all([
+      handoff(['sweep'], { env }),
+      handoff(['sweep', '--dry-run'], { env }),
+      handoff(['status'], { env }),
+    ]);
+
+    for (const run of [sweep, dryRun, status])
+      expectOneLineError(expect, run, 1, 'AWS did not answer', `127.0.0.1:${port}`, 'AWS_ENDPOINT_URL_*');
+    expect(sweep.stderr).toBe(status.stderr);
+    expect(dryRun.stderr).toBe(status.stderr);
+    expect(sweep.stderr).not.toContain('AggregateError');
+  });
+});
+
+/** A loopback port nothing listens on: one the system gave out, then closed. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((closed) => server.close(closed));
+  return port;
+}

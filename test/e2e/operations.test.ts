@@ -188,11 +188,11 @@ describe.concurrent('refusals: one line saying what is wrong and what to do', ()
     expectOneLineError(expect, await handoff(args, { env: bare() }), 2, says);
   });
 
-  it('replay --aws without a Region: says to pass --region or set AWS_REGION', async () => {
+  it('replay --aws without a Region: a usage error, says to pass --region or set AWS_REGION', async () => {
     const run = await handoff(['replay', WARNING_FILE, '--aws', '--stack', 'spot-handoff-prod'], {
       env: bare(),
     });
-    expectOneLineError(expect, run, 1, 'no Region: pass --region or set AWS_REGION');
+    expectOneLineError(expect, run, 2, 'no Region: pass --region or set AWS_REGION');
   });
 
   it('status --stack with a Region but no credentials: says to pass --profile or set AWS_PROFILE', async () => {
@@ -202,21 +202,21 @@ describe.concurrent('refusals: one line saying what is wrong and what to do', ()
     expectOneLineError(expect, run, 1, 'no credentials: pass --profile or set AWS_PROFILE');
   });
 
-  it('status and sweep without --stack or HANDOFF_TABLE_NAME: say to pass one', async () => {
+  it('status and sweep without --stack or HANDOFF_TABLE_NAME: a usage error, say to pass one', async () => {
     for (const command of ['status', 'sweep', 'timeline i-0123456789abcdef0'])
       expectOneLineError(
         expect,
         await handoff(command.split(' '), { env: bare() }),
-        1,
+        2,
         'pass --stack NAME',
         'HANDOFF_TABLE_NAME',
       );
   });
 
-  it('HANDOFF_REBALANCE_ACTION=drain handoff demo: fails at once naming the variable and its values', async () => {
+  it('HANDOFF_REBALANCE_ACTION=drain handoff demo: a usage error at once, naming the variable and its values', async () => {
     const run = await handoff(['demo', '--speed', 'max'], {
       env: userEnv({ HANDOFF_REBALANCE_ACTION: 'drain' }),
     });
-    expectOneLineError(expect, run, 1, 'HANDOFF_REBALANCE_ACTION', 'prelaunch, ignore');
+    expectOneLineError(expect, run, 2, 'HANDOFF_REBALANCE_ACTION', 'prelaunch, ignore');
   });
 });

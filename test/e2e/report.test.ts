@@ -197,10 +197,10 @@ describe.concurrent('handoff report refusals: one line saying what is wrong and 
     expectOneLineError(await handoff(args, { env: bare() }), 2, says);
   });
 
-  it('--stack without a Region: says to pass --region or set AWS_REGION', async () => {
+  it('--stack without a Region: a usage error, says to pass --region or set AWS_REGION', async () => {
     expectOneLineError(
       await handoff(['report', '--stack', 'spot-handoff-prod'], { env: bare() }),
-      1,
+      2,
       'no Region: pass --region or set AWS_REGION',
     );
   });

@@ -19,6 +19,8 @@ import {
   NOT_FOUND_CODES,
   THROTTLE_CODES,
 } from '../../src/aws/errors.ts';
+import { explainAwsError, explainFailure } from '../../src/cli/aws-errors.ts';
+import { CliError } from '../../src/cli/errors.ts';
 
 const ec2Error = (code: string, message = 'test') =>
   new EC2ServiceException({ name: code, $fault: 'client', $metadata: {}, message });
@@ -97,5 +99,45 @@ describe('AWS error sets', () => {
         expect(errorCode(value)).toBeUndefined();
       }),
     );
+  });
+});
+
+/** A refused connection as Node reports it: a plain Error whose `code` says what happened. */
+const refused = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' });
+
+describe('the handoff command explains a failure in one line', () => {
+  it('an unreachable endpoint: says AWS did not answer and what to check', () => {
+    expect(explainAwsError(refused())).toBe(
+      'AWS did not answer (ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:9): check the network, --region and any AWS_ENDPOINT_URL_* setting.',
+    );
+  });
+
+  it("parts that all failed for one cause (the sweep's four on an unreachable endpoint): that cause once", () => {
+    const sweep = new AggregateError([refused(), refused(), refused(), refused()], '4 parts failed');
+
+    expect(explainFailure(sweep, 'parts of the sweep')).toBe(explainAwsError(refused()));
+  });
+
+  it('parts that failed for different causes: how many failed, then each cause once, nested ones opened', () => {
+    const denied = ec2Error('UnauthorizedOperation', 'not allowed');
+    const sweep = new AggregateError(
+      [refused(), new AggregateError([denied, refused()], 'a page'), new RangeError('bad\nthing')],
+      '3 parts failed',
+    );
+
+    const said = explainFailure(sweep, 'parts of the sweep');
+
+    expect(said).toBe(
+      `3 parts of the sweep failed: (1) ${explainAwsError(refused())} (2) ${explainAwsError(denied)} (3) RangeError: bad thing`,
+    );
+    expect(said).not.toContain('\n');
+  });
+
+  it('a refusal of the command says its own message; anything else its name and message', () => {
+    expect(explainFailure(new CliError('no workflow table: pass --stack NAME.', 2))).toBe(
+      'no workflow table: pass --stack NAME.',
+    );
+    expect(explainFailure(new TypeError('x is not a function'))).toBe('TypeError: x is not a function');
+    expect(explainFailure('thrown text')).toBe('thrown text');
   });
 });
