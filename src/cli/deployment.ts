@@ -34,16 +34,13 @@ export const STACK_OUTPUTS = {
 
 /** The SDK clients, with the Region and credentials known to be there. */
 export async function connect(access: AwsAccess): Promise<{ clients: AwsClients; region: string }> {
+  await refuseUnknownProfile(access.profile);
   const clients = createClients({ region: access.region, profile: access.profile });
   const region = await clients.dynamodb.config.region().catch(() => undefined);
-  if (!region) {
-    await refuseUnknownProfile(access.profile);
-    throw new CliError(NO_REGION, 2);
-  }
+  if (!region) throw new CliError(NO_REGION, 2);
   try {
     await clients.dynamodb.config.credentials();
   } catch (error) {
-    await refuseUnknownProfile(access.profile);
     const named = access.profile ?? process.env['AWS_PROFILE'];
     if (named && errorCode(error) === 'CredentialsProviderError')
       throw new CliError(
@@ -56,10 +53,10 @@ export async function connect(access: AwsAccess): Promise<{ clients: AwsClients;
 
 /**
  * A profile named (`--profile`, else `AWS_PROFILE`) that is in neither shared file is refused as
- * such (exit 2). The SDK cannot say it: its chain reports an unknown profile as a
- * `CredentialsProviderError` like any other, and then tries the next source (the instance's role,
- * which may be found even so), so its final error is another's. Asked only once the Region or the
- * credentials are missing: a profile the chain could do without never stops a command.
+ * such (exit 2), as the AWS CLI refuses it, before any client is made. The SDK would not: its
+ * chain reports an unknown profile as a `CredentialsProviderError` like any other and tries the
+ * next source, so on an EC2 instance or in a container a mistyped profile would run the command
+ * with the machine's role, perhaps in another account.
  */
 async function refuseUnknownProfile(profile: string | undefined): Promise<void> {
   const env = process.env;

@@ -71,12 +71,14 @@ status, timeline, sweep, report and replay --aws/--dry-run/--bus take:
       --stack NAME           The deployment: its table is the stack output StateTableName.
                              Without it: HANDOFF_TABLE_NAME and the SDK's endpoints.
       --region R             Default: AWS_REGION or the profile's region.
-      --profile P            A profile of ~/.aws/config (default: AWS_PROFILE, then the SDK's chain).
+      --profile P            A profile of ~/.aws/config or ~/.aws/credentials (default: AWS_PROFILE,
+                             then the SDK's chain).
 
 Every command takes --json for a machine-readable summary, and --help. handoff --version prints the version.
 Exit codes: 0 ok; 1 failed (AWS refused, failed or did not answer; no credentials; a stack, workflow or
 file not found; a demo's checks did not hold); 2 usage (an unknown command or option, a missing or
-wrong value, contradicting options, no table, no Region, a profile not in the AWS config files).`;
+wrong value, contradicting options, no table, no Region, a profile not in the AWS config files, a
+HANDOFF_* setting with a wrong value).`;
 
 interface Io {
   out: (line: string) => void;
@@ -208,7 +210,7 @@ const AWS_OPTIONS = {
 const AWS_HINTS = {
   stack: 'the name of the deployed stack (e.g. spot-handoff-prod)',
   region: 'a Region (e.g. eu-west-1)',
-  profile: 'a profile name of ~/.aws/config (aws configure list-profiles lists them)',
+  profile: 'a profile name of ~/.aws/config or ~/.aws/credentials (aws configure list-profiles lists them)',
 };
 
 type AwsValues = { stack?: string; region?: string; profile?: string };

@@ -1,3 +1,4 @@
+import { MergeWindow } from './concurrency.ts';
 import type { InstanceFacts } from './facts.ts';
 import type { Compute, FleetRequest, LaunchRequest } from './ports.ts';
 
@@ -6,15 +7,19 @@ import type { Compute, FleetRequest, LaunchRequest } from './ports.ts';
  * reads its replacement. The instances they ask about within `windowMs` of the first ask are
  * described in one request (the adapter splits it where EC2's limits require), and each asker gets
  * its own; a sweep after a pool's reclaim then costs one `DescribeInstances` per page, not one per
- * workflow. Every other call goes through as it is.
+ * workflow. A failed read fails every workflow that shared it, as each would have failed alone
+ * (the sweep tries them again a minute later; a queued batch's items are delivered again). Every
+ * other call goes through as it is.
  */
 export class BatchedCompute implements Compute {
-  private pending: { ids: Set<string>; done: Promise<Map<string, InstanceFacts>> } | undefined;
+  private readonly describes: MergeWindow<string, Map<string, InstanceFacts>>;
 
   constructor(
     private readonly inner: Compute,
-    private readonly windowMs = 20,
-  ) {}
+    windowMs = 20,
+  ) {
+    this.describes = new MergeWindow((ids) => inner.describeInstances([...new Set(ids)]), windowMs);
+  }
 
   async describeInstances(
     instanceIds: readonly string[],
@@ -23,17 +28,7 @@ export class BatchedCompute implements Compute {
     // A caller that wants the facts before the Elastic IPs are looked up is not kept waiting.
     if (options?.described || instanceIds.length === 0)
       return this.inner.describeInstances(instanceIds, options);
-    if (!this.pending) {
-      const batch = { ids: new Set<string>(), done: Promise.resolve(new Map<string, InstanceFacts>()) };
-      batch.done = new Promise<void>((resolve) => setTimeout(resolve, this.windowMs)).then(() => {
-        if (this.pending === batch) this.pending = undefined;
-        return this.inner.describeInstances([...batch.ids]);
-      });
-      this.pending = batch;
-    }
-    const batch = this.pending;
-    for (const id of instanceIds) batch.ids.add(id);
-    const described = await batch.done;
+    const { result: described } = await this.describes.add(instanceIds);
     return new Map(
       instanceIds.flatMap((id) => {
         const facts = described.get(id);

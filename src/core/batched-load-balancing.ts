@@ -1,3 +1,4 @@
+import { MergeWindow } from './concurrency.ts';
 import type { ElbCallCount, InstanceFacts, Target } from './facts.ts';
 import type { LoadBalancing } from './ports.ts';
 
@@ -14,7 +15,10 @@ export class BatchedLoadBalancing implements LoadBalancing {
   private found:
     | Promise<{ byInstance: Map<string, Target[]>; targetGroups?: string[] } & ElbCallCount>
     | undefined;
-  private readonly queues: { deregister: Queue; register: Queue };
+  private readonly queues: {
+    deregister: MergeWindow<Target, ElbCallCount>;
+    register: MergeWindow<Target, ElbCallCount>;
+  };
 
   constructor(
     private readonly inner: LoadBalancing,
@@ -23,8 +27,8 @@ export class BatchedLoadBalancing implements LoadBalancing {
     windowMs = 50,
   ) {
     this.queues = {
-      deregister: new Queue((targets) => inner.deregister(targets), windowMs),
-      register: new Queue((targets) => inner.register(targets), windowMs),
+      deregister: new MergeWindow((targets) => inner.deregister(targets), windowMs),
+      register: new MergeWindow((targets) => inner.register(targets), windowMs),
     };
   }
 
@@ -43,11 +47,11 @@ export class BatchedLoadBalancing implements LoadBalancing {
   }
 
   deregister(targets: readonly Target[]) {
-    return this.queues.deregister.add(targets);
+    return merged(this.queues.deregister, targets);
   }
 
   register(targets: readonly Target[]) {
-    return this.queues.register.add(targets);
+    return merged(this.queues.register, targets);
   }
 
   /** Health reads are not merged: each careful replace reads its own few targets. */
@@ -60,32 +64,11 @@ export class BatchedLoadBalancing implements LoadBalancing {
   }
 }
 
-/** Requests added within `windowMs` of the first go out as one. */
-class Queue {
-  private pending: { targets: Target[]; callers: number; done: Promise<ElbCallCount> } | undefined;
-
-  constructor(
-    private readonly send: (targets: readonly Target[]) => Promise<ElbCallCount>,
-    private readonly windowMs: number,
-  ) {}
-
-  async add(targets: readonly Target[]): Promise<ElbCallCount> {
-    if (!this.pending) {
-      const batch = {
-        targets: [] as Target[],
-        callers: 0,
-        done: undefined as unknown as Promise<ElbCallCount>,
-      };
-      batch.done = new Promise<void>((resolve) => setTimeout(resolve, this.windowMs)).then(() => {
-        this.pending = undefined;
-        return this.send(batch.targets);
-      });
-      this.pending = batch;
-    }
-    const batch = this.pending;
-    batch.targets.push(...targets);
-    batch.callers += 1;
-    const { calls } = await batch.done;
-    return { calls, sharedBy: batch.callers };
-  }
+/** The calls of the merged request, and how many workflows shared it. */
+async function merged(
+  window: MergeWindow<Target, ElbCallCount>,
+  targets: readonly Target[],
+): Promise<ElbCallCount> {
+  const { result, sharedBy } = await window.add(targets);
+  return { calls: result.calls, sharedBy };
 }

@@ -55,3 +55,36 @@ export function throwTogether(failures: readonly unknown[], what: string): void 
 
 const describeFailure = (error: unknown): string =>
   error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+
+/**
+ * Requests added within `windowMs` of the first go out as one `send` of all their items; each adder
+ * gets the one result and how many adders shared it. A failed send fails every adder (they asked
+ * for the same call). Items added once the window has closed start the next window.
+ * @example
+ * const deregistrations = new MergeWindow((targets) => elb.deregister(targets), 50);
+ * const { result, sharedBy } = await deregistrations.add(myTargets);
+ */
+export class MergeWindow<Item, Result> {
+  private pending: { items: Item[]; adders: number; done: Promise<Result> } | undefined;
+
+  constructor(
+    private readonly send: (items: Item[]) => Promise<Result>,
+    private readonly windowMs: number,
+  ) {}
+
+  async add(items: readonly Item[]): Promise<{ result: Result; sharedBy: number }> {
+    if (!this.pending) {
+      const window = { items: [] as Item[], adders: 0, done: undefined as unknown as Promise<Result> };
+      window.done = new Promise<void>((resolve) => setTimeout(resolve, this.windowMs)).then(() => {
+        if (this.pending === window) this.pending = undefined;
+        return this.send(window.items);
+      });
+      this.pending = window;
+    }
+    const window = this.pending;
+    window.items.push(...items);
+    window.adders += 1;
+    const result = await window.done;
+    return { result, sharedBy: window.adders };
+  }
+}

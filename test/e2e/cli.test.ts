@@ -617,15 +617,20 @@ describe.concurrent('handoff against AWS: failures are explained, usage errors a
   }) => {
     const { scratch, env } = await profileFiles();
     try {
-      const [withRegion, withoutRegion, fromEnv] = await Promise.all([
+      const [withRegion, withoutRegion, fromEnv, otherCredentials] = await Promise.all([
         handoff(['status', '--stack', 'spot-handoff-prod', '--region', 'eu-west-1', '--profile', 'nosuch'], {
           env: env(),
         }),
         handoff(['status', '--stack', 'spot-handoff-prod', '--profile', 'nosuch'], { env: env() }),
         handoff(['sweep', '--stack', 'spot-handoff-prod'], { env: env({ AWS_PROFILE: 'nosuch' }) }),
+        // Credentials the SDK's chain would fall back on (a machine's role, here keys): the
+        // mistyped profile is refused all the same, before anything is asked of AWS.
+        handoff(['sweep', '--stack', 'spot-handoff-prod', '--region', 'eu-west-1', '--profile', 'nosuch'], {
+          env: env({ AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'x' }),
+        }),
       ]);
 
-      for (const run of [withRegion, withoutRegion])
+      for (const run of [withRegion, withoutRegion, otherCredentials])
         expectOneLineError(
           expect,
           run,
@@ -635,7 +640,7 @@ describe.concurrent('handoff against AWS: failures are explained, usage errors a
           'aws configure list-profiles',
         );
       expectOneLineError(expect, fromEnv, 2, 'AWS_PROFILE=nosuch: no such profile');
-      for (const run of [withRegion, withoutRegion, fromEnv])
+      for (const run of [withRegion, withoutRegion, fromEnv, otherCredentials])
         expect(run.stderr).not.toContain('no credentials');
     } finally {
       await scratch.remove();

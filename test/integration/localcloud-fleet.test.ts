@@ -19,6 +19,7 @@ import {
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ec2Charges } from '../../localcloud/ec2/limits.ts';
 import { LocalCloud } from '../../localcloud/index.ts';
 import { EC2_MUTATING } from '../../src/aws/aws-buckets.ts';
 import { failureOf } from '../support/failure.ts';
@@ -404,7 +405,15 @@ describe('local EC2 capacity, prices and fleets through the real EC2Client', () 
 
     it('draws CreateFleet from the mutating bucket of 50', async () => {
       // Prepare
-      // The bucket's refill (5 a second) paused: how fast this machine sends the burst cannot matter.
+      // CreateFleet's bucket, with its refill (5 a second) paused: how fast this machine sends the
+      // burst cannot matter.
+      const [charge] = ec2Charges({
+        action: 'CreateFleet',
+        version: '2016-11-15',
+        params: {},
+        requestId: 'r',
+      });
+      expect(charge).toEqual({ key: 'CreateFleet', spec: EC2_MUTATING, cost: 1 });
       const throttled = await LocalCloud.start({
         dynamodb: false,
         throttling: { buckets: { CreateFleet: { ...EC2_MUTATING, refillPerSecond: 0 } } },

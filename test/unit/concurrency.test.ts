@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mapConcurrently, throwTogether } from '../../src/core/concurrency.ts';
+import { MergeWindow, mapConcurrently, throwTogether } from '../../src/core/concurrency.ts';
 
 /** Work that fails for items 3, 8, 13, … and records which items it started. */
 function failingWork() {
@@ -68,5 +68,44 @@ describe('throwTogether', () => {
     const act = () => throwTogether(failures, 'workflows');
     if (thrown) expect(act).toThrow(thrown);
     else expect(act).not.toThrow();
+  });
+});
+
+describe('MergeWindow', () => {
+  it('sends what is added together as one request; each adder gets the result and how many shared it', async () => {
+    const sent: string[][] = [];
+    const window = new MergeWindow(async (items: string[]) => {
+      sent.push(items);
+      return items.length;
+    }, 10);
+
+    const results = await Promise.all([window.add(['a']), window.add(['b', 'c']), window.add(['d'])]);
+    const later = await window.add(['e']);
+
+    expect(sent).toEqual([['a', 'b', 'c', 'd'], ['e']]);
+    expect(results).toEqual([
+      { result: 4, sharedBy: 3 },
+      { result: 4, sharedBy: 3 },
+      { result: 4, sharedBy: 3 },
+    ]);
+    expect(later).toEqual({ result: 1, sharedBy: 1 });
+  });
+
+  it('fails every adder of a failed request, and the next window sends afresh', async () => {
+    let fail = true;
+    const window = new MergeWindow(async (items: string[]) => {
+      if (fail) throw new Error(`refused ${items.join(',')}`);
+      return items.join(',');
+    }, 10);
+
+    const failed = await Promise.allSettled([window.add(['a']), window.add(['b'])]);
+    fail = false;
+    const after = await window.add(['c']);
+
+    expect(failed.map((f) => (f.status === 'rejected' ? String(f.reason) : f.status))).toEqual([
+      'Error: refused a,b',
+      'Error: refused a,b',
+    ]);
+    expect(after).toEqual({ result: 'c', sharedBy: 1 });
   });
 });
