@@ -567,12 +567,12 @@ describe('a stateful instance of a group', () => {
 
     stack.stack.cloud.interrupt(victim);
     await stack.until(
-      async () => (await stack!.stack.store.get(workflowIdFor(victim)))?.status === 'completed',
+      async () => (await stack!.workflowOf(victim))?.status === 'completed',
       'the stateful handoff',
       10 * 60_000,
     );
 
-    const [replacement] = stack.instances().filter((i) => i.tags['spot-handoff:replaces'] === victim);
+    const [replacement] = stack.replacementsOf(victim);
     expect(replacement).toMatchObject({
       state: 'running',
       instanceType: 'c5.large',
@@ -595,7 +595,7 @@ describe('a stateful instance of a group', () => {
     ).toMatchObject({
       instanceId: replacement!.instanceId,
     });
-    const workflow = (await stack.stack.store.get(workflowIdFor(victim)))!;
+    const workflow = (await stack.workflowOf(victim))!;
     expect(workflow.replacement).toMatchObject({
       capacityType: 'spot',
       pool: { instanceType: 'c5.large', availabilityZone: state.availabilityZone },
@@ -629,12 +629,12 @@ describe('a stateful instance of a group', () => {
 
     cloud.interrupt(victim);
     await stack.until(
-      async () => (await stack!.stack.store.get(workflowIdFor(victim)))?.status === 'completed',
+      async () => (await stack!.workflowOf(victim))?.status === 'completed',
       'the kept-IP handoff',
       10 * 60_000,
     );
 
-    const replacements = stack.instances().filter((i) => i.tags['spot-handoff:replaces'] === victim);
+    const replacements = stack.replacementsOf(victim);
     expect(replacements).toHaveLength(1);
     const [replacement] = replacements;
     expect(replacement).toMatchObject({
@@ -648,7 +648,7 @@ describe('a stateful instance of a group', () => {
       instanceId: replacement!.instanceId,
       state: 'attached',
     });
-    const workflow = (await stack.stack.store.get(workflowIdFor(victim)))!;
+    const workflow = (await stack.workflowOf(victim))!;
     expect(workflow.group).toBe('web');
     expect(workflow.replacement).toMatchObject({
       instanceId: replacement!.instanceId,

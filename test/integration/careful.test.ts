@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { alarmStateChange } from '../../localcloud/scenarios/alarms.ts';
 import type { Workflow } from '../../src/core/workflow.ts';
-import { workflowIdFor } from '../../src/core/workflow.ts';
 import { ec2Event, type FleetWorld, fleetWorld } from '../support/local.ts';
 
 /**
@@ -18,11 +17,9 @@ afterEach(async () => {
   await world?.stop();
 });
 
-const workflowOf = (instanceId: string) => world.stack.store.get(workflowIdFor(instanceId));
-const replacementsOf = (instanceId: string) =>
-  world.instances().filter((i) => i.tags['spot-handoff:replaces'] === instanceId);
 const stateOf = (instanceId: string) => world.instances().find((i) => i.instanceId === instanceId)?.state;
-const completed = (instanceId: string) => async () => (await workflowOf(instanceId))?.status === 'completed';
+const completed = (instanceId: string) => async () =>
+  (await world.workflowOf(instanceId))?.status === 'completed';
 
 /** When each done step was first recorded, in ms since the workflow started. */
 function stepTimes(workflow: Workflow): Record<string, number> {
@@ -46,13 +43,13 @@ function expectCarefulOrder(workflow: Workflow): void {
 async function expectReplacedCarefully(victim: string, others: readonly string[]) {
   await world.until(completed(victim), 'the careful replace');
   await world.until(() => stateOf(victim) === 'terminated', 'EC2 to terminate the old instance');
-  const [replacement] = replacementsOf(victim);
-  expect(replacementsOf(victim)).toHaveLength(1);
+  const [replacement] = world.replacementsOf(victim);
+  expect(world.replacementsOf(victim)).toHaveLength(1);
   expect(replacement!.state).toBe('running');
   const targets = world.targets();
   expect(targets.map((t) => t.id).sort()).toEqual([...others, replacement!.instanceId].sort());
   expect(targets.every((t) => t.state === 'healthy')).toBe(true);
-  const workflow = (await workflowOf(victim))!;
+  const workflow = (await world.workflowOf(victim))!;
   expect(workflow).toMatchObject({ status: 'completed', outcome: 'replaced', drained: true });
   expectCarefulOrder(workflow);
   expect(world.stack.bus.deadLetters).toEqual([]);
@@ -124,8 +121,8 @@ describe('alarm-driven healing', () => {
     await expectReplacedCarefully(victim!, others);
     world.stack.bus.put(targetGroupAlarm('ALARM', 'OK'));
     await world.pass(70_000);
-    expect(replacementsOf(victim!)).toHaveLength(1);
-    expect(await workflowOf(others[0]!)).toBeUndefined();
+    expect(world.replacementsOf(victim!)).toHaveLength(1);
+    expect(await world.workflowOf(others[0]!)).toBeUndefined();
     expect(world.instances().filter((i) => i.state === 'running')).toHaveLength(3);
   });
 
@@ -140,7 +137,7 @@ describe('alarm-driven healing', () => {
     await world.pass(120_000);
 
     for (const id of ids) {
-      expect(await workflowOf(id)).toBeUndefined();
+      expect(await world.workflowOf(id)).toBeUndefined();
       expect(stateOf(id)).toBe('running');
     }
     expect(world.instances()).toHaveLength(4);
@@ -173,19 +170,19 @@ describe('rebalance policies', () => {
     world.stack.bus.put(rebalance(second!));
     await world.pass(2_000);
 
-    const waiting = (await workflowOf(second!))!;
+    const waiting = (await world.workflowOf(second!))!;
     expect(waiting).toMatchObject({ status: 'in-progress', kind: 'rebalance-replace' });
     expect(waiting.careful?.overBudgetSince).toBeDefined();
     expect(waiting.careful?.admittedAt).toBeUndefined();
-    expect(replacementsOf(second!)).toHaveLength(0);
-    expect(replacementsOf(first!)).toHaveLength(1);
+    expect(world.replacementsOf(second!)).toHaveLength(0);
+    expect(world.replacementsOf(first!)).toHaveLength(1);
 
     await expectReplacedCarefully(
       first!,
-      [second!, third!].concat(replacementsOf(second!).map((i) => i.instanceId)),
+      [second!, third!].concat(world.replacementsOf(second!).map((i) => i.instanceId)),
     );
     await world.until(completed(second!), 'the second careful replace, after the first');
-    expect(replacementsOf(second!)).toHaveLength(1);
+    expect(world.replacementsOf(second!)).toHaveLength(1);
     expect(stateOf(second!)).not.toBe('running');
   });
 
@@ -198,7 +195,7 @@ describe('rebalance policies', () => {
     world.stack.bus.put(rebalance(victim));
     await world.until(completed(victim), 'the careful replace');
 
-    expect(replacementsOf(victim)).toHaveLength(1);
+    expect(world.replacementsOf(victim)).toHaveLength(1);
   });
 
   it('ignore: a recommendation changes nothing', async () => {
@@ -208,7 +205,7 @@ describe('rebalance policies', () => {
     world.stack.bus.put(rebalance(victim));
     await world.pass(90_000);
 
-    expect(await workflowOf(victim)).toBeUndefined();
+    expect(await world.workflowOf(victim)).toBeUndefined();
     expect(world.instances()).toHaveLength(3);
   });
 });
@@ -221,7 +218,7 @@ describe("a standby's end", () => {
     const [victim, ...others] = world.fleet.instanceIds;
 
     world.stack.bus.put(rebalance(victim!));
-    await world.until(async () => (await workflowOf(victim!))?.status === 'standby', 'the standby');
+    await world.until(async () => (await world.workflowOf(victim!))?.status === 'standby', 'the standby');
 
     const workflow = await expectReplacedCarefully(victim!, others);
     expect(workflow.standbyEnd).toMatchObject({ action: 'promote' });
@@ -233,12 +230,12 @@ describe("a standby's end", () => {
     const victim = world.fleet.instanceIds[0]!;
 
     world.stack.bus.put(rebalance(victim));
-    await world.until(async () => (await workflowOf(victim))?.status === 'standby', 'the standby');
-    const standby = replacementsOf(victim)[0]!.instanceId;
+    await world.until(async () => (await world.workflowOf(victim))?.status === 'standby', 'the standby');
+    const standby = world.replacementsOf(victim)[0]!.instanceId;
     await world.until(completed(victim), 'the standby to be retired');
     await world.until(() => stateOf(standby) === 'terminated', 'EC2 to terminate the standby');
 
-    const workflow = (await workflowOf(victim))!;
+    const workflow = (await world.workflowOf(victim))!;
     expect(workflow).toMatchObject({ status: 'completed', outcome: 'standby-retired' });
     expect(workflow.standbyEnd).toMatchObject({ action: 'retire', terminatedReplacementId: standby });
     expect(workflow.reason).toMatch(/retires it/);
@@ -253,9 +250,9 @@ describe("a standby's end", () => {
     // Retired, the instance is still protected: its interruption is handed off as usual.
     world.stack.cloud.interrupt(victim);
     await world.until(
-      async () => (await workflowOf(victim))?.outcome === 'replaced',
+      async () => (await world.workflowOf(victim))?.outcome === 'replaced',
       'the handoff after the retirement',
     );
-    expect(replacementsOf(victim).filter((i) => i.state === 'running')).toHaveLength(1);
+    expect(world.replacementsOf(victim).filter((i) => i.state === 'running')).toHaveLength(1);
   });
 });

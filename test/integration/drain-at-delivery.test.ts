@@ -8,7 +8,6 @@ import { giveFleetState, runUntil } from '../../src/cli/local-stack.ts';
 import { takeEvents } from '../../src/core/intake.ts';
 import type { HandoffDeps, Log, Target } from '../../src/core/ports.ts';
 import { keepRegistrationIndex } from '../../src/core/registration-index.ts';
-import { workflowIdFor } from '../../src/core/workflow.ts';
 import { CountingMetrics, silentLog } from '../support/fakes.ts';
 import { ec2Event, type FleetWorld, fleetWorld } from '../support/local.ts';
 import { RoundTrips } from '../support/round-trips.ts';
@@ -110,7 +109,7 @@ describe('a warning for an instance the registration index knows', () => {
     expect(serving(world.fleet.targetGroupArn, other)).toBe(true);
     expect(serving(pods.arn, pods.ips[1]!)).toBe(true);
     // The workflow knows where the instance served (its replacement registers there) and is drained.
-    const workflow = await world.stack.store.get(workflowIdFor(victim));
+    const workflow = await world.workflowOf(victim);
     expect(result.outcomes).toHaveLength(1);
     expect(workflow).toMatchObject({ drained: true });
     expect(workflow!.targets!.map((t) => t.targetGroupArn).sort()).toEqual(
@@ -140,7 +139,7 @@ describe('a warning for an instance the registration index knows', () => {
 
     expect(trips.of('DeregisterTargets')).toEqual([2]);
     expect(world.targets().map((t) => t.id)).not.toContain(victim);
-    const workflow = await world.stack.store.get(workflowIdFor(victim));
+    const workflow = await world.workflowOf(victim);
     expect(workflow!.targets).toEqual([
       { targetGroupArn: world.fleet.targetGroupArn, targetType: 'instance', id: victim, port: 80 },
     ]);
@@ -231,7 +230,7 @@ describe('a stale registration index', () => {
     expect(serving(pods.arn, victimIp)).toBe(false);
     expect(serving(world.fleet.targetGroupArn, other)).toBe(true);
     expect(serving(left.arn, left.ips[0]!)).toBe(true);
-    const workflow = await world.stack.store.get(workflowIdFor(victim));
+    const workflow = await world.workflowOf(victim);
     // Where it served: what discovery found, and what the index said a sweep ago (a target drained
     // at delivery may be gone before discovery looks, with a deregistration delay of 0).
     expect(workflow!.targets!.map((t) => `${t.targetGroupArn} ${t.id}`).sort()).toEqual(
@@ -309,7 +308,7 @@ describe('a batch of warnings (EC2 reclaiming a pool)', () => {
     for (const id of spared) expect(serving(world.fleet.targetGroupArn, id)).toBe(true);
     for (const ip of pods.ips.slice(6)) expect(serving(pods.arn, ip)).toBe(true);
     for (const victim of victims) {
-      expect(await world.stack.store.get(workflowIdFor(victim))).toMatchObject({ drained: true });
+      expect(await world.workflowOf(victim)).toMatchObject({ drained: true });
     }
   });
 });

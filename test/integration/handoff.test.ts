@@ -1,7 +1,6 @@
 import { RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { RegisterTargetsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterEach, describe, expect, it } from 'vitest';
-import { workflowIdFor } from '../../src/core/workflow.ts';
 import { ec2Event, type FleetWorld, fleetWorld } from '../support/local.ts';
 
 /**
@@ -16,10 +15,6 @@ afterEach(async () => {
   await world?.stop();
 });
 
-const workflowOf = (instanceId: string) => world.stack.store.get(workflowIdFor(instanceId));
-const replacementsOf = (instanceId: string) =>
-  world.instances().filter((i) => i.tags['spot-handoff:replaces'] === instanceId);
-
 describe('an interrupted managed instance', () => {
   it('is drained, replaced in its subnet, and the replacement serves in its target group', async () => {
     world = await fleetWorld();
@@ -27,21 +22,21 @@ describe('an interrupted managed instance', () => {
     const subnet = world.instances().find((i) => i.instanceId === victim)!.subnetId;
 
     world.stack.cloud.interrupt(victim!);
-    await world.until(async () => (await workflowOf(victim!))?.status === 'completed', 'the handoff');
+    await world.until(async () => (await world.workflowOf(victim!))?.status === 'completed', 'the handoff');
     await world.until(
       () => world.instances().find((i) => i.instanceId === victim)?.state === 'terminated',
       'EC2 to terminate the old instance',
     );
     await world.pass(40_000); // the 30 s deregistration delay, and health checks
 
-    const [replacement] = replacementsOf(victim!);
-    expect(replacementsOf(victim!)).toHaveLength(1);
+    const [replacement] = world.replacementsOf(victim!);
+    expect(world.replacementsOf(victim!)).toHaveLength(1);
     expect(replacement).toMatchObject({ state: 'running', subnetId: subnet });
     expect(replacement!.tags).toMatchObject({ 'spot-handoff:managed': 'true', app: 'web' });
     const targets = world.targets();
     expect(targets.map((t) => t.id).sort()).toEqual([...others, replacement!.instanceId].sort());
     expect(targets.every((t) => t.state === 'healthy')).toBe(true);
-    expect(await workflowOf(victim!)).toMatchObject({
+    expect(await world.workflowOf(victim!)).toMatchObject({
       status: 'completed',
       outcome: 'replaced',
       drained: true,
@@ -64,8 +59,8 @@ describe('an interrupted managed instance', () => {
     world.stack.bus.put(event);
     await world.pass(5_000);
 
-    expect(replacementsOf(victim)).toHaveLength(1);
-    const workflow = await workflowOf(victim);
+    expect(world.replacementsOf(victim)).toHaveLength(1);
+    const workflow = await world.workflowOf(victim);
     expect(workflow).toMatchObject({ status: 'completed', outcome: 'replaced' });
     expect(workflow!.eventIds).toEqual(expect.arrayContaining([event.id, other.id]));
     expect(new Set(workflow!.eventIds).size).toBe(workflow!.eventIds.length);
@@ -77,17 +72,17 @@ describe('an interrupted managed instance', () => {
 
     world.stack.cloud.interrupt(victim, { rebalance: true, rebalanceLeadMs: 60_000 });
     await world.until(
-      async () => (await workflowOf(victim))?.status === 'standby',
+      async () => (await world.workflowOf(victim))?.status === 'standby',
       'the pre-launched replacement',
     );
     expect(world.targets().map((t) => t.id)).toContain(victim);
 
     await world.until(
-      async () => (await workflowOf(victim))?.status === 'completed',
+      async () => (await world.workflowOf(victim))?.status === 'completed',
       'the warning to drain it',
     );
-    const [replacement] = replacementsOf(victim);
-    expect(replacementsOf(victim)).toHaveLength(1);
+    const [replacement] = world.replacementsOf(victim);
+    expect(world.replacementsOf(victim)).toHaveLength(1);
     await world.pass(40_000);
     expect(world.targets().map((t) => t.id)).not.toContain(victim);
     expect(world.targets().map((t) => t.id)).toContain(replacement!.instanceId);
@@ -120,7 +115,7 @@ describe('what the handoff leaves alone', () => {
 
     expect(world.instances().length).toBe(before.length);
     expect(world.targets().map((t) => t.id)).toContain(stranger);
-    expect(await workflowOf(stranger)).toBeUndefined();
+    expect(await world.workflowOf(stranger)).toBeUndefined();
   });
 
   it('a malformed event: the invocation fails naming the field, is retried, dead-lettered, and nothing changes', async () => {
@@ -137,7 +132,7 @@ describe('what the handoff leaves alone', () => {
     expect(dead!.error!.message).toContain('detail.instance-action');
     expect(world.instances().length).toBe(before.length);
     expect(world.targets().map((t) => t.id)).toContain(victim);
-    expect(await workflowOf(victim)).toBeUndefined();
+    expect(await world.workflowOf(victim)).toBeUndefined();
   });
 
   it('an instance EC2 does not know: nothing recorded, not a crash', async () => {
@@ -148,7 +143,7 @@ describe('what the handoff leaves alone', () => {
     );
     await world.pass(2_000);
 
-    expect(await workflowOf('i-0123456789abcdef0')).toBeUndefined();
+    expect(await world.workflowOf('i-0123456789abcdef0')).toBeUndefined();
     expect(await world.stack.store.list()).toEqual([]);
     expect(world.stack.bus.deadLetters).toEqual([]);
     expect(world.instances().length).toBe(world.fleet.instanceIds.length);
@@ -169,7 +164,7 @@ describe('what the handoff leaves alone', () => {
     expect(world.stack.bus.deadLetters).toEqual([]);
     expect(world.stack.deliveries.at(-1)).toMatchObject({ ok: true });
     expect(world.instances().length).toBe(before.length);
-    expect(await workflowOf(world.fleet.instanceIds[0]!)).toBeUndefined();
+    expect(await world.workflowOf(world.fleet.instanceIds[0]!)).toBeUndefined();
   });
 });
 
@@ -180,13 +175,13 @@ describe('out-of-order delivery', () => {
     // EC2's own warning is lost: only the state changes reach us, then a late copy of the warning.
     world.stack.deliverIf = (event) => event['detail-type'] !== WARNING;
     world.stack.cloud.interrupt(victim);
-    await world.until(async () => (await workflowOf(victim))?.status === 'completed', 'the handoff');
+    await world.until(async () => (await world.workflowOf(victim))?.status === 'completed', 'the handoff');
     world.stack.bus.put(
       ec2Event(WARNING, { 'instance-id': victim, 'instance-action': 'terminate' }, { id: 'late-copy' }),
     );
     await world.pass(10_000);
 
-    expect(replacementsOf(victim)).toHaveLength(1);
-    expect((await workflowOf(victim))!.eventIds).toContain('late-copy');
+    expect(world.replacementsOf(victim)).toHaveLength(1);
+    expect((await world.workflowOf(victim))!.eventIds).toContain('late-copy');
   });
 });

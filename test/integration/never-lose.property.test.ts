@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { giveState } from '../../localcloud/scenarios/stateful.ts';
-import { workflowIdFor } from '../../src/core/workflow.ts';
 import { ec2Event, type FleetWorld, fleetWorld } from '../support/local.ts';
 
 /**
@@ -124,7 +123,7 @@ describe('the stateful handoff under any interleaving', () => {
             async () => {
               const elapsed = (cloud.clock.now().getTime() - t0) / 1000;
               while (due.length > 0 && due[0]!.at <= elapsed) due.shift()!.run();
-              const workflow = await w.stack.store.get(workflowIdFor(victim));
+              const workflow = await w.workflowOf(victim);
               const oldDone = ['terminated', 'stopped'].includes(
                 cloud.ec2.instance(victim)?.state ?? 'terminated',
               );
@@ -135,9 +134,9 @@ describe('the stateful handoff under any interleaving', () => {
           );
 
           // Exactly one replacement.
-          const replacements = w.instances().filter((i) => i.tags['spot-handoff:replaces'] === victim);
+          const replacements = w.replacementsOf(victim);
           expect(replacements).toHaveLength(1);
-          const workflow = (await w.stack.store.get(workflowIdFor(victim)))!;
+          const workflow = (await w.workflowOf(victim))!;
           const live = new Set(
             w
               .instances()

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { giveState, type StatefulState } from '../../localcloud/scenarios/stateful.ts';
+import { giveState } from '../../localcloud/scenarios/stateful.ts';
 import { workflowIdFor } from '../../src/core/workflow.ts';
-import { ec2Event, type FleetWorld, fleetWorld } from '../support/local.ts';
+import { ec2Event, expectStateOn, type FleetWorld, fleetWorld } from '../support/local.ts';
 
 /**
  * A replacement that is itself a Spot instance, interrupted in turn, through the local cloud,
@@ -16,38 +16,16 @@ afterEach(async () => {
   await world?.stop();
 });
 
-const workflowOf = (instanceId: string) => world.stack.store.get(workflowIdFor(instanceId));
-const replacementsOf = (instanceId: string) =>
-  world.instances().filter((i) => i.tags['spot-handoff:replaces'] === instanceId);
-
 /** Interrupts `instanceId` and waits for its workflow to complete; its one replacement's id. */
 async function interruptedAndReplaced(instanceId: string): Promise<string> {
   world.stack.cloud.interrupt(instanceId);
   await world.until(
-    async () => (await workflowOf(instanceId))?.status === 'completed',
+    async () => (await world.workflowOf(instanceId))?.status === 'completed',
     `the handoff of ${instanceId}`,
     10 * 60_000,
   );
-  expect(replacementsOf(instanceId)).toHaveLength(1);
-  return replacementsOf(instanceId)[0]!.instanceId;
-}
-
-/** The state given to the first instance sits on `holderId`: volume, interface, secondary IP, Elastic IP. */
-function expectStateOn(holderId: string, state: StatefulState) {
-  const ec2 = world.stack.cloud.ec2;
-  expect(ec2.volumes().find((v) => v.volumeId === state.volumeId)?.attachment).toMatchObject({
-    instanceId: holderId,
-    device: state.deviceName,
-    state: 'attached',
-  });
-  expect(
-    ec2.interfaces().find((e) => e.networkInterfaceId === state.networkInterfaceId)?.attachment,
-  ).toMatchObject({ instanceId: holderId, deviceIndex: 1 });
-  expect(ec2.instance(holderId)!.privateIps).toContain(state.secondaryPrivateIp);
-  expect(ec2.addresses().find((a) => a.allocationId === state.allocationId)).toMatchObject({
-    instanceId: holderId,
-    privateIpAddress: ec2.instance(holderId)!.privateIpAddress,
-  });
+  expect(world.replacementsOf(instanceId)).toHaveLength(1);
+  return world.replacementsOf(instanceId)[0]!.instanceId;
 }
 
 describe('a replacement interrupted after the workflow that launched it completed', () => {
@@ -62,7 +40,7 @@ describe('a replacement interrupted after the workflow that launched it complete
     await world.pass(40_000);
     expect(world.targets().map((t) => t.id)).toContain(b);
     // A's workflow as it stands once A is gone: B's interruption must leave it as it is.
-    const first = await workflowOf(a!);
+    const first = await world.workflowOf(a!);
 
     const c = await interruptedAndReplaced(b);
     await world.until(
@@ -75,7 +53,7 @@ describe('a replacement interrupted after the workflow that launched it complete
     expect(targets.map((t) => t.id).sort()).toEqual([...others, c].sort());
     expect(targets.every((t) => t.state === 'healthy')).toBe(true);
     expect(world.instances().find((i) => i.instanceId === c)).toMatchObject({ state: 'running' });
-    expect(await workflowOf(b)).toMatchObject({
+    expect(await world.workflowOf(b)).toMatchObject({
       status: 'completed',
       outcome: 'replaced',
       drained: true,
@@ -83,9 +61,9 @@ describe('a replacement interrupted after the workflow that launched it complete
       parent: { workflowId: workflowIdFor(a!) },
     });
     // The sweep had indexed where B served: its warning drained it at delivery.
-    const drain = (await workflowOf(b))!.steps.find((s) => s.name === 'drain');
+    const drain = (await world.workflowOf(b))!.steps.find((s) => s.name === 'drain');
     expect(drain?.detail).toContain('at delivery');
-    expect(await workflowOf(a!)).toEqual(first);
+    expect(await world.workflowOf(a!)).toEqual(first);
     expect(world.stack.bus.deadLetters).toEqual([]);
   });
 
@@ -100,13 +78,13 @@ describe('a replacement interrupted after the workflow that launched it complete
     world.stack.bus.put(ec2Event(WARNING, { 'instance-id': b, 'instance-action': 'terminate' }));
     await world.pass(15_000);
     world.stack.bus.put(event);
-    await world.until(async () => (await workflowOf(b))?.status === 'completed', 'the second handoff');
+    await world.until(async () => (await world.workflowOf(b))?.status === 'completed', 'the second handoff');
     world.stack.bus.put(event);
     await world.pass(65_000); // a sweep too
 
-    expect(replacementsOf(b)).toHaveLength(1);
-    expect(replacementsOf(a)).toHaveLength(1);
-    expect(world.targets().map((t) => t.id)).toContain(replacementsOf(b)[0]!.instanceId);
+    expect(world.replacementsOf(b)).toHaveLength(1);
+    expect(world.replacementsOf(a)).toHaveLength(1);
+    expect(world.targets().map((t) => t.id)).toContain(world.replacementsOf(b)[0]!.instanceId);
     expect(world.targets().map((t) => t.id)).not.toContain(b);
   });
 });
@@ -118,13 +96,13 @@ describe('a stateful replacement interrupted in turn', () => {
     const state = await giveState(world.ec2, a, world.until);
     await world.pass(5_000);
     const b = await interruptedAndReplaced(a);
-    expectStateOn(b, state);
+    expectStateOn(world, b, state);
 
     const c = await interruptedAndReplaced(b);
 
-    expectStateOn(c, state);
+    expectStateOn(world, c, state);
     expect(world.instances().find((i) => i.instanceId === c)!.tags['spot-handoff:state']).toBe('ready');
-    const workflow = (await workflowOf(b))!;
+    const workflow = (await world.workflowOf(b))!;
     expect(workflow.handover!.resources.every((r) => r.status === 'attached')).toBe(true);
     await world.pass(10_000);
     expect(world.targets().map((t) => t.id)).toContain(c);
@@ -139,26 +117,26 @@ describe('a stateful replacement interrupted in turn', () => {
     await world.pass(5_000);
 
     world.stack.cloud.interrupt(a);
-    await world.until(() => replacementsOf(a)[0]?.state === 'running', 'the first replacement to run');
-    const b = replacementsOf(a)[0]!.instanceId;
-    expect((await workflowOf(a))?.status).toBe('in-progress');
+    await world.until(() => world.replacementsOf(a)[0]?.state === 'running', 'the first replacement to run');
+    const b = world.replacementsOf(a)[0]!.instanceId;
+    expect((await world.workflowOf(a))?.status).toBe('in-progress');
     // EC2 warns B while A's handoff still waits for A to go (it takes B back ten minutes later).
     world.stack.cloud.interrupt(b, { warningLeadMs: 10 * 60_000 });
     await world.until(
-      async () => (await workflowOf(b))?.status === 'completed',
+      async () => (await world.workflowOf(b))?.status === 'completed',
       'the second handoff',
       20 * 60_000,
     );
 
-    expect(replacementsOf(a)).toHaveLength(1);
-    expect(replacementsOf(b)).toHaveLength(1);
-    const c = replacementsOf(b)[0]!.instanceId;
-    expect(await workflowOf(a)).toMatchObject({
+    expect(world.replacementsOf(a)).toHaveLength(1);
+    expect(world.replacementsOf(b)).toHaveLength(1);
+    const c = world.replacementsOf(b)[0]!.instanceId;
+    expect(await world.workflowOf(a)).toMatchObject({
       status: 'completed',
       replacement: { instanceId: b, reclaimedBy: workflowIdFor(b) },
       registered: [],
     });
-    expectStateOn(c, state);
+    expectStateOn(world, c, state);
     await world.pass(40_000);
     expect(world.targets().map((t) => t.id)).toContain(c);
     expect(world.targets().map((t) => t.id)).not.toContain(b);

@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { giveState } from '../../localcloud/scenarios/stateful.ts';
-import { workflowIdFor } from '../../src/core/workflow.ts';
-import { type FleetWorld, fleetWorld } from '../support/local.ts';
+import { expectStateOn, type FleetWorld, fleetWorld } from '../support/local.ts';
 
 /** The stateful handoff through the local cloud, dynalite and the real handlers. */
 
@@ -11,7 +10,6 @@ afterEach(async () => {
 });
 
 const STATEFUL = { 'spot-handoff:stateful': 'true' };
-const workflowOf = (instanceId: string) => world.stack.store.get(workflowIdFor(instanceId));
 
 describe('a stateful instance that is interrupted', () => {
   it('hands its volume, interface, private IP and Elastic IP to a replacement in its AZ, which then joins the target group', async () => {
@@ -22,34 +20,18 @@ describe('a stateful instance that is interrupted', () => {
 
     world.stack.cloud.interrupt(victim);
     await world.until(
-      async () => (await workflowOf(victim))?.status === 'completed',
+      async () => (await world.workflowOf(victim))?.status === 'completed',
       'the stateful handoff',
       10 * 60_000,
     );
 
-    const ec2 = world.stack.cloud.ec2;
-    const [replacement] = world.instances().filter((i) => i.tags['spot-handoff:replaces'] === victim);
+    const [replacement] = world.replacementsOf(victim);
     expect(replacement).toMatchObject({ state: 'running', availabilityZone: state.availabilityZone });
     expect(replacement!.tags['spot-handoff:state']).toBe('ready');
     const id = replacement!.instanceId;
-    expect(ec2.volumes().find((v) => v.volumeId === state.volumeId)?.attachment).toMatchObject({
-      instanceId: id,
-      device: state.deviceName,
-      state: 'attached',
-    });
-    expect(
-      ec2.interfaces().find((e) => e.networkInterfaceId === state.networkInterfaceId)?.attachment,
-    ).toMatchObject({
-      instanceId: id,
-      deviceIndex: 1,
-    });
-    expect(ec2.instance(id)!.privateIps).toContain(state.secondaryPrivateIp);
-    expect(ec2.addresses().find((a) => a.allocationId === state.allocationId)).toMatchObject({
-      instanceId: id,
-      privateIpAddress: ec2.instance(id)!.privateIpAddress,
-    });
+    expectStateOn(world, id, state);
 
-    const workflow = (await workflowOf(victim))!;
+    const workflow = (await world.workflowOf(victim))!;
     const names = workflow.steps.map((s) => s.name);
     expect(names.indexOf('protect')).toBeLessThan(names.indexOf('drain'));
     expect(names.indexOf('handover')).toBeLessThan(names.indexOf('register'));
@@ -70,15 +52,15 @@ describe('a stateful instance whose AZ has no capacity left', () => {
 
     world.stack.cloud.interrupt(victim);
     await world.until(
-      async () => (await workflowOf(victim))?.status === 'completed',
+      async () => (await world.workflowOf(victim))?.status === 'completed',
       'the migration',
       10 * 60_000,
     );
 
     const ec2 = world.stack.cloud.ec2;
-    const [replacement] = world.instances().filter((i) => i.tags['spot-handoff:replaces'] === victim);
+    const [replacement] = world.replacementsOf(victim);
     expect(replacement!.availabilityZone).not.toBe(state.availabilityZone);
-    const workflow = (await workflowOf(victim))!;
+    const workflow = (await world.workflowOf(victim))!;
     const volume = workflow.handover!.resources.find((r) => r.kind === 'volume');
     expect(volume).toMatchObject({ status: 'attached', snapshotId: expect.stringMatching(/^snap-/) });
     const restoredId = volume!.kind === 'volume' ? volume!.restoredVolumeId : undefined;
@@ -122,13 +104,13 @@ describe('a stateful instance that EC2 stops instead of terminating', () => {
 
     world.stack.cloud.interrupt(victim, { action: 'stop' });
     await world.until(
-      async () => (await workflowOf(victim))?.status === 'completed',
+      async () => (await world.workflowOf(victim))?.status === 'completed',
       'the handoff',
       10 * 60_000,
     );
 
     const ec2 = world.stack.cloud.ec2;
-    const [replacement] = world.instances().filter((i) => i.tags['spot-handoff:replaces'] === victim);
+    const [replacement] = world.replacementsOf(victim);
     expect(ec2.instance(victim)!.state).toBe('stopped');
     expect(ec2.volumes().find((v) => v.volumeId === state.volumeId)?.attachment?.instanceId).toBe(
       replacement!.instanceId,
@@ -151,12 +133,12 @@ describe('a stateful instance whose root volume is carried by snapshot', () => {
 
     world.stack.cloud.interrupt(victim);
     await world.until(
-      async () => (await workflowOf(victim))?.status === 'completed',
+      async () => (await world.workflowOf(victim))?.status === 'completed',
       'the handoff',
       10 * 60_000,
     );
 
-    const workflow = (await workflowOf(victim))!;
+    const workflow = (await world.workflowOf(victim))!;
     const root = workflow.handover!.resources.find((r) => r.kind === 'root-volume');
     expect(root).toMatchObject({
       volumeId: oldRoot.volumeId,
@@ -167,7 +149,7 @@ describe('a stateful instance whose root volume is carried by snapshot', () => {
     expect(ec2.snapshots().find((s) => s.snapshotId === snapshotId)).toMatchObject({
       volumeId: oldRoot.volumeId,
     });
-    const [replacement] = world.instances().filter((i) => i.tags['spot-handoff:replaces'] === victim);
+    const [replacement] = world.replacementsOf(victim);
     const newRoot = replacement!.volumes.find((v) => v.deviceName === '/dev/xvda')!;
     expect(ec2.volumes().find((v) => v.volumeId === newRoot.volumeId)?.snapshotId).toBe(snapshotId);
     expect(ec2.volumes().find((v) => v.volumeId === oldRoot.volumeId)).toMatchObject({
@@ -194,12 +176,12 @@ describe('a stateful instance that keeps its primary private IP', () => {
 
     world.stack.cloud.interrupt(victim);
     await world.until(
-      async () => (await workflowOf(victim))?.status === 'completed',
+      async () => (await world.workflowOf(victim))?.status === 'completed',
       'the handoff',
       10 * 60_000,
     );
 
-    const [replacement] = world.instances().filter((i) => i.tags['spot-handoff:replaces'] === victim);
+    const [replacement] = world.replacementsOf(victim);
     expect(replacement!.privateIpAddress).toBe(primaryIp);
     expect(world.targets().map((t) => t.id)).toContain(replacement!.instanceId);
   });
@@ -223,7 +205,7 @@ describe('the guard (every minute, with the sweep)', () => {
       instance.networkInterfaces.find((e) => e.networkInterfaceId === state.networkInterfaceId)
         ?.deleteOnTermination,
     ).toBe(false);
-    expect(await workflowOf(victim)).toBeUndefined();
+    expect(await world.workflowOf(victim)).toBeUndefined();
   });
 
   it('saves the data even when every signal of the interruption is lost', async () => {

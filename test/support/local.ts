@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { expect } from 'vitest';
 import type { InstanceView } from '../../localcloud/ec2/inspect.ts';
+import type { StatefulState } from '../../localcloud/scenarios/stateful.ts';
 import type { WebFleet, WebFleetOptions } from '../../localcloud/scenarios/web-fleet.ts';
 import { type LocalStack, launchFleet, runUntil, startLocalStack } from '../../src/cli/local-stack.ts';
 import type { EventEnvelope } from '../../src/core/events.ts';
 import type { Policy } from '../../src/core/policy.ts';
+import { type Workflow, workflowIdFor } from '../../src/core/workflow.ts';
 
 /** A local stack (manual clock) with the demo fleet running and registered. */
 export interface FleetWorld {
@@ -19,6 +22,10 @@ export interface FleetWorld {
   pass(ms: number): Promise<void>;
   /** What EC2 holds (read from the local cloud's state, not through the throttled API). */
   instances(): InstanceView[];
+  /** The workflow of an interrupted instance, as the table holds it. */
+  workflowOf(instanceId: string): Promise<Workflow | undefined>;
+  /** The instances launched to replace `instanceId` (its `spot-handoff:replaces` tag). */
+  replacementsOf(instanceId: string): InstanceView[];
   /** Target ids and states of the fleet's target group. */
   targets(): { id: string; state: string }[];
   stop(): Promise<void>;
@@ -53,6 +60,8 @@ export async function fleetWorld(
       await until(() => stack.cloud.clock.now().getTime() >= end, `${ms} ms to pass`, ms + 1_000);
     },
     instances,
+    workflowOf: (instanceId) => stack.store.get(workflowIdFor(instanceId)),
+    replacementsOf: (instanceId) => instances().filter((i) => i.tags['spot-handoff:replaces'] === instanceId),
     targets() {
       return (stack.cloud.elbv2.targetGroupOf(fleet.targetGroupArn)?.targets ?? []).map((t) => ({
         id: t.id,
@@ -84,4 +93,22 @@ export function ec2Event(
     resources: [`arn:aws:ec2:us-east-1:123456789012:instance/${String(detail['instance-id'])}`],
     detail,
   };
+}
+
+/** The state given to a fleet instance sits on `holderId`: volume, interface, secondary IP, Elastic IP. */
+export function expectStateOn(world: FleetWorld, holderId: string, state: StatefulState): void {
+  const ec2 = world.stack.cloud.ec2;
+  expect(ec2.volumes().find((v) => v.volumeId === state.volumeId)?.attachment).toMatchObject({
+    instanceId: holderId,
+    device: state.deviceName,
+    state: 'attached',
+  });
+  expect(
+    ec2.interfaces().find((e) => e.networkInterfaceId === state.networkInterfaceId)?.attachment,
+  ).toMatchObject({ instanceId: holderId, deviceIndex: 1 });
+  expect(ec2.instance(holderId)!.privateIps).toContain(state.secondaryPrivateIp);
+  expect(ec2.addresses().find((a) => a.allocationId === state.allocationId)).toMatchObject({
+    instanceId: holderId,
+    privateIpAddress: ec2.instance(holderId)!.privateIpAddress,
+  });
 }
