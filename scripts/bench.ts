@@ -21,6 +21,7 @@ import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
 import { deflateRawSync } from 'node:zlib';
 import {
   CreateLaunchTemplateCommand,
@@ -36,7 +37,8 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { BatchWriteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
-import { build } from 'esbuild';
+import { type BuildOptions, build, type Plugin } from 'esbuild';
+import { parse } from 'yaml';
 import { type LambdaLikeContext, LocalEventBus, loadLocalFunctions } from '../localcloud/bus.ts';
 import { LocalCloud, type QueryRequest } from '../localcloud/index.ts';
 import { createClients } from '../src/aws/clients.ts';
@@ -569,29 +571,42 @@ async function sweepOverFinished(
 }
 
 // ---------- cold start ----------
+/** The esbuild options of serverless.yml's `custom.esbuild` that shape a bundle. */
+const PACKAGED_OPTIONS = [
+  'bundle',
+  'minify',
+  'sourcemap',
+  'format',
+  'platform',
+  'target',
+  'mainFields',
+  'banner',
+] as const satisfies readonly (keyof BuildOptions)[];
+type PackagedOption = (typeof PACKAGED_OPTIONS)[number];
+
 async function coldStart(): Promise<
   { name: string; bytes: number; zippedBytes: number; loadMs: number; bareMs: number }[]
 > {
   const dir = mkdtempSync(join(tmpdir(), 'bench-bundles-'));
-  const plugins = (await import('../build/esbuild-plugins.mjs')).default;
+  // The options `npm run package` bundles with: serverless.yml's `custom.esbuild`, read, not copied
+  // (its `define` embeds policy.yml, which the benchmark passes as HANDOFF_POLICY instead).
+  const packaging = (
+    parse(readFileSync('serverless.yml', 'utf8')) as {
+      custom: { esbuild: Pick<BuildOptions, PackagedOption> & { plugins: string } };
+    }
+  ).custom.esbuild;
+  const plugins = (await import(pathToFileURL(packaging.plugins).href)).default as Plugin[];
+  const options = Object.fromEntries(PACKAGED_OPTIONS.map((key) => [key, packaging[key]]));
   try {
     const rows = [];
     for (const name of Object.keys(functionHandlers)) {
       const outfile = join(dir, `${name}.mjs`);
       await build({
+        ...options,
         entryPoints: [`functions/${name}/handler.ts`],
-        bundle: true,
-        minify: true,
-        format: 'esm',
-        platform: 'node',
-        target: 'node22',
-        mainFields: ['module', 'main'],
         outfile,
         plugins,
         logLevel: 'silent',
-        banner: {
-          js: "import { createRequire as __handoffCreateRequire } from 'node:module'; const require = __handoffCreateRequire(import.meta.url);",
-        },
       });
       const code = readFileSync(outfile);
       const load = measureModuleLoad(outfile, { runs: 5 });
