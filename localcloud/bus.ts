@@ -150,6 +150,13 @@ export class LocalEventBus {
     };
   }
 
+  /** How often a scheduled function runs (its `schedule: rate(…)`), in ms of local-cloud time. */
+  periodOf(functionName: string): number {
+    const every = this.functions.find((f) => f.functionName === functionName)?.everyMs;
+    if (every === undefined) throw new Error(`serverless.yml schedules no function ${functionName}.`);
+    return every;
+  }
+
   /** Names of the functions whose rules match the event. */
   route(event: EventEnvelope): string[] {
     return this.functions.filter((f) => f.matches(event)).map((f) => f.functionName);

@@ -91,9 +91,6 @@ export interface CapacityDemoResult {
   elapsedSeconds: { real: number; virtual: number };
 }
 
-/** How often the sweep runs (and so tries the reverts to Spot again). */
-const SWEEP_PERIOD_MS = 60_000;
-
 /** Virtual time the reclaim, and then the revert, may take before the demo gives up. */
 const PHASE_LIMIT_MS = 30 * 60_000;
 
@@ -321,10 +318,11 @@ function watcher(stack: LocalStack, print: (line: string) => void, stamp: (at: n
       }
     }
     // One line per sweep that started reverts: waits less than half a sweep period apart.
+    const sweepPeriodMs = stack.bus.periodOf('sweeper');
     const bySweep: (typeof waits)[] = [];
     for (const wait of waits.sort((a, b) => a.at - b.at)) {
       const last = bySweep.at(-1);
-      if (last && wait.at - last[0]!.at < SWEEP_PERIOD_MS / 2) last.push(wait);
+      if (last && wait.at - last[0]!.at < sweepPeriodMs / 2) last.push(wait);
       else bySweep.push([wait]);
     }
     for (const sweep of bySweep)
